@@ -1,0 +1,40 @@
+// swift-tools-version:6.1
+//
+// Fleet's package-benchmark suites, kept in their own package (as swift-nio does) so the
+// benchmark dependency never reaches users of Fleet.
+//
+//   cd Benchmarks && swift package benchmark                           # every suite
+//   cd Benchmarks && swift package benchmark --target FleetWireBenchmarks
+//
+// One executable target per Fleet module, each in `Benchmarks/<Module>Benchmarks/`.
+
+import PackageDescription
+
+let package = Package(
+    name: "FleetBenchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(name: "Fleet", path: ".."),
+        .package(
+            url: "https://github.com/ordo-one/benchmark.git",
+            exact: "1.38.1",
+            traits: ["MallocInterposer"]
+        ),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+    ],
+    targets: [
+        .executableTarget(
+            name: "FleetWireBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "FleetWire", package: "Fleet"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "FleetWireBenchmarks",
+            plugins: [
+                .plugin(name: "BenchmarkPlugin", package: "benchmark")
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

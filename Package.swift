@@ -1,0 +1,102 @@
+// swift-tools-version:6.1
+//
+// Fleet — parallel and distributed computing for Swift on Linux.
+// See ARCHITECTURE (shared) and README.md for the map of modules.
+
+import PackageDescription
+
+let package = Package(
+    name: "Fleet",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Fleet", targets: ["Fleet"]),
+        .library(name: "FleetWire", targets: ["FleetWire"]),
+        .library(name: "FleetActors", targets: ["FleetActors"]),
+        .library(name: "FleetJobs", targets: ["FleetJobs"]),
+        .library(name: "FleetMPI", targets: ["FleetMPI"]),
+        .library(name: "FleetCooperative", targets: ["FleetCooperative"]),
+        .executable(name: "fleet", targets: ["fleet"]),
+        .executable(name: "message-threads", targets: ["MessageThreads"]),
+        .executable(name: "waste-time", targets: ["WasteTime"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.0"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+    ],
+    targets: [
+        // MARK: Library modules (arrows run downward only; see ARCHITECTURE.md)
+        .target(
+            name: "FleetWire",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(name: "FleetActors", dependencies: ["FleetWire"]),
+        .target(name: "FleetJobs", dependencies: ["FleetActors", "FleetWire"]),
+        .target(name: "FleetMPI", dependencies: ["FleetWire"]),
+        .target(
+            name: "FleetCooperative",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .target(
+            name: "Fleet",
+            dependencies: ["FleetWire", "FleetActors", "FleetJobs", "FleetMPI", "FleetCooperative"]
+        ),
+
+        // MARK: The CLI
+        .executableTarget(
+            name: "fleet",
+            dependencies: [
+                "Fleet",
+                "FleetExamples",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // MARK: The seed's examples, ported (Examples/)
+        .target(name: "CWasteTime", path: "Examples/CWasteTime"),
+        .target(name: "FleetExamples", dependencies: ["CWasteTime"], path: "Examples/FleetExamples"),
+        .executableTarget(
+            name: "MessageThreads",
+            dependencies: [
+                "FleetExamples",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Examples/MessageThreads"
+        ),
+        .executableTarget(
+            name: "WasteTime",
+            dependencies: [
+                "FleetExamples",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Examples/WasteTime"
+        ),
+
+        // MARK: Tests
+        .testTarget(
+            name: "FleetWireTests",
+            dependencies: [
+                "FleetWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(name: "FleetExamplesTests", dependencies: ["FleetExamples", "CWasteTime"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["FleetWire"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

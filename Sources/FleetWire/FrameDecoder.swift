@@ -1,0 +1,44 @@
+import NIOCore
+
+/// Splits a byte stream into ``Frame``s, enforcing the payload size limit.
+///
+/// An oversize length or an unknown kind is rejected as soon as the 5-byte header arrives, before
+/// any payload is buffered. Use it in a pipeline as `ByteToMessageHandler(FrameDecoder())`.
+public struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
+    public typealias InboundOut = Frame
+
+    /// The largest payload accepted, in bytes.
+    public let maximumPayloadSize: Int
+
+    /// Creates a decoder that accepts payloads of up to `maximumPayloadSize` bytes.
+    public init(maximumPayloadSize: Int = Frame.defaultMaximumPayloadSize) {
+        self.maximumPayloadSize = maximumPayloadSize
+    }
+
+    /// Decodes one frame, or returns `nil` when more bytes are needed.
+    public mutating func decode(buffer: inout ByteBuffer) throws -> Frame? {
+        guard let header = buffer.getBytes(at: buffer.readerIndex, length: 1),
+              let length = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt32.self)
+        else { return nil }
+        guard let kind = Frame.Kind(rawValue: header[0]) else {
+            throw WireError.unknownFrameKind(header[0])
+        }
+        guard length <= maximumPayloadSize else {
+            throw WireError.frameTooLarge(size: Int(length), limit: maximumPayloadSize)
+        }
+        guard buffer.readableBytes >= Frame.headerSize + Int(length) else { return nil }
+        buffer.moveReaderIndex(forwardBy: Frame.headerSize)
+        return Frame(kind: kind, payload: buffer.readSlice(length: Int(length))!)
+    }
+
+    /// Decodes what is left when the connection ends; a partial frame is an error.
+    public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> Frame? {
+        if let frame = try decode(buffer: &buffer) { return frame }
+        guard buffer.readableBytes == 0 else {
+            let expected = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt32.self)
+                .map { Int($0) + Frame.headerSize } ?? Frame.headerSize
+            throw WireError.truncatedFrame(received: buffer.readableBytes, expected: expected)
+        }
+        return nil
+    }
+}

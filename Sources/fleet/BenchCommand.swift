@@ -1,0 +1,45 @@
+// `fleet bench TOPIC`: quick measurements of one part of Fleet.
+
+import ArgumentParser
+
+/// `fleet bench TOPIC`: runs one quick benchmark and prints measured figures.
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Run a quick benchmark of one part of Fleet and print measured figures.",
+        discussion: """
+            Topics:
+              wire   frame and binary coder throughput (FleetWire)
+              rpc    remote actor call latency and throughput (FleetActors)
+              jobs   job server throughput on local and remote workers (FleetJobs)
+              echo   cooperative echo server on one thread (FleetCooperative)
+              mpi    point-to-point and collective latency (FleetMPI)
+
+            The full suites live in Benchmarks/ (package-benchmark) with side-by-side Python peers.
+            """
+    )
+
+    /// What to benchmark.
+    enum Topic: String, CaseIterable, ExpressibleByArgument {
+        case wire, rpc, jobs, echo, mpi
+    }
+
+    @Argument(help: "What to benchmark.")
+    var topic: Topic
+
+    func run() async throws {
+        switch topic {
+        case .wire:
+            // Becomes `try await WireBench.run()` once FleetExamples has it.
+            throw NotAvailableYet("fleet bench wire", providedBy: "WireBench in FleetExamples, with FleetWire")
+        case .rpc:
+            throw NotAvailableYet("fleet bench rpc", module: .actors)
+        case .jobs:
+            throw NotAvailableYet("fleet bench jobs", module: .jobs)
+        case .echo:
+            throw NotAvailableYet("fleet bench echo", module: .cooperative)
+        case .mpi:
+            throw NotAvailableYet("fleet bench mpi", module: .mpi)
+        }
+    }
+}

@@ -1,0 +1,107 @@
+// `fleet demo [SECTION]`: one runnable example per section of the seed chapter.
+
+import ArgumentParser
+import FleetExamples
+
+/// `fleet demo [SECTION]`: runs the seed's examples, ported to Swift.
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run the seed chapter's examples, ported to Swift (all sections, or one).",
+        discussion: """
+            Sections, in the seed's order:
+              threads      two threads print messages (the seed's MessageThread)
+              extension    the seed's C loop on 1 vs N threads (Swift has no GIL),
+                           and blocking calls on Swift's cooperative thread pool
+              jobs         a job server for local cores and remote nodes (pp)
+              rpc          remote actors (RPyC)
+              mpi          ranks, messages and collectives (pyMPI)
+              cooperative  many tasks on one thread (multitask)
+
+            Without a SECTION, every section that is available runs in turn, and each one that is \
+            not built yet is listed with the module and issue that will bring it. Asking for a \
+            section that is not built yet is an error.
+
+            The demo uses shorter runs than the standalone examples (message-threads, waste-time); \
+            the options below override them.
+            """
+    )
+
+    /// The sections of the seed chapter.
+    enum Section: String, CaseIterable, ExpressibleByArgument {
+        case threads
+        case `extension`
+        case jobs
+        case rpc
+        case mpi
+        case cooperative
+
+        /// The module that will bring a section that is not built yet; nil when it is available.
+        var pending: PendingModule? {
+            switch self {
+            case .threads, .extension: nil
+            case .jobs: .jobs
+            case .rpc: .actors
+            case .mpi: .mpi
+            case .cooperative: .cooperative
+            }
+        }
+    }
+
+    @Argument(help: "The section to run. Default: every available section.")
+    var section: Section?
+
+    @Option(help: "threads: lines each thread prints.")
+    var count: Int = 5
+
+    @Option(help: "threads: multiplies the seed's sleeps (1 s and 2 s).")
+    var sleepScale: Double = 0.05
+
+    @Option(help: "extension: iterations of the C loop per thread (the seed uses 1073741824).")
+    var iterations: UInt64 = 1 << 28
+
+    @Option(help: "extension: threads in the parallel run. Default: active cores, at least 2.")
+    var threads: Int?
+
+    @Flag(help: "extension: skip the cooperative-pool starvation demo.")
+    var skipPoolDemo = false
+
+    func validate() throws {
+        guard count >= 0 else { throw ValidationError("--count must not be negative.") }
+        guard sleepScale >= 0 else { throw ValidationError("--sleep-scale must not be negative.") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1.") }
+    }
+
+    func run() async throws {
+        guard let section else {
+            for section in Section.allCases {
+                if let module = section.pending {
+                    print(NotAvailableYet("demo \(section.rawValue)", module: module))
+                } else {
+                    print("== demo \(section.rawValue) ==")
+                    try await run(section)
+                }
+            }
+            return
+        }
+        if let module = section.pending {
+            throw NotAvailableYet("fleet demo \(section.rawValue)", module: module)
+        }
+        try await run(section)
+    }
+
+    private func run(_ section: Section) async throws {
+        switch section {
+        case .threads:
+            await MessageThreads.run(count: count, sleepScale: sleepScale)
+        case .extension:
+            await WasteTime.run(
+                iterations: iterations,
+                threads: threads ?? WasteTime.defaultThreadCount,
+                poolDemo: !skipPoolDemo
+            )
+        case .jobs, .rpc, .mpi, .cooperative:
+            throw NotAvailableYet("fleet demo \(section.rawValue)", module: section.pending!)
+        }
+    }
+}
