@@ -15,6 +15,9 @@ let package = Package(
         .library(name: "FleetJobs", targets: ["FleetJobs"]),
         .library(name: "FleetMPI", targets: ["FleetMPI"]),
         .library(name: "FleetCooperative", targets: ["FleetCooperative"]),
+        // The seed's programs and the measurements behind `fleet demo` / `fleet bench`, shared
+        // with the Benchmarks package.
+        .library(name: "FleetExamples", targets: ["FleetExamples"]),
         .executable(name: "fleet", targets: ["fleet"]),
         .executable(name: "message-threads", targets: ["MessageThreads"]),
         .executable(name: "waste-time", targets: ["WasteTime"]),
@@ -65,7 +68,11 @@ let package = Package(
 
         // MARK: The seed's examples, ported (Examples/)
         .target(name: "CWasteTime", path: "Examples/CWasteTime"),
-        .target(name: "FleetExamples", dependencies: ["CWasteTime"], path: "Examples/FleetExamples"),
+        .target(
+            name: "FleetExamples",
+            dependencies: ["CWasteTime", "FleetWire", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Examples/FleetExamples"
+        ),
         .executableTarget(
             name: "MessageThreads",
             dependencies: [
