@@ -106,6 +106,19 @@ struct ConnectionTests {
         }
     }
 
+    @Test func framesBeforeTheHandshakeAreRefused() async throws {
+        try await withEchoServer(configuration(try secret("s"))) { (endpoint: Endpoint) async throws in
+            let reason = try await withRawFrameConnection(to: endpoint) { inbound, outbound in
+                try await outbound.write(Frame(kind: .message, encoding: "let me in"))
+                for try await frame in inbound where frame.kind == .error {
+                    return try frame.decode(String.self)
+                }
+                return "no error frame"
+            }
+            #expect(reason.contains("unexpected message frame"))
+        }
+    }
+
     @Test func garbageBytesCloseOnlyThatConnection() async throws {
         let logs = LogRecorder()
         let credentials = try secret("s")

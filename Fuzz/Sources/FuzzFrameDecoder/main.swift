@@ -3,6 +3,7 @@
 // Any crash, hang or sanitizer report is a bug; thrown errors are the expected outcome.
 
 import FleetWire
+import Foundation
 import NIOCore
 
 struct HelloLike: Codable {
@@ -12,8 +13,7 @@ struct HelloLike: Codable {
     var peer: [String: String]
 }
 
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
+func fuzz(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     let bytes = UnsafeRawBufferPointer(start: start, count: count)
     guard let first = bytes.first else { return 0 }
     var decoder = FrameDecoder(maximumPayloadSize: 1 << 16)
@@ -34,3 +34,16 @@ public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     }
     return 0
 }
+
+// libFuzzer's driver, entered from this executable's own main (SwiftPM names the entry point, so
+// libFuzzer's main cannot be used).
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
+
+var argc = CommandLine.argc
+var argv = CommandLine.unsafeArgv
+exit(LLVMFuzzerRunDriver(&argc, &argv) { fuzz($0, $1) })
