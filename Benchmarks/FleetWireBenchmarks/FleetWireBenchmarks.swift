@@ -3,8 +3,8 @@
 //
 //   cd Benchmarks && swift package benchmark --target FleetWireBenchmarks
 //
-// The record shape is mirrored field for field by `Peers/python/wire_peer.py`, so the two
-// sides of `Peers/run wire` measure the same thing.
+// The record is the same, field for field, as `BenchRecord` behind `fleet bench wire` and the
+// dict in `Peers/python/wire_peer.py`, so every side of `Peers/run wire` measures the same thing.
 
 import Benchmark
 import FleetWire
@@ -98,7 +98,7 @@ let megabytesPerSecond = BenchmarkMetric.custom("MB/s", polarity: .prefersLarger
 /// Custom metric for the loopback benchmark: frames echoed per second.
 let framesPerSecond = BenchmarkMetric.custom("frames/s", polarity: .prefersLarger, useScalingFactor: false)
 
-/// Runs `body` once and reports payload MB/s for it as `metric`.
+/// Runs `body` once and reports its payload megabytes per second as `megabytesPerSecond`.
 @inline(__always)
 func measureMegabytes(_ benchmark: Benchmark, bytes: Int, _ body: () throws -> Void) rethrows {
     let clock = ContinuousClock()
@@ -127,7 +127,7 @@ final class LoopbackEcho: Sendable {
     let server: Task<Void, any Error>
     let client: Task<Void, Never>
     let rounds: AsyncStream<Round>.Continuation
-    let frame = Frame(kind: .message, payload: ByteBuffer(repeating: 0x5A, count: 32))
+    let frame = Frame(kind: .message, payload: ByteBuffer(repeating: 0x5A, count: 64))
 
     init() async throws {
         let configuration = WireConfiguration(credentials: .insecure)
@@ -366,7 +366,8 @@ let benchmarks: @Sendable () -> Void = {
         }
     )
 
-    // Loopback: 10,000 small (32-byte) frames through an echo listener per iteration.
+    // Loopback: 10,000 small frames (64-byte payloads, as in `fleet bench wire`) through an echo
+    // listener per iteration.
     loopbackBenchmark("Loopback echo 10k frames", batched: false)
     loopbackBenchmark("Loopback echo 10k frames (batched send)", batched: true)
 }

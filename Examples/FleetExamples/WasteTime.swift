@@ -19,26 +19,46 @@ import Foundation
 import Synchronization
 
 /// Measured times of the seed's C loop on one thread and on N threads at once.
+///
+/// Each round times one call on one thread, then N calls on N threads; ``singleThread`` and
+/// ``parallel`` are the best (shortest) of the rounds, since on a shared machine noise only ever
+/// adds time. All samples are kept.
 public struct WasteTimeResult: Sendable, Equatable {
     /// Iterations of the C loop each thread ran.
     public let iterations: UInt64
     /// Number of threads in the parallel run (N).
     public let threads: Int
-    /// Wall time of one call on one dedicated thread.
-    public let singleThread: Duration
-    /// Wall time of N calls, one per dedicated thread, started together (until the last finished).
-    public let parallel: Duration
+    /// Wall time of one call on one dedicated thread, one sample per round.
+    public let singleThreadSamples: [Duration]
+    /// Wall time of N calls, one per dedicated thread, started together (until the last
+    /// finished), one sample per round.
+    public let parallelSamples: [Duration]
 
-    /// Creates a result from measured times.
-    public init(iterations: UInt64, threads: Int, singleThread: Duration, parallel: Duration) {
+    /// Creates a result from measured samples (at least one of each).
+    public init(iterations: UInt64, threads: Int, singleThreadSamples: [Duration], parallelSamples: [Duration]) {
+        precondition(!singleThreadSamples.isEmpty && !parallelSamples.isEmpty, "need at least one sample of each")
         self.iterations = iterations
         self.threads = threads
-        self.singleThread = singleThread
-        self.parallel = parallel
+        self.singleThreadSamples = singleThreadSamples
+        self.parallelSamples = parallelSamples
     }
 
-    /// Throughput gain of the parallel run: `N × singleThread / parallel`. N threads doing N
-    /// times the work in the time one thread does one share would score N (the ideal).
+    /// Creates a result from one measured round.
+    public init(iterations: UInt64, threads: Int, singleThread: Duration, parallel: Duration) {
+        self.init(iterations: iterations, threads: threads, singleThreadSamples: [singleThread], parallelSamples: [parallel])
+    }
+
+    /// Number of measured rounds.
+    public var rounds: Int { min(singleThreadSamples.count, parallelSamples.count) }
+
+    /// The best wall time of one call on one thread (t1).
+    public var singleThread: Duration { singleThreadSamples.min()! }
+
+    /// The best wall time of N calls on N threads at once (tN).
+    public var parallel: Duration { parallelSamples.min()! }
+
+    /// Throughput gain of the parallel run: `N × t1 / tN`. N threads doing N times the work in
+    /// the time one thread does one share would score N (the ideal).
     public var speedup: Double {
         let parallelSeconds = parallel.inSeconds
         guard parallelSeconds > 0 else { return .infinity }
@@ -110,6 +130,9 @@ public enum WasteTime {
         max(2, ProcessInfo.processInfo.activeProcessorCount)
     }
 
+    /// The default number of measuring rounds of ``measureThreads(iterations:threads:rounds:)``: 3.
+    public static let defaultRounds = 3
+
     /// The default number of blocking tasks in the pool demo: the number of active cores, which is
     /// the width of Swift's cooperative thread pool.
     public static var defaultPoolTasks: Int {
@@ -128,7 +151,7 @@ public enum WasteTime {
     }
 
     /// Measures the C loop on 1 dedicated thread, then `threads` copies of it on `threads`
-    /// dedicated threads started together.
+    /// dedicated threads started together, `rounds` times over.
     ///
     /// The threads are Foundation `Thread`s, not the Swift concurrency pool; the calling task
     /// suspends (does not block) while they run. Every call's result is checked against
@@ -137,34 +160,41 @@ public enum WasteTime {
     /// - Parameters:
     ///   - iterations: Loop length per thread (the seed's is ``seedIterations``).
     ///   - threads: N, the number of threads in the parallel run (at least 1).
+    ///   - rounds: How many times to measure both runs (at least 1); the result reports the best.
     public static func measureThreads(
         iterations: UInt64 = seedIterations,
-        threads: Int = defaultThreadCount
+        threads: Int = defaultThreadCount,
+        rounds: Int = defaultRounds
     ) async -> WasteTimeResult {
         precondition(threads >= 1, "threads must be at least 1")
+        precondition(rounds >= 1, "rounds must be at least 1")
         let expected = expectedCount(iterations: iterations)
         let clock = ContinuousClock()
+        var singleSamples: [Duration] = []
+        var parallelSamples: [Duration] = []
 
-        let singleStart = clock.now
-        let single = await runOnDedicatedThreads(count: 1, name: "waste_time") { _ in
-            fleet_waste_time(iterations)
-        }
-        let singleThread = singleStart.duration(to: clock.now)
+        for _ in 0..<rounds {
+            let singleStart = clock.now
+            let single = await runOnDedicatedThreads(count: 1, name: "waste_time") { _ in
+                fleet_waste_time(iterations)
+            }
+            singleSamples.append(singleStart.duration(to: clock.now))
 
-        let parallelStart = clock.now
-        let parallel = await runOnDedicatedThreads(count: threads, name: "waste_time") { _ in
-            fleet_waste_time(iterations)
-        }
-        let parallelTime = parallelStart.duration(to: clock.now)
+            let parallelStart = clock.now
+            let parallel = await runOnDedicatedThreads(count: threads, name: "waste_time") { _ in
+                fleet_waste_time(iterations)
+            }
+            parallelSamples.append(parallelStart.duration(to: clock.now))
 
-        for n in single + parallel {
-            precondition(n == expected, "fleet_waste_time(\(iterations)) returned \(n), expected \(expected)")
+            for n in single + parallel {
+                precondition(n == expected, "fleet_waste_time(\(iterations)) returned \(n), expected \(expected)")
+            }
         }
         return WasteTimeResult(
             iterations: iterations,
             threads: threads,
-            singleThread: singleThread,
-            parallel: parallelTime
+            singleThreadSamples: singleSamples,
+            parallelSamples: parallelSamples
         )
     }
 
@@ -218,6 +248,7 @@ public enum WasteTime {
     /// - Parameters:
     ///   - iterations: Loop length per thread and per call (the seed's is ``seedIterations``).
     ///   - threads: N for the parallel run; default ``defaultThreadCount``.
+    ///   - rounds: Measuring rounds of the thread comparison; the best of each is reported.
     ///   - poolDemo: Whether to run ``measurePoolStarvation(iterations:tasks:heartbeatInterval:)`` too.
     ///   - poolTasks: Blocking tasks in the pool demo; default ``defaultPoolTasks``.
     ///   - output: Receives each line of the report. Defaults to `print`.
@@ -226,14 +257,16 @@ public enum WasteTime {
     public static func run(
         iterations: UInt64 = seedIterations,
         threads: Int = defaultThreadCount,
+        rounds: Int = defaultRounds,
         poolDemo: Bool = true,
         poolTasks: Int = defaultPoolTasks,
         output: (String) -> Void = { print($0) }
     ) async -> (threads: WasteTimeResult, pool: PoolStarvationResult?) {
         output("fleet_waste_time: \(iterations) iterations per thread (the seed's waste_time, no GIL to release)")
-        let scaling = await measureThreads(iterations: iterations, threads: threads)
-        output("1 thread: \(format(scaling.singleThread.inSeconds)) s")
-        output("\(scaling.threads) threads: \(format(scaling.parallel.inSeconds)) s")
+        let scaling = await measureThreads(iterations: iterations, threads: threads, rounds: rounds)
+        let best = scaling.rounds > 1 ? " (best of \(scaling.rounds))" : ""
+        output("1 thread: \(format(scaling.singleThread.inSeconds)) s\(best)")
+        output("\(scaling.threads) threads: \(format(scaling.parallel.inSeconds)) s\(best)")
         output(
             "speedup: \(format(scaling.speedup))x (ideal \(scaling.threads)x; "
                 + "CPython threads on the same loop: \(format(cpythonThreadSpeedup))x)"
@@ -403,15 +436,4 @@ final class Flag: Sendable {
 
     /// Whether ``set()`` was called.
     var isSet: Bool { value.load(ordering: .acquiring) }
-}
-
-extension Duration {
-    /// This duration in seconds.
-    var inSeconds: Double {
-        let (s, atto) = components
-        return Double(s) + Double(atto) * 1e-18
-    }
-
-    /// This duration in milliseconds.
-    var inMilliseconds: Double { inSeconds * 1000 }
 }

@@ -1,6 +1,7 @@
 // `fleet bench TOPIC`: quick measurements of one part of Fleet.
 
 import ArgumentParser
+import FleetExamples
 
 /// `fleet bench TOPIC`: runs one quick benchmark and prints measured figures.
 struct BenchCommand: AsyncParsableCommand {
@@ -15,7 +16,8 @@ struct BenchCommand: AsyncParsableCommand {
               echo   cooperative echo server on one thread (FleetCooperative)
               mpi    point-to-point and collective latency (FleetMPI)
 
-            The full suites live in Benchmarks/ (package-benchmark) with side-by-side Python peers.
+            Figures are printed one per line as "metric<TAB>value<TAB>unit", the format \
+            Benchmarks/Peers/run reads. The full suites live in Benchmarks/ (package-benchmark) with side-by-side Python peers.
             """
     )
 
@@ -27,11 +29,13 @@ struct BenchCommand: AsyncParsableCommand {
     @Argument(help: "What to benchmark.")
     var topic: Topic
 
+    @Flag(help: "Short timings: a smoke test with noisier figures.")
+    var quick = false
+
     func run() async throws {
         switch topic {
         case .wire:
-            // Becomes `try await WireBench.run()` once FleetExamples has it.
-            throw NotAvailableYet("fleet bench wire", providedBy: "WireBench in FleetExamples, with FleetWire")
+            try await WireBench.run(quick: quick) { print($0) }
         case .rpc:
             throw NotAvailableYet("fleet bench rpc", module: .actors)
         case .jobs:

@@ -63,6 +63,9 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "extension: threads in the parallel run. Default: active cores, at least 2.")
     var threads: Int?
 
+    @Option(help: "extension: rounds of the 1-vs-N comparison; the best time of each run is reported.")
+    var rounds: Int = WasteTime.defaultRounds
+
     @Flag(help: "extension: skip the cooperative-pool starvation demo.")
     var skipPoolDemo = false
 
@@ -70,6 +73,7 @@ struct DemoCommand: AsyncParsableCommand {
         guard count >= 0 else { throw ValidationError("--count must not be negative.") }
         guard sleepScale >= 0 else { throw ValidationError("--sleep-scale must not be negative.") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1.") }
+        guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1.") }
     }
 
     func run() async throws {
@@ -98,6 +102,7 @@ struct DemoCommand: AsyncParsableCommand {
             await WasteTime.run(
                 iterations: iterations,
                 threads: threads ?? WasteTime.defaultThreadCount,
+                rounds: rounds,
                 poolDemo: !skipPoolDemo
             )
         case .jobs, .rpc, .mpi, .cooperative:

@@ -59,10 +59,5 @@ struct NotAvailableYet: Error, CustomStringConvertible {
         self.providedBy = module.reference
     }
 
-    init(_ feature: String, providedBy: String) {
-        self.feature = feature
-        self.providedBy = providedBy
-    }
-
     var description: String { "\(feature): not available yet (\(providedBy))" }
 }

@@ -12,9 +12,10 @@ struct ServeCommand: AsyncParsableCommand {
             threads, the way Parallel Python's ppserver.py does.
 
             Secure by default: the node never runs code for a peer that has not proven it knows the \
-            shared secret (HMAC-SHA256 challenge/response). There is no built-in secret; give one \
-            with --secret-file. Traffic is encrypted with TLS when --tls-cert and --tls-key are \
-            given; serving plain TCP needs --insecure.
+            shared secret (HMAC-SHA256 challenge/response). There is no built-in secret: give one \
+            with --secret-file PATH or the FLEET_SECRET environment variable, never on the command \
+            line. Without one the node refuses to start, unless --insecure is given and --host is a \
+            loopback address. Traffic is encrypted with TLS when --tls-cert and --tls-key are given.
 
             Not available yet: comes with \(PendingModule.jobs.reference).
             """
@@ -29,10 +30,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Jobs to run at once. Default: active cores.")
     var workers: Int?
 
-    @Option(help: "A file holding the shared secret clients must prove they know.", completion: .file())
+    @Option(help: "A file holding the shared secret clients must prove they know (or set FLEET_SECRET).", completion: .file())
     var secretFile: String?
 
-    @Flag(help: "Serve plain TCP without TLS (peers are still authenticated with the secret; traffic is not encrypted).")
+    @Flag(help: "Run without a secret: accepted only when --host is loopback (127.0.0.1, ::1, localhost).")
     var insecure = false
 
     @Option(help: "PEM certificate chain for TLS (with --tls-key).", completion: .file())

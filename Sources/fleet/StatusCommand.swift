@@ -18,7 +18,7 @@ struct StatusCommand: AsyncParsableCommand {
     @Argument(help: ArgumentHelp("The node to ask, e.g. 127.0.0.1:60000.", valueName: "host:port"))
     var endpoint: String
 
-    @Option(help: "A file holding the shared secret the node expects.", completion: .file())
+    @Option(help: "A file holding the shared secret the node expects (or set FLEET_SECRET).", completion: .file())
     var secretFile: String?
 
     func run() async throws {

@@ -70,9 +70,11 @@ struct MessageThreadsTests {
 struct WasteTimeTests {
     @Test("a small run reports sensible positive times")
     func smallRun() async {
-        let result = await WasteTime.measureThreads(iterations: 1 << 20, threads: 2)
+        let result = await WasteTime.measureThreads(iterations: 1 << 20, threads: 2, rounds: 2)
         #expect(result.iterations == 1 << 20)
         #expect(result.threads == 2)
+        #expect(result.rounds == 2)
+        #expect(result.singleThread == result.singleThreadSamples.min())
         #expect(result.singleThread > .zero)
         #expect(result.parallel > .zero)
         #expect(result.speedup > 0)
@@ -82,7 +84,7 @@ struct WasteTimeTests {
     @Test("run prints the three report lines, with measured figures")
     func runReport() async {
         var lines: [String] = []
-        let (scaling, pool) = await WasteTime.run(iterations: 1 << 18, threads: 2, poolDemo: false) {
+        let (scaling, pool) = await WasteTime.run(iterations: 1 << 18, threads: 2, rounds: 1, poolDemo: false) {
             lines.append($0)
         }
         #expect(pool == nil)
@@ -92,10 +94,21 @@ struct WasteTimeTests {
         #expect(lines.contains { $0.hasPrefix("speedup: ") && $0.hasSuffix("(ideal 2x; CPython threads on the same loop: 0.43x)") })
     }
 
-    @Test("speedup is N x t1 / tN")
+    @Test("speedup is N x t1 / tN, from the best sample of each run")
     func speedupFormula() {
         let result = WasteTimeResult(iterations: 1, threads: 2, singleThread: .seconds(1), parallel: .milliseconds(1250))
         #expect(abs(result.speedup - 1.6) < 1e-9)
+
+        let best = WasteTimeResult(
+            iterations: 1,
+            threads: 2,
+            singleThreadSamples: [.seconds(2), .seconds(1), .seconds(3)],
+            parallelSamples: [.seconds(1), .milliseconds(1250), .seconds(4)]
+        )
+        #expect(best.rounds == 3)
+        #expect(best.singleThread == .seconds(1))
+        #expect(best.parallel == .seconds(1))
+        #expect(abs(best.speedup - 2.0) < 1e-9)
     }
 
     @Test("blocking the cooperative pool delays a heartbeat more than offloading does")

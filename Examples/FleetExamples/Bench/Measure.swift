@@ -18,22 +18,25 @@ public func medianSecondsPerCall(
         let scale = elapsed > .zero ? (minimumTime / elapsed) * 1.2 : 10
         batch = max(batch * 2, Int(Double(batch) * scale))
     }
-    var samples = [elapsed.seconds / Double(batch)]
+    var samples = [elapsed.inSeconds / Double(batch)]
     for _ in 1..<max(repeats, 1) {
         let start = clock.now
         for _ in 0..<batch { try body() }
-        samples.append((clock.now - start).seconds / Double(batch))
+        samples.append((clock.now - start).inSeconds / Double(batch))
     }
     samples.sort()
     return samples[samples.count / 2]
 }
 
 extension Duration {
-    /// The duration in seconds, as a `Double`.
-    public var seconds: Double {
+    /// This duration in seconds.
+    var inSeconds: Double {
         let (seconds, attoseconds) = components
         return Double(seconds) + Double(attoseconds) * 1e-18
     }
+
+    /// This duration in milliseconds.
+    var inMilliseconds: Double { inSeconds * 1000 }
 }
 
 /// One measured figure, printed by the `fleet bench` commands as `metric<TAB>value<TAB>unit`.

@@ -94,7 +94,7 @@ public enum WireBench {
             return clock.now - start
         }
         await listener.close()
-        return Double(count) / elapsed.seconds
+        return Double(count) / elapsed.inSeconds
     }
 
     /// A benchmark whose decoded value differed from its input.
