@@ -13,9 +13,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
+        .target(name: "FuzzSupport"),
         .executableTarget(
             name: "FuzzFrameDecoder",
             dependencies: [
+                "FuzzSupport",
                 .product(name: "FleetWire", package: "Fleet"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
@@ -23,6 +25,7 @@ let package = Package(
         .executableTarget(
             name: "FuzzBinaryDecoder",
             dependencies: [
+                "FuzzSupport",
                 .product(name: "FleetWire", package: "Fleet"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]

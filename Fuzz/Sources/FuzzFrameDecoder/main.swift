@@ -3,7 +3,7 @@
 // Any crash, hang or sanitizer report is a bug; thrown errors are the expected outcome.
 
 import FleetWire
-import Foundation
+import FuzzSupport
 import NIOCore
 
 struct HelloLike: Codable {
@@ -35,15 +35,4 @@ func fuzz(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     return 0
 }
 
-// libFuzzer's driver, entered from this executable's own main (SwiftPM names the entry point, so
-// libFuzzer's main cannot be used).
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
-) -> CInt
-
-var argc = CommandLine.argc
-var argv = CommandLine.unsafeArgv
-exit(LLVMFuzzerRunDriver(&argc, &argv) { fuzz($0, $1) })
+runLibFuzzer { fuzz($0, $1) }
