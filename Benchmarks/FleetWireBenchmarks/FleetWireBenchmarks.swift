@@ -349,6 +349,17 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    Benchmark("[Double] 1M encode into ByteBuffer (binary)", configuration: Configurations.bulk) { benchmark in
+        let encoder = BinaryEncoder()
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(doublesPayloadBytes + 16)
+        try measureMegabytes(benchmark, bytes: doublesPayloadBytes) {
+            buffer.clear()  // reused, as `fleet bench wire` does: no fresh 8 MB allocation per call
+            try encoder.encode(doubles, into: &buffer)
+        }
+        blackHole(buffer)
+    }
+
     Benchmark(
         "[Double] 1M decode (binary)",
         configuration: Configurations.bulk,
