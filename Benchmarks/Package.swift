@@ -28,6 +28,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "FleetWire", package: "Fleet"),
+                .product(name: "FleetExamples", package: "Fleet"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "FleetWireBenchmarks",

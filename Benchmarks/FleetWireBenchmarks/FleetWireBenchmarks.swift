@@ -3,72 +3,22 @@
 //
 //   cd Benchmarks && swift package benchmark --target FleetWireBenchmarks
 //
-// The record is the same, field for field, as `BenchRecord` behind `fleet bench wire` and the
-// dict in `Peers/python/wire_peer.py`, so every side of `Peers/run wire` measures the same thing.
+// The record is `BenchRecord` (FleetExamples), the one behind `fleet bench wire`; the dict in
+// `Peers/python/wire_peer.py` mirrors it, so every side of `Peers/run wire` measures the same thing.
 
 import Benchmark
+import FleetExamples
 import FleetWire
 import Foundation
 import NIOCore
 
 // MARK: - Fixtures
 
-/// A ~1 KiB record: scalars, two strings, numeric arrays, an optional, a nested struct
-/// and an enum with payload.
-struct Record: Codable, Equatable, Sendable {
-    /// Where the sample was taken.
-    struct Position: Codable, Equatable, Sendable {
-        var latitude: Double
-        var longitude: Double
-        var altitude: Double
-    }
-
-    /// Health of the sensor; every case but `ok` carries a payload.
-    enum Status: Codable, Equatable, Sendable {
-        case ok
-        case degraded(reason: String)
-        case failed(code: Int32, message: String)
-    }
-
-    var id: Int64
-    var sequence: UInt32
-    var timestamp: Double
-    var temperature: Double
-    var ratio: Float
-    var flags: UInt8
-    var active: Bool
-    var host: String  // ~30 characters
-    var payload: String  // ~200 characters
-    var tags: [String]  // 8 short strings
-    var samples: [Int32]  // 40 values
-    var readings: [Double]  // 32 values
-    var note: String?
-    var position: Position
-    var status: Status
-
-    /// The record every benchmark (and the Python peer) uses.
-    static let sample = Record(
-        id: 9_007_199_254_740_993,
-        sequence: 4_000_000_001,
-        timestamp: 1_767_225_600.123456,
-        temperature: -17.625,
-        ratio: 0.3125,
-        flags: 0b1010_0101,
-        active: true,
-        host: "worker-017.rack-04.fleet.local",
-        payload: String(repeating: "The quick brown fox jumps over the lazy dog. ", count: 5)
-            .prefix(200).description,
-        tags: (0..<8).map { "tag-\($0)-\(String(repeating: "x", count: 10))" },
-        samples: (0..<40).map { Int32(truncatingIfNeeded: $0 &* 104_729 &- 1_000_000) },
-        readings: (0..<32).map { Double($0) * 1.000_001 + 0.5 },
-        note: "calibrated against reference unit 7 on the morning shift; drift within tolerance",
-        position: Position(latitude: 59.329_323_5, longitude: 18.068_580_8, altitude: 28.5),
-        status: .failed(code: 503, message: "upstream sensor bus timed out")
-    )
-}
+/// The ~1 KiB record every side of the comparison uses (defined once, in FleetExamples).
+typealias Record = BenchRecord
 
 /// 1,000,000 doubles: 8,000,000 bytes of payload. MB/s below means 10^6 payload bytes per second.
-let doubles: [Double] = (0..<1_000_000).map { Double($0) * 0.5 + 0.25 }
+let doubles: [Double] = BenchRecord.doubles
 let doublesPayloadBytes = doubles.count * MemoryLayout<Double>.size
 
 /// Frames sent and echoed back per iteration of the loopback benchmark.

@@ -89,10 +89,19 @@ final class BinaryDecoderCore: Decoder {
         guard depth <= maximumDepth else {
             throw corrupted("values nested deeper than \(maximumDepth) levels")
         }
+        // The commonest leaves first, by a cheap type comparison instead of a conformance lookup.
+        if T.self == String.self { return unsafeBitCast(try readString(), to: T.self) }
+        if T.self == Int.self { return unsafeBitCast(try Int.read(from: self), to: T.self) }
+        if T.self == Double.self { return unsafeBitCast(try Double.read(from: self), to: T.self) }
         if let special = type as? any BinaryDecodableSpecial.Type {
-            return try special.binaryDecode(from: self) as! T
+            return try decodeSpecial(special, as: type)
         }
         return try T(from: self)
+    }
+
+    /// Decodes a value of a type the format writes its own way; `S` is `T`, opened.
+    private func decodeSpecial<S: BinaryDecodableSpecial, T>(_ special: S.Type, as type: T.Type) throws -> T {
+        unsafeBitCast(try S.binaryDecode(from: self), to: T.self)
     }
 
     func corrupted(_ what: String, back: Int = 0) -> DecodingError {

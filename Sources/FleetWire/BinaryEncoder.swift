@@ -75,6 +75,10 @@ final class BinaryEncoderCore: Encoder {
     /// Encodes any value, taking the format's own path for optionals, arrays and dictionaries.
     @inline(__always)
     func encodeValue<T: Encodable>(_ value: T) throws {
+        // The commonest leaves first, by a cheap type comparison instead of a conformance lookup.
+        if T.self == String.self { return writeString(unsafeBitCast(value, to: String.self)) }
+        if T.self == Int.self { return writeSigned(Int64(unsafeBitCast(value, to: Int.self))) }
+        if T.self == Double.self { return unsafeBitCast(value, to: Double.self).write(to: self) }
         if let special = value as? any BinaryEncodableSpecial {
             try special.binaryEncode(to: self)
         } else {
