@@ -49,10 +49,12 @@ public struct BinaryDecoder: Sendable {
 /// The `Decoder` handed to `init(from:)`; reads from borrowed bytes that outlive it.
 final class BinaryDecoderCore: Decoder {
     private let base: UnsafeRawPointer?
-    private(set) var offset = 0
     private let end: Int
-    private var depth = 0
     private let maximumDepth: Int
+    /// Read position and nesting depth. They live behind a pointer rather than in stored
+    /// properties so that each of the many small reads pays no dynamic exclusivity check (a
+    /// stored property of a class would); the core is confined to one decode call.
+    private let state: UnsafeMutablePointer<(offset: Int, depth: Int)>
     let codingPath: [any CodingKey] = []
     let userInfo: [CodingUserInfoKey: Any]
 
@@ -61,6 +63,22 @@ final class BinaryDecoderCore: Decoder {
         self.end = bytes.count
         self.userInfo = userInfo
         self.maximumDepth = maximumDepth
+        state = .allocate(capacity: 1)
+        state.initialize(to: (0, 0))
+    }
+
+    deinit {
+        state.deallocate()
+    }
+
+    private(set) var offset: Int {
+        get { state.pointee.offset }
+        set { state.pointee.offset = newValue }
+    }
+
+    private var depth: Int {
+        get { state.pointee.depth }
+        set { state.pointee.depth = newValue }
     }
 
     var remaining: Int { end - offset }

@@ -48,12 +48,27 @@ public struct BinaryEncoder: Sendable {
 
 /// The `Encoder` handed to `encode(to:)`; owns the output buffer while encoding.
 final class BinaryEncoderCore: Encoder {
-    var buffer = ByteBuffer()
+    /// The output. It lives behind a pointer rather than in a stored property so that the many
+    /// small writes of an encode pay no dynamic exclusivity check each (a stored property of a
+    /// class would); the core is confined to one encode call, which makes this safe.
+    private let storage: UnsafeMutablePointer<ByteBuffer>
     let codingPath: [any CodingKey] = []
     let userInfo: [CodingUserInfoKey: Any]
 
     init(userInfo: [CodingUserInfoKey: any Sendable]) {
         self.userInfo = userInfo
+        storage = .allocate(capacity: 1)
+        storage.initialize(to: ByteBuffer())
+    }
+
+    deinit {
+        storage.deinitialize(count: 1)
+        storage.deallocate()
+    }
+
+    var buffer: ByteBuffer {
+        _read { yield storage.pointee }
+        _modify { yield &storage.pointee }
     }
 
     // MARK: Encoder
