@@ -32,7 +32,7 @@ public struct Frame: Sendable, Hashable {
         case message = 16
         /// A protocol error reported to the peer just before the connection closes.
         case error = 17
-        /// A liveness probe; answered with ``pong``.
+        /// A liveness probe; every Fleet connection answers it with ``pong`` by itself.
         case ping = 18
         /// The answer to ``ping``.
         case pong = 19

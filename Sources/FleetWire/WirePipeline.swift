@@ -2,7 +2,7 @@ import NIOCore
 import NIOSSL
 
 /// Builds the channel pipeline every Fleet connection shares:
-/// `[TLS] → FrameDecoder → FrameEncoder → HandshakeHandler → WireErrorHandler`.
+/// `[TLS] → FrameDecoder → FrameEncoder → HandshakeHandler → WireControlHandler`.
 ///
 /// Layers above FleetWire add their own handlers after these (or an `NIOAsyncChannel`); frames
 /// reach them only once the peer is authenticated.
@@ -40,7 +40,7 @@ package enum WirePipeline {
             ByteToMessageHandler(FrameDecoder(maximumPayloadSize: configuration.maximumPayloadSize)),
             FrameEncoder(maximumPayloadSize: configuration.maximumPayloadSize),
             handshake,
-            WireErrorHandler(logger: configuration.logger),
+            WireControlHandler(logger: configuration.logger),
         ])
         return handshake.authenticated
     }

@@ -27,6 +27,23 @@ struct ConnectionTests {
         }
     }
 
+    @Test func pingsAreAnsweredByTheConnectionItself() async throws {
+        let credentials = try secret("s")
+        // A server that never reads: the pong must come from the connection, not the handler.
+        let listener = try await WireListener.bind(to: loopback, configuration: configuration(credentials))
+        let server = Task { try await listener.run { _ in try await Task.sleep(for: .seconds(30)) } }
+        defer { server.cancel() }
+        let pong = try await withDeadline {
+            try await WireClient.withConnection(to: listener.localEndpoint, configuration: configuration(credentials)) { connection in
+                try await connection.send(Frame(kind: .ping, payload: ByteBuffer(string: "probe-7")))
+                var frames = connection.inbound.makeAsyncIterator()
+                return try await frames.next()
+            }
+        }
+        #expect(pong == Frame(kind: .pong, payload: ByteBuffer(string: "probe-7")))
+        await listener.close()
+    }
+
     @Test func wrongSecretIsRejectedWithAReasonAndTheServerKeepsServing() async throws {
         let logs = LogRecorder()
         let server = configuration(try secret("right"), logs: logs)

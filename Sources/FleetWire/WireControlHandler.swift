@@ -1,9 +1,11 @@
 import Logging
 import NIOCore
 
-/// Reports protocol errors after the handshake: logs them, tells the peer in an error frame, and
-/// closes the connection. The error still travels on, so the connection's owner sees it too.
-final class WireErrorHandler: ChannelInboundHandler, RemovableChannelHandler {
+/// The connection's own business after the handshake: answers a ``Frame/Kind/ping`` with a
+/// ``Frame/Kind/pong`` carrying the same payload, and reports protocol errors — logs them, tells
+/// the peer in an error frame, and closes the connection. The error still travels on, so the
+/// connection's owner sees it too.
+final class WireControlHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = Frame
     typealias InboundOut = Frame
     typealias OutboundOut = Frame
@@ -13,6 +15,12 @@ final class WireErrorHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     init(logger: Logger) {
         self.logger = logger
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        guard frame.kind == .ping else { return context.fireChannelRead(data) }
+        context.writeAndFlush(wrapOutboundOut(Frame(kind: .pong, payload: frame.payload)), promise: nil)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
