@@ -22,7 +22,7 @@ struct DemoCommand: AsyncParsableCommand {
             not built yet is listed with the module and issue that will bring it. Asking for a \
             section that is not built yet is an error.
 
-            The demo uses shorter runs than the standalone examples (message-threads, waste-time); \
+            The threads section uses shorter sleeps than the standalone message-threads example; \
             the options below override them.
             """
     )
@@ -57,8 +57,8 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "threads: multiplies the seed's sleeps (1 s and 2 s).")
     var sleepScale: Double = 0.05
 
-    @Option(help: "extension: iterations of the C loop per thread (the seed uses 1073741824).")
-    var iterations: UInt64 = 1 << 28
+    @Option(help: "extension: iterations of the C loop per thread (default: the seed's 1073741824).")
+    var iterations: UInt64 = WasteTime.seedIterations
 
     @Option(help: "extension: threads in the parallel run. Default: active cores, at least 2.")
     var threads: Int?
