@@ -6,7 +6,8 @@ import Foundation
 
 /// Types the binary coder writes its own way instead of through their `Codable` conformance:
 /// optionals (a presence byte), arrays (a varint count; raw bytes for fixed-width numbers),
-/// dictionaries (a count and the key–value pairs, since keyed containers carry no keys) and `Data`.
+/// dictionaries (a count and the key–value pairs, since keyed containers carry no keys), `Data`
+/// and `URL`.
 protocol BinaryEncodableSpecial {
     func binaryEncode(to encoder: BinaryEncoderCore) throws
 }
@@ -96,5 +97,21 @@ extension Data: BinaryEncodableSpecial {
 extension Data: BinaryDecodableSpecial {
     static func binaryDecode(from decoder: BinaryDecoderCore) throws -> Data {
         Data(try decoder.readBytes(decoder.readLength()))
+    }
+}
+
+/// `URL`'s own `Codable` conformance leaves out its base when there is none, which a format without
+/// keys cannot tell; it travels as its absolute string instead.
+extension URL: BinaryEncodableSpecial {
+    func binaryEncode(to encoder: BinaryEncoderCore) throws {
+        encoder.writeString(absoluteString)
+    }
+}
+
+extension URL: BinaryDecodableSpecial {
+    static func binaryDecode(from decoder: BinaryDecoderCore) throws -> URL {
+        let text = try decoder.readString()
+        guard let url = URL(string: text) else { throw decoder.corrupted("invalid URL \"\(text)\"") }
+        return url
     }
 }

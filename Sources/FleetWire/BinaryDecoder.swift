@@ -38,6 +38,8 @@ public struct BinaryDecoder: Sendable {
     /// Decodes a value of `type` from all of `bytes`.
     public func decode<T: Decodable>(_ type: T.Type, from bytes: UnsafeRawBufferPointer) throws -> T {
         let core = BinaryDecoderCore(bytes: bytes, userInfo: userInfo, maximumDepth: maximumDepth)
+        // The bytes are borrowed for this call only: a decoder that a value kept reads nothing.
+        defer { core.finish() }
         let value = try core.decodeValue(type)
         if core.remaining != 0 {
             throw core.corrupted("\(core.remaining) unexpected bytes after the value")
@@ -54,7 +56,7 @@ final class BinaryDecoderCore: Decoder {
     /// Read position and nesting depth. They live behind a pointer rather than in stored
     /// properties so that each of the many small reads pays no dynamic exclusivity check (a
     /// stored property of a class would); the core is confined to one decode call.
-    private let state: UnsafeMutablePointer<(offset: Int, depth: Int)>
+    private let state: UnsafeMutablePointer<(offset: Int, depth: Int, emptyElementBudget: Int)>
     let codingPath: [any CodingKey] = []
     let userInfo: [CodingUserInfoKey: Any]
 
@@ -64,7 +66,7 @@ final class BinaryDecoderCore: Decoder {
         self.userInfo = userInfo
         self.maximumDepth = maximumDepth
         state = .allocate(capacity: 1)
-        state.initialize(to: (0, 0))
+        state.initialize(to: (0, 0, 1 << 16))
     }
 
     deinit {
@@ -82,6 +84,9 @@ final class BinaryDecoderCore: Decoder {
     }
 
     var remaining: Int { end - offset }
+
+    /// Ends reading: every later read finds the end of the input.
+    func finish() { offset = end }
 
     // MARK: Decoder
 
@@ -211,13 +216,24 @@ final class BinaryDecoderCore: Decoder {
 
     func checkCount(_ count: UInt64, minimumElementSize: Int = 1) throws -> Int {
         let (needed, overflow) = count.multipliedReportingOverflow(by: UInt64(max(minimumElementSize, 1)))
-        guard !overflow, needed <= UInt64(remaining) || count <= Self.maximumCountOfEmptyElements else {
-            throw corrupted("count \(count) is past the end: \(remaining) bytes remain")
+        guard !overflow else { throw corrupted("count \(count) is past the end: \(remaining) bytes remain") }
+        if needed > UInt64(remaining) {
+            // More elements than bytes: only possible for values that take no bytes, and only a
+            // few of those per decode in all, so nesting cannot multiply them.
+            guard count <= UInt64(emptyElementBudget) else {
+                throw corrupted("count \(count) is past the end: \(remaining) bytes remain")
+            }
+            emptyElementBudget -= Int(count)
         }
         return Int(count)
     }
 
-    static let maximumCountOfEmptyElements: UInt64 = 1 << 16
+    /// How many more elements, in all collections of this decode together, may exceed the bytes
+    /// that remain (collections of empty values, such as `[EmptyStruct]`).
+    private var emptyElementBudget: Int {
+        get { state.pointee.emptyElementBudget }
+        set { state.pointee.emptyElementBudget = newValue }
+    }
 
     /// Reads a presence byte: `true` when a value follows.
     @inline(__always)

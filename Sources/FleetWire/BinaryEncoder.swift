@@ -9,7 +9,7 @@ import NIOCore
 ///
 /// ```swift
 /// struct Point: Codable { var x: Double; var y: Double; var label: String? }
-/// let bytes = try BinaryEncoder().encode(Point(x: 1, y: 2, label: nil))   // 18 bytes
+/// let bytes = try BinaryEncoder().encode(Point(x: 1, y: 2, label: nil))   // 17 bytes
 /// let point = try BinaryDecoder().decode(Point.self, from: bytes)
 /// ```
 ///
@@ -18,7 +18,10 @@ import NIOCore
 /// - the keys of keyed containers, except for enum cases (written as the case name) and
 ///   `Dictionary` keys;
 /// - a marker before non-optional values: code that tests `decodeNil(forKey:)` before a value it
-///   wrote with plain `encode` (instead of `encodeIfPresent` or an `Optional`) is not supported.
+///   wrote with plain `encode` (instead of `encodeIfPresent` or an `Optional`) is not supported;
+/// - absent fields: code that skips a key when encoding and asks `contains(_:)` or
+///   `decodeIfPresent` for it when decoding is not supported (`URL`, which does this, is written
+///   as its absolute string instead).
 ///
 /// Complexity: O(n) in the size of the value; one pass, no intermediate tree.
 public struct BinaryEncoder: Sendable {
@@ -38,11 +41,18 @@ public struct BinaryEncoder: Sendable {
     /// Appends the encoding of `value` to `buffer`, after its writable index.
     ///
     /// This is the zero-copy path for frames: encode straight into the buffer you will send.
+    /// When encoding throws, `buffer` is left as it was.
     public func encode<T: Encodable>(_ value: T, into buffer: inout ByteBuffer) throws {
         let core = BinaryEncoderCore(userInfo: userInfo)
+        let start = buffer.writerIndex
         swap(&core.buffer, &buffer)
         defer { swap(&core.buffer, &buffer) }
-        try core.encodeValue(value)
+        do {
+            try core.encodeValue(value)
+        } catch {
+            core.buffer.moveWriterIndex(to: start)
+            throw error
+        }
     }
 }
 

@@ -2,9 +2,11 @@ import NIOCore
 
 /// A value the binary coder writes directly, without going through `Codable` containers.
 ///
-/// Integers wider than one byte are varints (signed ones zig-zag encoded), so small values take
-/// one byte; `Float` and `Double` are their IEEE-754 bits, little-endian; `Bool` is one byte that
-/// must be 0 or 1; `String` is a varint byte count followed by UTF-8.
+/// Integers of 16 to 64 bits are varints (signed ones zig-zag encoded), so small values take one
+/// byte; 8-bit integers are one byte; `Int128`/`UInt128` are 16 bytes, little-endian; `Float` and
+/// `Double` are their IEEE-754 bits, little-endian; `Bool` is one byte that must be 0 or 1;
+/// `String` is a varint byte count followed by UTF-8. (Arrays of fixed-width numbers are raw
+/// little-endian elements instead, `Int`/`UInt` as 8 bytes.)
 protocol BinaryPrimitive {
     func write(to encoder: BinaryEncoderCore)
     static func read(from decoder: BinaryDecoderCore) throws -> Self

@@ -8,11 +8,21 @@ public struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
     public typealias InboundOut = Frame
 
     /// The largest payload accepted, in bytes.
-    public let maximumPayloadSize: Int
+    public var maximumPayloadSize: Int { limit?.value ?? fixedLimit }
+
+    private let fixedLimit: Int
+    private let limit: PayloadLimit?
 
     /// Creates a decoder that accepts payloads of up to `maximumPayloadSize` bytes.
     public init(maximumPayloadSize: Int = Frame.defaultMaximumPayloadSize) {
-        self.maximumPayloadSize = maximumPayloadSize
+        self.fixedLimit = min(maximumPayloadSize, Int(UInt32.max))
+        self.limit = nil
+    }
+
+    /// Creates a decoder whose limit can change while it runs (the handshake raises it).
+    init(limit: PayloadLimit) {
+        self.fixedLimit = limit.value
+        self.limit = limit
     }
 
     /// Decodes one frame, or returns `nil` when more bytes are needed.
@@ -23,8 +33,9 @@ public struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
         guard let kind = Frame.Kind(rawValue: header[0]) else {
             throw WireError.unknownFrameKind(header[0])
         }
-        guard length <= maximumPayloadSize else {
-            throw WireError.frameTooLarge(size: Int(length), limit: maximumPayloadSize)
+        let maximum = maximumPayloadSize
+        guard length <= maximum else {
+            throw WireError.frameTooLarge(size: Int(length), limit: maximum)
         }
         guard buffer.readableBytes >= Frame.headerSize + Int(length) else { return nil }
         buffer.moveReaderIndex(forwardBy: Frame.headerSize)
@@ -40,5 +51,19 @@ public struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
             throw WireError.truncatedFrame(received: buffer.readableBytes, expected: expected)
         }
         return nil
+    }
+}
+
+/// A payload limit shared by a connection's ``FrameDecoder`` and its handshake: small until the
+/// peer is authenticated, so that an unauthenticated peer cannot make the server buffer large
+/// frames, then the configured limit. Used only on the connection's event loop.
+final class PayloadLimit {
+    /// Handshake messages are a few hundred bytes; this leaves room and no more.
+    static let handshake = 64 * 1024
+
+    var value: Int
+
+    init(_ value: Int) {
+        self.value = min(value, Int(UInt32.max))
     }
 }

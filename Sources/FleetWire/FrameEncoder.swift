@@ -16,7 +16,7 @@ public final class FrameEncoder: ChannelOutboundHandler, RemovableChannelHandler
 
     /// Creates an encoder that refuses payloads over `maximumPayloadSize` bytes.
     public init(maximumPayloadSize: Int = Frame.defaultMaximumPayloadSize) {
-        self.maximumPayloadSize = maximumPayloadSize
+        self.maximumPayloadSize = min(maximumPayloadSize, Int(UInt32.max))
     }
 
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {

@@ -6,11 +6,12 @@ import Crypto
 /// client                                   server
 ///   | hello(protocol, version, nonceC, auth, peer) ->
 ///   |          <- challenge(nonceS, auth, peer)     (or reject(reason))
-///   | proof(HMAC(secret, "client" | nonceC | nonceS)) ->
-///   |          <- welcome(HMAC(secret, "server" | nonceC | nonceS))   (or reject(reason))
+///   | proof(HMAC(secret, "client" | hello | challenge)) ->
+///   |          <- welcome(HMAC(secret, "server" | hello | challenge))   (or reject(reason))
 /// ```
 ///
-/// Both sides prove the secret with fresh nonces, so a recorded exchange cannot be replayed and
+/// Both sides prove the secret over the whole transcript (both messages, with fresh nonces), so a
+/// recorded exchange cannot be replayed, what each side said about itself cannot be altered, and
 /// neither side sends the secret. Comparison is constant-time (`HMAC.isValidAuthenticationCode`).
 /// The server sends nothing that depends on the secret until the client has proved it.
 enum Handshake {
@@ -62,24 +63,23 @@ enum Handshake {
         return (0..<nonceSize).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
     }
 
-    /// HMAC-SHA256 over the side's label and both nonces.
-    static func mac(_ secret: Secret, side: Side, clientNonce: [UInt8], serverNonce: [UInt8]) -> [UInt8] {
-        var hmac = HMAC<SHA256>(key: SymmetricKey(data: secret.bytes))
-        hmac.update(data: Array("fleet/\(ProtocolVersion.current.major) \(side.rawValue)".utf8))
-        hmac.update(data: clientNonce)
-        hmac.update(data: serverNonce)
-        return Array(hmac.finalize())
+    /// HMAC-SHA256 over the side's label and the transcript: the `hello` and `challenge` payloads
+    /// exactly as sent. The transcript holds both nonces, so each proof is fresh, and everything
+    /// either side said about itself (version, authentication mode, ``PeerInfo``), so none of it
+    /// can be altered in flight without the proofs failing.
+    static func mac(_ secret: Secret, side: Side, transcript: [UInt8]) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: message(side, transcript), using: SymmetricKey(data: secret.bytes)))
     }
 
-    static func isValid(
-        _ mac: [UInt8], _ secret: Secret, side: Side, clientNonce: [UInt8], serverNonce: [UInt8]
-    ) -> Bool {
-        var message = Array("fleet/\(ProtocolVersion.current.major) \(side.rawValue)".utf8)
-        message += clientNonce
-        message += serverNonce
-        return HMAC<SHA256>.isValidAuthenticationCode(
-            mac, authenticating: message, using: SymmetricKey(data: secret.bytes)
+    /// Checks a peer's proof in constant time.
+    static func isValid(_ mac: [UInt8], _ secret: Secret, side: Side, transcript: [UInt8]) -> Bool {
+        HMAC<SHA256>.isValidAuthenticationCode(
+            mac, authenticating: message(side, transcript), using: SymmetricKey(data: secret.bytes)
         )
+    }
+
+    private static func message(_ side: Side, _ transcript: [UInt8]) -> [UInt8] {
+        Array("fleet/\(ProtocolVersion.current.major) \(side.rawValue)".utf8) + transcript
     }
 }
 

@@ -19,10 +19,10 @@ final class HandshakeHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private enum State {
         case idle
-        case clientAwaitingChallenge(clientNonce: [UInt8])
-        case clientAwaitingWelcome(clientNonce: [UInt8], serverNonce: [UInt8], server: PeerInfo)
+        case clientAwaitingChallenge(hello: [UInt8])
+        case clientAwaitingWelcome(transcript: [UInt8], server: PeerInfo)
         case serverAwaitingHello
-        case serverAwaitingProof(clientNonce: [UInt8], serverNonce: [UInt8], client: PeerInfo)
+        case serverAwaitingProof(transcript: [UInt8], client: PeerInfo)
         case done
         case failed
     }
@@ -35,14 +35,24 @@ final class HandshakeHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var state = State.idle
     private var timeoutTask: Scheduled<Void>?
     private let promise: EventLoopPromise<PeerInfo>
+    private let payloadLimit: PayloadLimit?
+    private let authenticatedPayloadLimit: Int
 
     /// Completes when the peer is authenticated; fails when the handshake fails.
     var authenticated: EventLoopFuture<PeerInfo> { promise.futureResult }
 
+    /// Fails ``authenticated`` when the handler never made it into a pipeline.
+    func abandon(_ error: any Error) {
+        promise.fail(error)
+    }
+
     init(
         role: Role, credentials: Credentials, localPeer: PeerInfo, timeout: TimeAmount,
-        logger: Logger, eventLoop: any EventLoop
+        logger: Logger, eventLoop: any EventLoop,
+        payloadLimit: PayloadLimit? = nil, authenticatedPayloadLimit: Int = Frame.defaultMaximumPayloadSize
     ) {
+        self.payloadLimit = payloadLimit
+        self.authenticatedPayloadLimit = authenticatedPayloadLimit
         self.role = role
         self.credentials = credentials
         self.localPeer = localPeer
@@ -103,12 +113,11 @@ final class HandshakeHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .server:
             state = .serverAwaitingHello
         case .client:
-            let nonce = Handshake.makeNonce()
-            state = .clientAwaitingChallenge(clientNonce: nonce)
-            send(context: context, .hello, Handshake.Hello(
-                protocolName: Handshake.protocolName, version: .current, nonce: nonce,
+            guard let hello = send(context: context, .hello, Handshake.Hello(
+                protocolName: Handshake.protocolName, version: .current, nonce: Handshake.makeNonce(),
                 authentication: authentication, peer: localPeer
-            ))
+            )) else { return }
+            state = .clientAwaitingChallenge(hello: hello)
         }
     }
 
@@ -124,12 +133,12 @@ final class HandshakeHandler: ChannelInboundHandler, RemovableChannelHandler {
                 break
             case .serverAwaitingHello:
                 try serverReceivedHello(context: context, frame)
-            case let .serverAwaitingProof(clientNonce, serverNonce, client):
-                try serverReceivedProof(context: context, frame, clientNonce, serverNonce, client)
-            case let .clientAwaitingChallenge(clientNonce):
-                try clientReceivedChallenge(context: context, frame, clientNonce)
-            case let .clientAwaitingWelcome(clientNonce, serverNonce, server):
-                try clientReceivedWelcome(context: context, frame, clientNonce, serverNonce, server)
+            case let .serverAwaitingProof(transcript, client):
+                try serverReceivedProof(context: context, frame, transcript, client)
+            case let .clientAwaitingChallenge(hello):
+                try clientReceivedChallenge(context: context, frame, hello)
+            case let .clientAwaitingWelcome(transcript, server):
+                try clientReceivedWelcome(context: context, frame, transcript, server)
             }
         } catch {
             fail(context: context, error)
@@ -158,32 +167,31 @@ final class HandshakeHandler: ChannelInboundHandler, RemovableChannelHandler {
         default:
             break
         }
-        let serverNonce = Handshake.makeNonce()
-        state = .serverAwaitingProof(clientNonce: hello.nonce, serverNonce: serverNonce, client: hello.peer)
-        send(context: context, .challenge, Handshake.Challenge(
-            nonce: serverNonce, authentication: authentication, peer: localPeer
-        ))
+        guard let challenge = send(context: context, .challenge, Handshake.Challenge(
+            nonce: Handshake.makeNonce(), authentication: authentication, peer: localPeer
+        )) else { return }
+        state = .serverAwaitingProof(transcript: frame.payloadBytes + challenge, client: hello.peer)
     }
 
     private func serverReceivedProof(
         context: ChannelHandlerContext, _ frame: Frame,
-        _ clientNonce: [UInt8], _ serverNonce: [UInt8], _ client: PeerInfo
+        _ transcript: [UInt8], _ client: PeerInfo
     ) throws {
         let proof = try expect(frame, .proof, Handshake.Proof.self)
         var welcome = Handshake.Welcome(mac: [])
         if case let .secret(secret) = credentials {
-            guard Handshake.isValid(proof.mac, secret, side: .client, clientNonce: clientNonce, serverNonce: serverNonce) else {
+            guard Handshake.isValid(proof.mac, secret, side: .client, transcript: transcript) else {
                 return refuse(context: context,
                     "authentication failed: the client's secret does not match this server's")
             }
-            welcome.mac = Handshake.mac(secret, side: .server, clientNonce: clientNonce, serverNonce: serverNonce)
+            welcome.mac = Handshake.mac(secret, side: .server, transcript: transcript)
         }
         send(context: context, .welcome, welcome)
         succeed(context: context, peer: client)
     }
 
     private func clientReceivedChallenge(
-        context: ChannelHandlerContext, _ frame: Frame, _ clientNonce: [UInt8]
+        context: ChannelHandlerContext, _ frame: Frame, _ hello: [UInt8]
     ) throws {
         let challenge = try expect(frame, .challenge, Handshake.Challenge.self)
         guard challenge.authentication == authentication else {
@@ -194,20 +202,21 @@ final class HandshakeHandler: ChannelInboundHandler, RemovableChannelHandler {
             throw WireError.malformedPayload(.challenge, "nonce of \(challenge.nonce.count) bytes")
         }
         var proof = Handshake.Proof(mac: [])
+        let transcript = hello + frame.payloadBytes
         if case let .secret(secret) = credentials {
-            proof.mac = Handshake.mac(secret, side: .client, clientNonce: clientNonce, serverNonce: challenge.nonce)
+            proof.mac = Handshake.mac(secret, side: .client, transcript: transcript)
         }
-        state = .clientAwaitingWelcome(clientNonce: clientNonce, serverNonce: challenge.nonce, server: challenge.peer)
+        state = .clientAwaitingWelcome(transcript: transcript, server: challenge.peer)
         send(context: context, .proof, proof)
     }
 
     private func clientReceivedWelcome(
         context: ChannelHandlerContext, _ frame: Frame,
-        _ clientNonce: [UInt8], _ serverNonce: [UInt8], _ server: PeerInfo
+        _ transcript: [UInt8], _ server: PeerInfo
     ) throws {
         let welcome = try expect(frame, .welcome, Handshake.Welcome.self)
         if case let .secret(secret) = credentials {
-            guard Handshake.isValid(welcome.mac, secret, side: .server, clientNonce: clientNonce, serverNonce: serverNonce) else {
+            guard Handshake.isValid(welcome.mac, secret, side: .server, transcript: transcript) else {
                 throw HandshakeError.serverNotAuthenticated
             }
         }
@@ -231,11 +240,16 @@ final class HandshakeHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     // MARK: Outcomes
 
-    private func send(context: ChannelHandlerContext, _ kind: Frame.Kind, _ message: some Encodable) {
+    /// Sends a handshake message and returns its payload bytes (for the transcript), or `nil`
+    /// after failing the handshake when it cannot be encoded.
+    private func send(context: ChannelHandlerContext, _ kind: Frame.Kind, _ message: some Encodable) -> [UInt8]? {
         do {
-            context.writeAndFlush(wrapOutboundOut(try Frame(kind: kind, encoding: message)), promise: nil)
+            let frame = try Frame(kind: kind, encoding: message)
+            context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+            return frame.payloadBytes
         } catch {
             fail(context: context, error)
+            return nil
         }
     }
 
@@ -248,6 +262,8 @@ final class HandshakeHandler: ChannelInboundHandler, RemovableChannelHandler {
         state = .done
         timeoutTask?.cancel()
         logger.debug("handshake complete", metadata: ["peer": "\(peer)"])
+        // Frames after this one may be as large as the configuration allows.
+        payloadLimit?.value = min(authenticatedPayloadLimit, Int(UInt32.max))
         promise.succeed(peer)
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
@@ -285,4 +301,9 @@ final class HandshakeHandler: ChannelInboundHandler, RemovableChannelHandler {
             context.close(promise: nil)
         }
     }
+}
+
+extension Frame {
+    /// The payload's readable bytes.
+    var payloadBytes: [UInt8] { Array(payload.readableBytesView) }
 }

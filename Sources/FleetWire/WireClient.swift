@@ -33,7 +33,8 @@ public enum WireClient {
                         channel, role: role, configuration: configuration, tlsContext: tlsContext)
                     return PendingConnection(
                         authenticated: authenticated,
-                        channel: try NIOAsyncChannel<Frame, Frame>(wrappingChannelSynchronously: channel))
+                        channel: try NIOAsyncChannel<Frame, Frame>(wrappingChannelSynchronously: channel),
+                        maximumPayloadSize: configuration.maximumPayloadSize)
                 }
             }
         return try await pending.withAuthenticatedConnection(body)

@@ -20,15 +20,28 @@ public struct WireConnection: Sendable {
     /// ``WireError/closedByPeer(reason:)``; a goodbye frame or a closed connection ends it.
     public let inbound: WireInbound
     let outbound: NIOAsyncChannelOutboundWriter<Frame>
+    let maximumPayloadSize: Int
 
     /// Sends one frame; returns once it is handed to the connection (with backpressure).
+    ///
+    /// - Throws: ``WireError/frameTooLarge(size:limit:)`` for a payload over the connection's
+    ///   limit (nothing is sent); an error when the connection is closed.
     public func send(_ frame: Frame) async throws {
+        try check(frame)
         try await outbound.write(frame)
     }
 
-    /// Sends several frames with a single flush.
+    /// Sends several frames with a single flush; when one is over the size limit, none is sent.
     public func send(contentsOf frames: some Sequence<Frame>) async throws {
+        for frame in frames { try check(frame) }
         try await outbound.write(contentsOf: frames)
+    }
+
+    private func check(_ frame: Frame) throws(WireError) {
+        let size = frame.payload.readableBytes
+        guard size <= maximumPayloadSize else {
+            throw .frameTooLarge(size: size, limit: maximumPayloadSize)
+        }
     }
 }
 

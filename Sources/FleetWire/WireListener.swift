@@ -44,16 +44,18 @@ public final class WireListener: Sendable {
             throw SecretError.insecureRequiresLoopback(host: endpoint.host)
         }
         let tlsContext = try configuration.tls.map { try $0.makeServerContext() }
+        let host = endpoint.host.isEmpty ? "0.0.0.0" : endpoint.host
         let serverChannel = try await ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .bind(host: endpoint.host, port: endpoint.port) { channel in
+            .bind(host: host, port: endpoint.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let authenticated = try WirePipeline.configure(
                         channel, role: .server, configuration: configuration, tlsContext: tlsContext)
                     return PendingConnection(
                         authenticated: authenticated,
-                        channel: try NIOAsyncChannel<Frame, Frame>(wrappingChannelSynchronously: channel))
+                        channel: try NIOAsyncChannel<Frame, Frame>(wrappingChannelSynchronously: channel),
+                        maximumPayloadSize: configuration.maximumPayloadSize)
                 }
             }
         let address = serverChannel.channel.localAddress
@@ -94,6 +96,7 @@ public final class WireListener: Sendable {
 struct PendingConnection: Sendable {
     let authenticated: EventLoopFuture<PeerInfo>
     let channel: NIOAsyncChannel<Frame, Frame>
+    let maximumPayloadSize: Int
 
     /// Waits for the handshake, then runs `body` with the connection and closes it.
     func withAuthenticatedConnection<Result: Sendable>(
@@ -109,7 +112,8 @@ struct PendingConnection: Sendable {
         let remote = channel.channel.remoteAddress
         return try await channel.executeThenClose { inbound, outbound in
             try await body(WireConnection(
-                peer: peer, remoteAddress: remote, inbound: WireInbound(stream: inbound), outbound: outbound))
+                peer: peer, remoteAddress: remote, inbound: WireInbound(stream: inbound), outbound: outbound,
+                maximumPayloadSize: maximumPayloadSize))
         }
     }
 

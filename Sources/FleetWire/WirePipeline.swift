@@ -28,20 +28,28 @@ package enum WirePipeline {
                 try operations.addHandler(NIOSSLClientHandler(context: tlsContext, serverHostname: hostname))
             }
         }
+        let limit = PayloadLimit(min(PayloadLimit.handshake, configuration.maximumPayloadSize))
         let handshake = HandshakeHandler(
             role: role.isServer ? .server : .client,
             credentials: configuration.credentials,
             localPeer: configuration.localPeer,
             timeout: TimeAmount(configuration.handshakeTimeout),
             logger: configuration.logger,
-            eventLoop: channel.eventLoop
+            eventLoop: channel.eventLoop,
+            payloadLimit: limit,
+            authenticatedPayloadLimit: configuration.maximumPayloadSize
         )
-        try operations.addHandlers([
-            ByteToMessageHandler(FrameDecoder(maximumPayloadSize: configuration.maximumPayloadSize)),
-            FrameEncoder(maximumPayloadSize: configuration.maximumPayloadSize),
-            handshake,
-            WireControlHandler(logger: configuration.logger),
-        ])
+        do {
+            try operations.addHandlers([
+                ByteToMessageHandler(FrameDecoder(limit: limit)),
+                FrameEncoder(maximumPayloadSize: configuration.maximumPayloadSize),
+                handshake,
+                WireControlHandler(logger: configuration.logger),
+            ])
+        } catch {
+            handshake.abandon(error)
+            throw error
+        }
         return handshake.authenticated
     }
 }

@@ -182,6 +182,28 @@ struct BinaryCoderTests {
         #expect(bytes == [2])
     }
 
+    @Test func urlsTravelAsTheirAbsoluteString() throws {
+        struct Link: Codable, Equatable { var url: URL; var flag: Bool }
+        try roundTrip(Link(url: URL(string: "https://example.org/a?b=c#d")!, flag: true))
+        let relative = URL(string: "page.html", relativeTo: URL(string: "https://example.org/dir/"))!
+        let decoded = try BinaryDecoder().decode(URL.self, from: BinaryEncoder().encode(relative))
+        #expect(decoded.absoluteString == "https://example.org/dir/page.html")
+    }
+
+    @Test func failedEncodeLeavesTheBufferAsItWas() throws {
+        struct Failing: Encodable {
+            struct Refused: Error {}
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.unkeyedContainer()
+                try container.encode("written before the failure")
+                throw Refused()
+            }
+        }
+        var buffer = ByteBuffer(string: "kept")
+        #expect(throws: Failing.Refused.self) { try BinaryEncoder().encode(Failing(), into: &buffer) }
+        #expect(String(buffer: buffer) == "kept")
+    }
+
     @Test func userInfoReachesTheValues() throws {
         struct Probe: Codable {
             static let key = CodingUserInfoKey(rawValue: "probe")!
@@ -250,6 +272,15 @@ struct BinaryDecoderMalformedTests {
         #expect(throws: DecodingError.self) { try BinaryDecoder().decode(Shape.self, from: bytes) }
         #expect(throws: DecodingError.self) { try BinaryDecoder().decode(Shape.self, from: [3, 0x61, 0x62, 0x63]) }
         #expect(throws: DecodingError.self) { try BinaryDecoder().decode(Shape.self, from: []) }
+    }
+
+    @Test func emptyElementsCannotBeMultipliedByNesting() throws {
+        // 1,000 inner arrays each claiming 65,536 empty elements: 3 bytes each on the wire.
+        var bytes: [UInt8] = [0xE8, 0x07]                     // outer count 1,000
+        for _ in 0..<1000 { bytes += [0x80, 0x80, 0x04] }     // inner count 65,536
+        #expect(throws: DecodingError.self) { try BinaryDecoder().decode([[Empty]].self, from: bytes) }
+        // A genuine short array of empty values still decodes.
+        #expect(try BinaryDecoder().decode([[Empty]].self, from: [1, 3]) == [[Empty(), Empty(), Empty()]])
     }
 
     @Test func nestingIsBounded() throws {

@@ -181,6 +181,38 @@ struct ConnectionTests {
         }
     }
 
+    @Test func sendingAnOversizeFrameThrowsInsteadOfVanishing() async throws {
+        var clientConfiguration = configuration(try secret("s"))
+        clientConfiguration.maximumPayloadSize = 1024
+        let client = clientConfiguration
+        try await withEchoServer(configuration(try secret("s"))) { (endpoint: Endpoint) async throws in
+            try await WireClient.withConnection(to: endpoint, configuration: client) { connection in
+                await #expect(throws: WireError.frameTooLarge(size: 2048, limit: 1024)) {
+                    try await connection.send(Frame(kind: .message, payload: ByteBuffer(repeating: 0, count: 2048)))
+                }
+                // The connection is still usable.
+                try await connection.send(Frame(kind: .message, encoding: "small"))
+                var frames = connection.inbound.makeAsyncIterator()
+                #expect(try await frames.next()?.decode(String.self) == "small")
+            }
+        }
+    }
+
+    @Test func unauthenticatedPeersCannotSendLargeFrames() async throws {
+        try await withEchoServer(configuration(try secret("s"))) { (endpoint: Endpoint) async throws in
+            let reason = try await withRawConnection(to: endpoint) { inbound, outbound in
+                var header = ByteBuffer()
+                header.writeInteger(Frame.Kind.hello.rawValue)
+                header.writeInteger(UInt32(1 << 20))               // 1 MiB "hello"
+                try await outbound.write(header)
+                var reply = try await drain(inbound)
+                _ = reply.readBytes(length: Frame.headerSize)
+                return String(buffer: reply)
+            }
+            #expect(reason.contains("exceeds the limit of 65536 bytes"))
+        }
+    }
+
     @Test func silentClientTimesOut() async throws {
         let logs = LogRecorder()
         var server = configuration(try secret("s"), logs: logs)
