@@ -67,8 +67,14 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
     public var isLoopback: Bool {
         let host = host.lowercased()
         if host == "localhost" || host == "::1" || host == "0:0:0:0:0:0:0:1" { return true }
+        return ipv4Octets?.first == 127
+    }
+
+    /// The four octets when the host is a dotted IPv4 address, else `nil`.
+    var ipv4Octets: [UInt8]? {
         let parts = host.split(separator: ".", omittingEmptySubsequences: false)
-        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
+        let octets = parts.compactMap { UInt8($0) }
+        return parts.count == 4 && octets.count == 4 ? octets : nil
     }
 }
 

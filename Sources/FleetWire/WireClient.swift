@@ -29,12 +29,7 @@ public enum WireClient {
             .connectTimeout(TimeAmount(configuration.connectTimeout))
             .connect(host: endpoint.host, port: endpoint.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let authenticated = try WirePipeline.configure(
-                        channel, role: role, configuration: configuration, tlsContext: tlsContext)
-                    return PendingConnection(
-                        authenticated: authenticated,
-                        channel: try NIOAsyncChannel<Frame, Frame>(wrappingChannelSynchronously: channel),
-                        maximumPayloadSize: configuration.maximumPayloadSize)
+                    try PendingConnection(channel, role: role, configuration: configuration, tlsContext: tlsContext)
                 }
             }
         return try await pending.withAuthenticatedConnection(body)

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// A Fleet server socket: accepts connections, authenticates them, and hands each one to a
@@ -50,12 +51,7 @@ public final class WireListener: Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .bind(host: host, port: endpoint.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let authenticated = try WirePipeline.configure(
-                        channel, role: .server, configuration: configuration, tlsContext: tlsContext)
-                    return PendingConnection(
-                        authenticated: authenticated,
-                        channel: try NIOAsyncChannel<Frame, Frame>(wrappingChannelSynchronously: channel),
-                        maximumPayloadSize: configuration.maximumPayloadSize)
+                    try PendingConnection(channel, role: .server, configuration: configuration, tlsContext: tlsContext)
                 }
             }
         let address = serverChannel.channel.localAddress
@@ -97,6 +93,14 @@ struct PendingConnection: Sendable {
     let authenticated: EventLoopFuture<PeerInfo>
     let channel: NIOAsyncChannel<Frame, Frame>
     let maximumPayloadSize: Int
+
+    /// Sets up Fleet's pipeline on a new channel and wraps it for async use; runs on the
+    /// channel's event loop, inside a bootstrap's channel initializer.
+    init(_ channel: any Channel, role: WirePipeline.Role, configuration: WireConfiguration, tlsContext: NIOSSLContext?) throws {
+        authenticated = try WirePipeline.configure(channel, role: role, configuration: configuration, tlsContext: tlsContext)
+        self.channel = try NIOAsyncChannel<Frame, Frame>(wrappingChannelSynchronously: channel)
+        maximumPayloadSize = configuration.maximumPayloadSize
+    }
 
     /// Waits for the handshake, then runs `body` with the connection and closes it.
     func withAuthenticatedConnection<Result: Sendable>(

@@ -64,10 +64,6 @@ extension WirePipeline.Role {
 extension Endpoint {
     /// The name to send for TLS SNI and hostname checks: `nil` for IP address literals.
     var tlsServerName: String? {
-        if host.contains(":") { return nil }
-        if host.split(separator: ".").count == 4, host.split(separator: ".").allSatisfy({ UInt8($0) != nil }) {
-            return nil
-        }
-        return host
+        host.contains(":") || ipv4Octets != nil ? nil : host
     }
 }
