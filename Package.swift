@@ -41,7 +41,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "FleetActors", dependencies: ["FleetWire"]),
+        .target(
+            name: "FleetActors",
+            dependencies: [
+                "FleetWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(name: "FleetJobs", dependencies: ["FleetActors", "FleetWire"]),
         .target(name: "FleetMPI", dependencies: ["FleetWire"]),
         .target(
@@ -102,6 +111,7 @@ let package = Package(
             ],
             resources: [.copy("Fixtures")]
         ),
+        .testTarget(name: "FleetActorsTests", dependencies: ["FleetActors", "FleetWire"]),
         .testTarget(name: "FleetExamplesTests", dependencies: ["FleetExamples", "CWasteTime"]),
         .testTarget(name: "IntegrationTests", dependencies: ["FleetWire"]),
     ],

@@ -38,6 +38,14 @@ public struct Frame: Sendable, Hashable {
         case pong = 19
         /// An orderly goodbye: the sender will send nothing more.
         case goodbye = 20
+        /// FleetActors: the sending actor system introduces itself (its node identity).
+        case introduce = 32
+        /// FleetActors: a call to a distributed actor's method.
+        case call = 33
+        /// FleetActors: the outcome of a ``call``.
+        case reply = 34
+        /// FleetActors: the caller no longer waits for a ``call`` (cancelled or timed out).
+        case cancel = 35
     }
 
     /// The size of the header in bytes: one kind byte and a 32-bit length.

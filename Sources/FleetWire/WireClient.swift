@@ -22,11 +22,9 @@ public enum WireClient {
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         _ body: (WireConnection) async throws -> Result
     ) async throws -> Result {
-        let tlsContext = try configuration.tls.map { try $0.makeClientContext() }
+        let tlsContext = try configuration.clientTLSContext()
         let role = WirePipeline.Role.client(serverHostname: endpoint.tlsServerName)
-        let pending = try await ClientBootstrap(group: eventLoopGroup)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .connectTimeout(TimeAmount(configuration.connectTimeout))
+        let pending = try await WireBootstrap.client(group: eventLoopGroup, configuration: configuration)
             .connect(host: endpoint.host, port: endpoint.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try PendingConnection(channel, role: role, configuration: configuration, tlsContext: tlsContext)

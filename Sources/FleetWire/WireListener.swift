@@ -41,15 +41,9 @@ public final class WireListener: Sendable {
         configuration: WireConfiguration,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> WireListener {
-        if case .insecure = configuration.credentials, !endpoint.isLoopback {
-            throw SecretError.insecureRequiresLoopback(host: endpoint.host)
-        }
-        let tlsContext = try configuration.tls.map { try $0.makeServerContext() }
-        let host = endpoint.host.isEmpty ? "0.0.0.0" : endpoint.host
-        let serverChannel = try await ServerBootstrap(group: eventLoopGroup)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .bind(host: host, port: endpoint.port) { channel in
+        let tlsContext = try configuration.serverTLSContext(binding: endpoint)
+        let serverChannel = try await WireBootstrap.server(group: eventLoopGroup)
+            .bind(host: endpoint.bindHost, port: endpoint.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try PendingConnection(channel, role: .server, configuration: configuration, tlsContext: tlsContext)
                 }

@@ -63,7 +63,7 @@ extension WirePipeline.Role {
 
 extension Endpoint {
     /// The name to send for TLS SNI and hostname checks: `nil` for IP address literals.
-    var tlsServerName: String? {
+    package var tlsServerName: String? {
         host.contains(":") || ipv4Octets != nil ? nil : host
     }
 }

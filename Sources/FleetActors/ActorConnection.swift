@@ -1,0 +1,93 @@
+import Distributed
+import FleetWire
+import NIOCore
+import Synchronization
+
+/// One authenticated connection between two actor systems, as seen from any thread: calls go
+/// out through it, replies to calls it brought in go back through it.
+///
+/// The state lives in its ``ActorConnectionHandler`` on the channel's event loop; this type
+/// only hops there.
+final class ActorConnection: Sendable {
+    let channel: any Channel
+    /// Where this side dialled the peer; `nil` for a connection the peer opened.
+    let dialledEndpoint: Endpoint?
+    private let handler: NIOLoopBound<ActorConnectionHandler>
+    private let callIDs = Atomic<UInt64>(0)
+    private let introduced = Mutex<Introduced?>(nil)
+
+    /// What is known once the peer introduced itself.
+    struct Introduced: Sendable {
+        let peer: NodeID
+        /// Decodes what arrives on this connection: knows the actor system and the origin.
+        let decoder: BinaryDecoder
+    }
+
+    var eventLoop: any EventLoop { channel.eventLoop }
+
+    /// Created on the channel's event loop, with its handler.
+    init(channel: any Channel, handler: ActorConnectionHandler, dialledEndpoint: Endpoint?) {
+        self.channel = channel
+        self.handler = NIOLoopBound(handler, eventLoop: channel.eventLoop)
+        self.dialledEndpoint = dialledEndpoint
+    }
+
+    /// The peer's node, once it introduced itself.
+    var peer: NodeID? { introduced.withLock { $0?.peer } }
+
+    /// The decoder for replies and arguments arriving here; set when the peer introduced itself.
+    var decoder: BinaryDecoder? { introduced.withLock { $0?.decoder } }
+
+    func didIntroduce(peer: NodeID, system: FleetActorSystem) {
+        var decoder = BinaryDecoder()
+        decoder.userInfo = [
+            .actorSystemKey: system,
+            .fleetConnection: ConnectionOrigin(peer: peer, dialledEndpoint: dialledEndpoint),
+        ]
+        introduced.withLock { $0 = Introduced(peer: peer, decoder: decoder) }
+    }
+
+    /// Sends a call and waits for its reply's payload (positioned after the call ID).
+    ///
+    /// - Throws: ``RemoteCallError/timedOut(after:)``, ``RemoteCallError/connectionLost(reason:)``,
+    ///   `CancellationError` when the task is cancelled (the peer is told to stop).
+    func call(
+        _ payload: ByteBuffer, timeout: Duration, keepingAlive actors: [any DistributedActor] = []
+    ) async throws -> ByteBuffer {
+        var payload = payload
+        let id = callIDs.add(1, ordering: .relaxed).newValue
+        payload.setInteger(id, at: payload.readerIndex)
+        let frame = payload
+        let call = PendingCall(id: id, timeout: timeout)
+        let handler = self.handler
+        let loop = eventLoop
+        return try await withTaskCancellationHandler {
+            try await withUnsafeThrowingContinuation { continuation in
+                if loop.inEventLoop {
+                    handler.value.start(call, continuation, payload: frame, keepingAlive: actors)
+                } else {
+                    loop.execute { handler.value.start(call, continuation, payload: frame, keepingAlive: actors) }
+                }
+            }
+        } onCancel: {
+            loop.execute { handler.value.cancel(call) }
+        }
+    }
+
+    /// Sends the reply to the call `callID` that this connection brought in; `actors` (local
+    /// actors the reply refers to) are kept alive while the connection is open.
+    func reply(_ payload: ByteBuffer, to callID: UInt64, keepingAlive actors: [any DistributedActor] = []) {
+        if eventLoop.inEventLoop {
+            handler.value.reply(payload, to: callID, keepingAlive: actors)
+        } else {
+            let handler = self.handler
+            eventLoop.execute { handler.value.reply(payload, to: callID, keepingAlive: actors) }
+        }
+    }
+
+    /// Closes the connection; calls waiting on it fail with `error`.
+    func close(failingCallsWith error: any Error) {
+        let handler = self.handler
+        eventLoop.execute { handler.value.close(failingCallsWith: error) }
+    }
+}

@@ -1,0 +1,330 @@
+import Distributed
+import FleetWire
+import Logging
+import NIOCore
+
+/// The FleetActors end of a connection's pipeline, after FleetWire's handlers: keeps the calls
+/// this side waits for, starts the calls the peer makes, and fails everything in flight at once
+/// when the connection ends.
+///
+/// Every method runs on the channel's event loop.
+final class ActorConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = Frame
+    typealias OutboundOut = Frame
+
+    private let system: FleetActorSystem
+    private let logger: Logger
+    /// Set right after creation; cleared when the channel closes, which breaks the cycle.
+    var connection: ActorConnection?
+    private var context: ChannelHandlerContext?
+
+    /// Calls this side made, by call ID.
+    private var pending: [UInt64: PendingCall] = [:]
+    /// Calls the peer made that are running here, by call ID.
+    private var running: [UInt64: Task<Void, Never>] = [:]
+    /// Local actors the peer holds references to (sent in calls or replies): kept alive until
+    /// the connection closes.
+    private var leases: [UInt64: any DistributedActor] = [:]
+
+    private let introduction: EventLoopPromise<NodeID>
+    private var peer: NodeID?
+    private var decoder: BinaryDecoder?
+    /// Why the connection ended; calls started after that fail with it.
+    private var closeError: (any Error)?
+
+    private var reading = false
+    private var flushNeeded = false
+    private var flushScheduled = false
+    private var lastInbound = NIODeadline.now()
+    private var heartbeat: Scheduled<Void>?
+    /// Where the calls the peer makes run; `nil` for the global concurrent executor.
+    private let executor: (any TaskExecutor)?
+
+    init(system: FleetActorSystem, eventLoop: any EventLoop) {
+        self.system = system
+        switch system.configuration.callExecution {
+        case .eventLoop: executor = EventLoopTaskExecutor(eventLoop)
+        case .globalConcurrent: executor = nil
+        }
+        self.logger = system.configuration.wire.logger
+        self.introduction = eventLoop.makePromise(of: NodeID.self)
+    }
+
+    /// Completes with the peer's node when it has introduced itself.
+    var introduced: EventLoopFuture<NodeID> { introduction.futureResult }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        // A peer that authenticates but never introduces itself is not an actor system.
+        let limit = system.configuration.wire.handshakeTimeout * 2
+        context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(limit)) { [self] in
+            guard peer == nil, closeError == nil else { return }
+            violation(WireError.unexpectedFrame(.introduce, expected: "an introduction within \(limit)"))
+        }
+    }
+
+    /// The handshake succeeded: introduce this side and start the heartbeat.
+    func authenticated() {
+        guard let context else { return }
+        if let frame = try? Frame(kind: .introduce, encoding: Introduction(node: system.node)) {
+            write(frame)
+        }
+        if let interval = system.configuration.heartbeatInterval {
+            scheduleBeat(context: context, interval: interval)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        let error = closeError ?? RemoteCallError.connectionLost(reason: "the peer closed the connection")
+        closeError = error
+        heartbeat?.cancel()
+        heartbeat = nil
+        introduction.fail(error)
+        let calls = pending.values
+        pending = [:]
+        for call in calls { call.fail(error) }
+        let tasks = running.values
+        running = [:]
+        for task in tasks { task.cancel() }
+        leases = [:]
+        if let connection {
+            system.connectionClosed(connection)
+        }
+        connection = nil
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if closeError == nil {
+            closeError = RemoteCallError.connectionLost(reason: "\(error)")
+        }
+        context.close(promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        lastInbound = .now()
+        reading = true
+        switch frame.kind {
+        case .reply: received(reply: frame.payload)
+        case .call: received(call: frame.payload)
+        case .cancel: received(cancel: frame.payload)
+        case .introduce: received(introduction: frame)
+        case .pong, .ping: break
+        case .goodbye:
+            closeError = closeError ?? RemoteCallError.connectionLost(reason: "the peer said goodbye")
+            context.close(promise: nil)
+        case .error:
+            let reason = (try? frame.decode(String.self)) ?? "no reason given"
+            closeError = closeError ?? RemoteCallError.connectionLost(reason: "the peer reported: \(reason)")
+            context.close(promise: nil)
+        default:
+            violation(WireError.unexpectedFrame(frame.kind, expected: "a FleetActors frame"))
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        reading = false
+        if flushNeeded {
+            flushNeeded = false
+            context.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    // MARK: Calls this side makes
+
+    func start(
+        _ call: PendingCall, _ continuation: UnsafeContinuation<ByteBuffer, any Error>, payload: ByteBuffer,
+        keepingAlive actors: [any DistributedActor]
+    ) {
+        if let closeError {
+            return continuation.resume(throwing: closeError)
+        }
+        if call.abandoned {
+            return continuation.resume(throwing: CancellationError())
+        }
+        let timer = context!.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(call.timeout)) { [self] in
+            guard let call = pending.removeValue(forKey: call.id) else { return }
+            call.fail(RemoteCallError.timedOut(after: call.timeout))
+            sendCancel(call.id)
+        }
+        call.arm(continuation, timer: timer)
+        pending[call.id] = call
+        keepAlive(actors)
+        write(Frame(kind: .call, payload: payload))
+    }
+
+    func cancel(_ call: PendingCall) {
+        guard pending.removeValue(forKey: call.id) != nil else {
+            call.abandoned = true
+            return
+        }
+        call.fail(CancellationError())
+        sendCancel(call.id)
+    }
+
+    private func received(reply payload: ByteBuffer) {
+        var payload = payload
+        guard let id = payload.readInteger(as: UInt64.self) else {
+            return violation(WireError.malformedPayload(.reply, "no call ID"))
+        }
+        // A reply to a call that timed out or was cancelled is dropped.
+        pending.removeValue(forKey: id)?.succeed(payload)
+    }
+
+    private func sendCancel(_ id: UInt64) {
+        var payload = ByteBuffer()
+        payload.writeInteger(id)
+        write(Frame(kind: .cancel, payload: payload))
+    }
+
+    // MARK: Calls the peer makes
+
+    private func received(call payload: ByteBuffer) {
+        var payload = payload
+        guard let decoder, let connection else {
+            return violation(WireError.unexpectedFrame(.call, expected: "an introduction first"))
+        }
+        guard let id = payload.readInteger(as: UInt64.self),
+              let length = payload.readInteger(as: UInt32.self),
+              let arguments = payload.readSlice(length: Int(length))
+        else {
+            return violation(WireError.malformedPayload(.call, "truncated call"))
+        }
+        let header: CallHeader
+        do {
+            header = try decoder.decode(CallHeader.self, from: payload)
+        } catch {
+            return refuse(id, .invalidArguments("malformed call header: \(error)"))
+        }
+        guard let actor = system.localActor(for: header.recipient) else {
+            return refuse(id, .actorNotFound)
+        }
+        guard !header.target.isEmpty else {
+            // A probe: the recipient exists; here is its own ID.
+            var reply = ByteBuffer.replyBuffer(callID: id, outcome: .value)
+            guard let actorID = actor.id as? FleetActorID,
+                  (try? BinaryEncoder().encode(actorID, into: &reply)) != nil
+            else { return refuse(id, .actorNotFound) }
+            return write(Frame(kind: .reply, payload: reply))
+        }
+        let invocation = FleetInvocationDecoder(
+            arguments: arguments, genericSubstitutions: header.genericSubstitutions, decoder: decoder)
+        let handler = FleetResultHandler(callID: id, connection: connection, system: system)
+        let system = self.system
+        let target = header.target
+        running[id] = Task(executorPreference: executor) {
+            await system.invoke(actor, target: target, invocation: invocation, handler: handler)
+        }
+    }
+
+    private func received(cancel payload: ByteBuffer) {
+        var payload = payload
+        guard let id = payload.readInteger(as: UInt64.self) else {
+            return violation(WireError.malformedPayload(.cancel, "no call ID"))
+        }
+        running.removeValue(forKey: id)?.cancel()
+    }
+
+    /// Sends the reply of a call the peer made, unless it was cancelled meanwhile.
+    func reply(_ payload: ByteBuffer, to id: UInt64, keepingAlive actors: [any DistributedActor]) {
+        guard running.removeValue(forKey: id) != nil else { return }
+        keepAlive(actors)
+        write(Frame(kind: .reply, payload: payload))
+    }
+
+    /// Keeps local actors whose references went to the peer alive while the connection is open.
+    func keepAlive(_ actors: [any DistributedActor]) {
+        for actor in actors {
+            guard let id = actor.id as? FleetActorID else { continue }
+            leases[id.number] = actor
+        }
+    }
+
+    private func refuse(_ id: UInt64, _ failure: CallFailure) {
+        var payload = ByteBuffer.replyBuffer(callID: id, outcome: .failure)
+        try? BinaryEncoder().encode(failure, into: &payload)
+        write(Frame(kind: .reply, payload: payload))
+    }
+
+    // MARK: Introduction, heartbeat, closing
+
+    private func received(introduction frame: Frame) {
+        guard peer == nil, let connection else {
+            return violation(WireError.unexpectedFrame(.introduce, expected: "one introduction"))
+        }
+        do {
+            let node = try frame.decode(Introduction.self).node
+            peer = node
+            connection.didIntroduce(peer: node, system: system)
+            decoder = connection.decoder
+            system.connectionIntroduced(connection)
+            introduction.succeed(node)
+        } catch {
+            violation(error)
+        }
+    }
+
+    private func scheduleBeat(context: ChannelHandlerContext, interval: Duration) {
+        heartbeat = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(interval)) { [self] in
+            beat(interval: interval)
+        }
+    }
+
+    private func beat(interval: Duration) {
+        guard let context, closeError == nil else { return }
+        scheduleBeat(context: context, interval: interval)
+        let silence = NIODeadline.now() - lastInbound
+        if silence > TimeAmount(interval * 3) {
+            close(failingCallsWith: RemoteCallError.connectionLost(
+                reason: "no word from the peer for \(Duration.nanoseconds(silence.nanoseconds))"))
+            return
+        }
+        if context.channel.isWritable {
+            write(Frame(kind: .ping))
+        }
+    }
+
+    func close(failingCallsWith error: any Error) {
+        if closeError == nil { closeError = error }
+        context?.close(promise: nil)
+    }
+
+    /// The peer broke the protocol: tell it why, log it, and close.
+    private func violation(_ error: any Error) {
+        guard let context, closeError == nil else { return }
+        logger.warning("FleetActors protocol error; closing the connection", metadata: [
+            "remote": "\(context.channel.remoteAddress.map { "\($0)" } ?? "unknown")", "error": "\(error)",
+        ])
+        closeError = RemoteCallError.connectionLost(reason: "protocol error: \(error)")
+        let notice = (try? Frame(kind: .error, encoding: "\(error)")) ?? Frame(kind: .error)
+        context.writeAndFlush(wrapOutboundOut(notice)).assumeIsolated().whenComplete { [self] _ in
+            self.context?.close(promise: nil)
+        }
+    }
+
+    // MARK: Writing
+
+    /// Writes a frame and flushes once per batch: at the end of the current read, or after the
+    /// event loop's queued work.
+    private func write(_ frame: Frame) {
+        guard let context else { return }
+        context.write(wrapOutboundOut(frame), promise: nil)
+        if reading {
+            flushNeeded = true
+        } else if !flushScheduled {
+            flushScheduled = true
+            context.eventLoop.assumeIsolated().execute { [self] in
+                flushScheduled = false
+                self.context?.flush()
+            }
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+}

@@ -1,0 +1,155 @@
+import Distributed
+import FleetWire
+import NIOCore
+import Synchronization
+
+/// A distributed actor system over Fleet's wire: RPyC for Swift.
+///
+/// Host actors in one process, call their `distributed func`s from another as if they were
+/// local. Connections are authenticated with the shared secret (optionally under TLS), calls are
+/// multiplexed over one connection per pair of processes, every call has a deadline, and every
+/// failure arrives as a typed error.
+///
+/// Server:
+///
+/// ```swift
+/// distributed actor Primes {
+///     typealias ActorSystem = FleetActorSystem
+///     distributed func first(_ n: Int) -> [Int] { ... }
+/// }
+///
+/// let system = FleetActorSystem(configuration: .init(credentials: try Credentials.resolve()))
+/// try await system.listen(on: Endpoint("0.0.0.0:18861"))
+/// system.publish(Primes(actorSystem: system), as: "primes")
+/// await system.waitUntilShutdown()
+/// ```
+///
+/// Client:
+///
+/// ```swift
+/// let system = FleetActorSystem(configuration: .init(credentials: try Credentials.resolve()))
+/// let primes = try await system.resolve(Primes.self, named: "primes", at: Endpoint("server:18861"))
+/// print(try await primes.first(500).suffix(20))
+/// ```
+///
+/// Both sides are symmetric: a client can host actors too, and pass them to the server, which
+/// calls them back over the same connection.
+public final class FleetActorSystem: DistributedActorSystem, Sendable {
+    public typealias ActorID = FleetActorID
+    public typealias InvocationEncoder = FleetInvocationEncoder
+    public typealias InvocationDecoder = FleetInvocationDecoder
+    public typealias ResultHandler = FleetResultHandler
+    public typealias SerializationRequirement = any Codable
+
+    /// This system's identity; part of the ID of every actor it hosts.
+    public let node: NodeID
+    /// How the system connects, authenticates and runs calls.
+    public let configuration: Configuration
+
+    let registry = Mutex(Registry())
+    let network = Mutex(Network())
+    private let serials = Atomic<UInt64>(0)
+    let shutdownPromise: EventLoopPromise<Void>
+
+    /// Creates a system; it connects to other nodes on demand and accepts connections after
+    /// ``listen(on:)``.
+    public init(configuration: Configuration) {
+        self.node = .random()
+        self.configuration = configuration
+        self.shutdownPromise = configuration.eventLoopGroup.any().makePromise(of: Void.self)
+    }
+
+    // MARK: Actors hosted here
+
+    struct Registry {
+        var actors: [UInt64: WeakActor] = [:]
+        var names: [String: any DistributedActor] = [:]
+    }
+
+    struct WeakActor {
+        weak var actor: (any DistributedActor)?
+    }
+
+    /// Publishes `actor` under `name`, so that other nodes can resolve it with
+    /// ``resolve(_:named:at:)``. The system keeps a published actor alive until
+    /// ``unpublish(_:)``; publishing another actor under the name replaces it.
+    public func publish<Act: DistributedActor>(_ actor: Act, as name: String) where Act.ActorSystem == FleetActorSystem {
+        registry.withLock { $0.names[name] = actor }
+    }
+
+    /// Withdraws the actor published under `name`; calls by name then fail with
+    /// ``RemoteCallError/actorNotFound(_:)``.
+    public func unpublish(_ name: String) {
+        _ = registry.withLock { $0.names.removeValue(forKey: name) }
+    }
+
+    /// The hosted actor an ID names: by number when it is this node's, else by name.
+    func localActor(for id: FleetActorID) -> (any DistributedActor)? {
+        registry.withLock { registry in
+            if id.node == node, let actor = registry.actors[id.number]?.actor { return actor }
+            if let name = id.name { return registry.names[name] }
+            return nil
+        }
+    }
+
+    // MARK: DistributedActorSystem
+
+    public func assignID<Act>(_ actorType: Act.Type) -> FleetActorID where Act: DistributedActor, Act.ID == FleetActorID {
+        FleetActorID(node: node, number: serials.add(1, ordering: .relaxed).newValue)
+    }
+
+    public func actorReady<Act>(_ actor: Act) where Act: DistributedActor, Act.ID == FleetActorID {
+        registry.withLock { $0.actors[actor.id.number] = WeakActor(actor: actor) }
+    }
+
+    public func resignID(_ id: FleetActorID) {
+        guard id.node == node else { return }
+        _ = registry.withLock { $0.actors.removeValue(forKey: id.number) }
+    }
+
+    /// The local actor for an ID of this node, or `nil` for another node's (the runtime then
+    /// makes a proxy whose calls go there).
+    ///
+    /// - Throws: ``RemoteCallError/actorNotFound(_:)`` for an ID of this node that names no
+    ///   living actor of type `Act`.
+    public func resolve<Act>(id: FleetActorID, as actorType: Act.Type) throws -> Act? where Act: DistributedActor, Act.ID == FleetActorID {
+        guard id.node == node else { return nil }
+        guard let actor = localActor(for: id) as? Act else { throw RemoteCallError.actorNotFound(id) }
+        return actor
+    }
+
+    public func makeInvocationEncoder() -> FleetInvocationEncoder {
+        FleetInvocationEncoder()
+    }
+
+    public func remoteCall<Act, Err, Res>(
+        on actor: Act, target: RemoteCallTarget, invocation: inout FleetInvocationEncoder,
+        throwing: Err.Type, returning: Res.Type
+    ) async throws -> Res where Act: DistributedActor, Act.ID == FleetActorID, Err: Error, Res: Codable {
+        let (body, decoder) = try await call(actor.id, target: target.identifier, invocation: &invocation)
+        do {
+            return try decoder.decode(Res.self, from: body)
+        } catch {
+            throw RemoteCallError.invalidResult("\(Res.self): \(error)")
+        }
+    }
+
+    public func remoteCallVoid<Act, Err>(
+        on actor: Act, target: RemoteCallTarget, invocation: inout FleetInvocationEncoder, throwing: Err.Type
+    ) async throws where Act: DistributedActor, Act.ID == FleetActorID, Err: Error {
+        _ = try await call(actor.id, target: target.identifier, invocation: &invocation)
+    }
+
+    /// Runs a call a peer made on the local `actor` and hands the outcome to `handler`.
+    func invoke(
+        _ actor: any DistributedActor, target: String, invocation: FleetInvocationDecoder, handler: FleetResultHandler
+    ) async {
+        var invocation = invocation
+        do {
+            try await executeDistributedTarget(
+                on: actor, target: RemoteCallTarget(target), invocationDecoder: &invocation, handler: handler)
+        } catch {
+            handler.fail(CallFailure(runtimeError: error) ?? .invalidArguments("\(error)"))
+        }
+    }
+}

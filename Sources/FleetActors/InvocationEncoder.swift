@@ -1,0 +1,55 @@
+import Distributed
+import FleetWire
+import NIOCore
+
+/// Records a remote call's arguments and generic substitutions, writing the arguments straight
+/// into the buffer that becomes the call frame's payload.
+///
+/// You do not use it directly: the compiler's distributed thunks do, for each call on a remote
+/// actor reference.
+public struct FleetInvocationEncoder: DistributedTargetInvocationEncoder {
+    public typealias SerializationRequirement = any Codable
+
+    var buffer = ByteBuffer.callBuffer()
+    var genericSubstitutions: [String] = []
+    /// The actor IDs among the arguments.
+    let sentIDs = SentActorIDs()
+    private let encoder: BinaryEncoder
+
+    init() {
+        var encoder = BinaryEncoder()
+        encoder.userInfo = [.fleetSentIDs: sentIDs]
+        self.encoder = encoder
+    }
+
+    public mutating func recordGenericSubstitution<T>(_ type: T.Type) throws {
+        guard let name = _mangledTypeName(type) else {
+            throw RemoteCallError.invalidArguments("generic substitution \(type) has no mangled name")
+        }
+        genericSubstitutions.append(name)
+    }
+
+    public mutating func recordArgument<Value: Codable>(_ argument: RemoteCallArgument<Value>) throws {
+        do {
+            try buffer.writeLengthPrefixed { try encoder.encode(argument.value, into: &$0) }
+        } catch {
+            throw RemoteCallError.invalidArguments("cannot encode argument '\(argument.effectiveLabel)': \(error)")
+        }
+    }
+
+    public mutating func recordReturnType<R: Codable>(_ type: R.Type) throws {}
+
+    public mutating func recordErrorType<E: Error>(_ type: E.Type) throws {}
+
+    public mutating func doneRecording() throws {
+        buffer.setInteger(UInt32(buffer.writerIndex - callPrefixSize), at: buffer.readerIndex + 8)
+    }
+
+    /// Appends the header naming the recipient and the target; the payload is then complete but
+    /// for the call ID, which the connection sets.
+    mutating func finish(recipient: FleetActorID, target: String) throws -> ByteBuffer {
+        let header = CallHeader(recipient: recipient, target: target, genericSubstitutions: genericSubstitutions)
+        try BinaryEncoder().encode(header, into: &buffer)
+        return buffer
+    }
+}
