@@ -21,6 +21,7 @@ let package = Package(
         .executable(name: "fleet", targets: ["fleet"]),
         .executable(name: "message-threads", targets: ["MessageThreads"]),
         .executable(name: "waste-time", targets: ["WasteTime"]),
+        .executable(name: "prime-service", targets: ["PrimeService"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -79,7 +80,7 @@ let package = Package(
         .target(name: "CWasteTime", path: "Examples/CWasteTime"),
         .target(
             name: "FleetExamples",
-            dependencies: ["CWasteTime", "FleetWire", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["CWasteTime", "FleetWire", "FleetActors", .product(name: "NIOCore", package: "swift-nio")],
             path: "Examples/FleetExamples"
         ),
         .executableTarget(
@@ -97,6 +98,17 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Examples/WasteTime"
+        ),
+
+        .executableTarget(
+            name: "PrimeService",
+            dependencies: [
+                "FleetExamples",
+                "FleetActors",
+                "FleetWire",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Examples/PrimeService"
         ),
 
         // MARK: Tests

@@ -24,10 +24,13 @@ final class ActorConnection: Sendable {
     }
 
     var eventLoop: any EventLoop { channel.eventLoop }
+    /// Runs tasks on the connection's event loop.
+    let executor: EventLoopTaskExecutor
 
     /// Created on the channel's event loop, with its handler.
-    init(channel: any Channel, handler: ActorConnectionHandler, dialledEndpoint: Endpoint?) {
+    init(channel: any Channel, handler: ActorConnectionHandler, executor: EventLoopTaskExecutor, dialledEndpoint: Endpoint?) {
         self.channel = channel
+        self.executor = executor
         self.handler = NIOLoopBound(handler, eventLoop: channel.eventLoop)
         self.dialledEndpoint = dialledEndpoint
     }

@@ -20,6 +20,9 @@ final class ActorConnectionHandler: ChannelInboundHandler {
 
     /// Calls this side made, by call ID.
     private var pending: [UInt64: PendingCall] = [:]
+    /// The earliest deadline the timer is set for, and the timer.
+    private var armedDeadline = NIODeadline.distantFuture
+    private var deadlineTimer: Scheduled<Void>?
     /// Calls the peer made that are running here, by call ID.
     private var running: [UInt64: Task<Void, Never>] = [:]
     /// Local actors the peer holds references to (sent in calls or replies): kept alive until
@@ -40,11 +43,11 @@ final class ActorConnectionHandler: ChannelInboundHandler {
     /// Where the calls the peer makes run; `nil` for the global concurrent executor.
     private let executor: (any TaskExecutor)?
 
-    init(system: FleetActorSystem, eventLoop: any EventLoop) {
+    init(system: FleetActorSystem, eventLoop: any EventLoop, executor: EventLoopTaskExecutor) {
         self.system = system
         switch system.configuration.callExecution {
-        case .eventLoop: executor = EventLoopTaskExecutor(eventLoop)
-        case .globalConcurrent: executor = nil
+        case .eventLoop: self.executor = executor
+        case .globalConcurrent: self.executor = nil
         }
         self.logger = system.configuration.wire.logger
         self.introduction = eventLoop.makePromise(of: NodeID.self)
@@ -81,6 +84,8 @@ final class ActorConnectionHandler: ChannelInboundHandler {
         closeError = error
         heartbeat?.cancel()
         heartbeat = nil
+        deadlineTimer?.cancel()
+        deadlineTimer = nil
         introduction.fail(error)
         let calls = pending.values
         pending = [:]
@@ -146,13 +151,10 @@ final class ActorConnectionHandler: ChannelInboundHandler {
         if call.abandoned {
             return continuation.resume(throwing: CancellationError())
         }
-        let timer = context!.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(call.timeout)) { [self] in
-            guard let call = pending.removeValue(forKey: call.id) else { return }
-            call.fail(RemoteCallError.timedOut(after: call.timeout))
-            sendCancel(call.id)
-        }
-        call.arm(continuation, timer: timer)
+        let deadline = NIODeadline.now() + TimeAmount(call.timeout)
+        call.arm(continuation, deadline: deadline)
         pending[call.id] = call
+        if deadline < armedDeadline { armDeadlineTimer(at: deadline) }
         keepAlive(actors)
         write(Frame(kind: .call, payload: payload))
     }
@@ -175,6 +177,34 @@ final class ActorConnectionHandler: ChannelInboundHandler {
         pending.removeValue(forKey: id)?.succeed(payload)
     }
 
+    /// One timer per connection, set for the earliest deadline of the calls in flight (calls
+    /// usually share a timeout, so a new call rarely moves it); when it fires, every call past
+    /// its deadline fails and the timer moves to the next deadline.
+    private func armDeadlineTimer(at deadline: NIODeadline) {
+        deadlineTimer?.cancel()
+        armedDeadline = deadline
+        deadlineTimer = context?.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            expireCalls()
+        }
+    }
+
+    private func expireCalls() {
+        armedDeadline = .distantFuture
+        deadlineTimer = nil
+        let now = NIODeadline.now()
+        var next = NIODeadline.distantFuture
+        for call in Array(pending.values) {
+            if call.deadline <= now {
+                pending[call.id] = nil
+                call.fail(RemoteCallError.timedOut(after: call.timeout))
+                sendCancel(call.id)
+            } else if call.deadline < next {
+                next = call.deadline
+            }
+        }
+        if next < .distantFuture { armDeadlineTimer(at: next) }
+    }
+
     private func sendCancel(_ id: UInt64) {
         var payload = ByteBuffer()
         payload.writeInteger(id)
@@ -194,11 +224,8 @@ final class ActorConnectionHandler: ChannelInboundHandler {
         else {
             return violation(WireError.malformedPayload(.call, "truncated call"))
         }
-        let header: CallHeader
-        do {
-            header = try decoder.decode(CallHeader.self, from: payload)
-        } catch {
-            return refuse(id, .invalidArguments("malformed call header: \(error)"))
+        guard let header = payload.readCallHeader() else {
+            return refuse(id, .invalidArguments("malformed call header"))
         }
         guard let actor = system.localActor(for: header.recipient) else {
             return refuse(id, .actorNotFound)

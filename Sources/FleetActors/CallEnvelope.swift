@@ -3,7 +3,7 @@ import NIOCore
 
 // The payloads of FleetActors' frames. Every one starts with the call ID where it has one.
 //
-// call:      callID u64 | argumentsLength u32 | arguments | CallHeader (binary coder)
+// call:      callID u64 | argumentsLength u32 | arguments | CallHeader (see writeCallHeader)
 //            arguments: per argument, u32 length then its binary encoding
 //            The header trails the arguments so that the encoder can write arguments straight
 //            into the frame's buffer before it knows the recipient and the target.
@@ -14,8 +14,9 @@ import NIOCore
 /// Where a call's arguments start: after the call ID and the arguments' length.
 let callPrefixSize = 12
 
-/// The part of a call that names what to run.
-struct CallHeader: Codable {
+/// The part of a call that names what to run. Written by hand rather than by the binary coder:
+/// it is on every call's path.
+struct CallHeader {
     var recipient: FleetActorID
     /// The mangled name of the distributed function; empty to ask whether the recipient exists.
     var target: String
@@ -102,5 +103,56 @@ extension ByteBuffer {
         else { return nil }
         moveReaderIndex(forwardBy: 4 + Int(length))
         return slice
+    }
+}
+
+extension ByteBuffer {
+    /// Writes a call header: recipient node (2 × u64), number (u64), name (u8 flag, then a
+    /// string), target (string), substitution count (u16) and each substitution (string); a
+    /// string is a u32 length and UTF-8.
+    mutating func writeCallHeader(_ header: CallHeader) {
+        writeInteger(header.recipient.node.high)
+        writeInteger(header.recipient.node.low)
+        writeInteger(header.recipient.number)
+        if let name = header.recipient.name {
+            writeInteger(UInt8(1))
+            writeLengthPrefixedString(name)
+        } else {
+            writeInteger(UInt8(0))
+        }
+        writeLengthPrefixedString(header.target)
+        writeInteger(UInt16(header.genericSubstitutions.count))
+        for substitution in header.genericSubstitutions { writeLengthPrefixedString(substitution) }
+    }
+
+    /// Reads what ``writeCallHeader(_:)`` wrote; `nil` when the bytes are not a whole header.
+    mutating func readCallHeader() -> CallHeader? {
+        guard let high = readInteger(as: UInt64.self), let low = readInteger(as: UInt64.self),
+              let number = readInteger(as: UInt64.self), let hasName = readInteger(as: UInt8.self)
+        else { return nil }
+        var name: String?
+        if hasName == 1 {
+            guard let read = readLengthPrefixedString() else { return nil }
+            name = read
+        }
+        guard let target = readLengthPrefixedString(), let count = readInteger(as: UInt16.self) else { return nil }
+        var substitutions: [String] = []
+        for _ in 0..<count {
+            guard let substitution = readLengthPrefixedString() else { return nil }
+            substitutions.append(substitution)
+        }
+        guard readableBytes == 0 else { return nil }
+        let recipient = FleetActorID(node: NodeID(high: high, low: low), number: number, name: name)
+        return CallHeader(recipient: recipient, target: target, genericSubstitutions: substitutions)
+    }
+
+    private mutating func writeLengthPrefixedString(_ string: String) {
+        writeInteger(UInt32(string.utf8.count))
+        writeString(string)
+    }
+
+    private mutating func readLengthPrefixedString() -> String? {
+        guard let length = readInteger(as: UInt32.self) else { return nil }
+        return readString(length: Int(length))
     }
 }

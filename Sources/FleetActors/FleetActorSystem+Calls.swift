@@ -11,7 +11,7 @@ extension FleetActorSystem {
         _ recipient: FleetActorID, target: String, invocation: inout FleetInvocationEncoder
     ) async throws -> (ByteBuffer, BinaryDecoder) {
         let connection = try await connection(for: recipient)
-        let payload = try invocation.finish(recipient: recipient, target: target)
+        let payload = invocation.finish(recipient: recipient, target: target)
         let timeout = RemoteCall.timeout ?? configuration.callTimeout
         var reply = try await connection.call(
             payload, timeout: timeout, keepingAlive: invocation.sentIDs.localActors(in: self))

@@ -108,6 +108,32 @@ extension FleetActorSystem {
         return actor
     }
 
+    // MARK: Calling with the lowest latency
+
+    /// Runs `body` on the event loop of this system's connection to the node hosting `actor`
+    /// (connecting first if need be): calls to that node made in `body` — and in the child tasks
+    /// it starts — are written and resumed on that loop, with no thread hop on the way.
+    ///
+    /// A call made from Swift's global concurrent executor hops to the connection's event loop
+    /// to be sent, and back when the reply arrives; on a machine where waking a thread takes
+    /// tens of microseconds, that doubles a round trip on loopback. Run latency-critical loops of
+    /// calls here; keep blocking and long computations out of `body`, as they would hold up
+    /// the loop's other connections.
+    ///
+    /// ```swift
+    /// let total = try await system.withCallsOnConnection(to: primes) {
+    ///     var total = 0
+    ///     for i in 0..<10_000 { total += try await primes.echo(i) }
+    ///     return total
+    /// }
+    /// ```
+    public func withCallsOnConnection<Act: DistributedActor, Result>(
+        to actor: Act, _ body: () async throws -> Result
+    ) async throws -> Result where Act.ID == FleetActorID {
+        let connection = try await connection(for: actor.id)
+        return try await withTaskExecutorPreference(connection.executor) { try await body() }
+    }
+
     // MARK: Connections
 
     /// The connection to the node hosting `id`: an open one, or a new one to the endpoint the
@@ -197,8 +223,9 @@ extension FleetActorSystem {
     ) throws -> ConnectionSetUp {
         let authenticated = try WirePipeline.configure(
             channel, role: role, configuration: configuration.wire, tlsContext: tlsContext)
-        let handler = ActorConnectionHandler(system: self, eventLoop: channel.eventLoop)
-        let connection = ActorConnection(channel: channel, handler: handler, dialledEndpoint: dialled)
+        let executor = EventLoopTaskExecutor(channel.eventLoop)
+        let handler = ActorConnectionHandler(system: self, eventLoop: channel.eventLoop, executor: executor)
+        let connection = ActorConnection(channel: channel, handler: handler, executor: executor, dialledEndpoint: dialled)
         handler.connection = connection
         let accepted = network.withLock { network in
             guard !network.isShutDown else { return false }

@@ -47,9 +47,8 @@ public struct FleetInvocationEncoder: DistributedTargetInvocationEncoder {
 
     /// Appends the header naming the recipient and the target; the payload is then complete but
     /// for the call ID, which the connection sets.
-    mutating func finish(recipient: FleetActorID, target: String) throws -> ByteBuffer {
-        let header = CallHeader(recipient: recipient, target: target, genericSubstitutions: genericSubstitutions)
-        try BinaryEncoder().encode(header, into: &buffer)
+    mutating func finish(recipient: FleetActorID, target: String) -> ByteBuffer {
+        buffer.writeCallHeader(CallHeader(recipient: recipient, target: target, genericSubstitutions: genericSubstitutions))
         return buffer
     }
 }

@@ -9,7 +9,8 @@ final class PendingCall: @unchecked Sendable {
     let id: UInt64
     let timeout: Duration
     private var continuation: UnsafeContinuation<ByteBuffer, any Error>?
-    private var timer: Scheduled<Void>?
+    /// When the call times out; set when it starts.
+    private(set) var deadline = NIODeadline.distantFuture
     /// Set when the caller gave up before the call was started on the event loop.
     var abandoned = false
 
@@ -18,23 +19,19 @@ final class PendingCall: @unchecked Sendable {
         self.timeout = timeout
     }
 
-    /// Starts waiting: keeps the continuation and arms the deadline.
-    func arm(_ continuation: UnsafeContinuation<ByteBuffer, any Error>, timer: Scheduled<Void>) {
+    /// Starts waiting: keeps the continuation and sets the deadline.
+    func arm(_ continuation: UnsafeContinuation<ByteBuffer, any Error>, deadline: NIODeadline) {
         self.continuation = continuation
-        self.timer = timer
+        self.deadline = deadline
     }
 
     /// Resumes the caller with the reply; later completions are ignored.
     func succeed(_ reply: ByteBuffer) {
-        timer?.cancel()
-        timer = nil
         continuation.take()?.resume(returning: reply)
     }
 
     /// Resumes the caller with `error`; later completions are ignored.
     func fail(_ error: any Error) {
-        timer?.cancel()
-        timer = nil
         continuation.take()?.resume(throwing: error)
     }
 }

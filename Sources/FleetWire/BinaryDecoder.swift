@@ -58,12 +58,14 @@ final class BinaryDecoderCore: Decoder {
     /// stored property of a class would); the core is confined to one decode call.
     private let state: UnsafeMutablePointer<(offset: Int, depth: Int, emptyElementBudget: Int)>
     let codingPath: [any CodingKey] = []
-    let userInfo: [CodingUserInfoKey: Any]
+    /// Kept as given and converted only when a value asks: most encodes and decodes never do.
+    private let sendableUserInfo: [CodingUserInfoKey: any Sendable]
+    var userInfo: [CodingUserInfoKey: Any] { sendableUserInfo }
 
     init(bytes: UnsafeRawBufferPointer, userInfo: [CodingUserInfoKey: any Sendable], maximumDepth: Int) {
         self.base = bytes.baseAddress
         self.end = bytes.count
-        self.userInfo = userInfo
+        self.sendableUserInfo = userInfo
         self.maximumDepth = maximumDepth
         state = .allocate(capacity: 1)
         state.initialize(to: (0, 0, 1 << 16))

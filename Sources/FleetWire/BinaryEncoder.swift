@@ -63,10 +63,12 @@ final class BinaryEncoderCore: Encoder {
     /// class would); the core is confined to one encode call, which makes this safe.
     private let storage: UnsafeMutablePointer<ByteBuffer>
     let codingPath: [any CodingKey] = []
-    let userInfo: [CodingUserInfoKey: Any]
+    /// Kept as given and converted only when a value asks: most encodes and decodes never do.
+    private let sendableUserInfo: [CodingUserInfoKey: any Sendable]
+    var userInfo: [CodingUserInfoKey: Any] { sendableUserInfo }
 
     init(userInfo: [CodingUserInfoKey: any Sendable]) {
-        self.userInfo = userInfo
+        self.sendableUserInfo = userInfo
         storage = .allocate(capacity: 1)
         storage.initialize(to: ByteBuffer())
     }

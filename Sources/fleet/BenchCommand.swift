@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import FleetExamples
+import Foundation
 
 /// `fleet bench TOPIC`: runs one quick benchmark and prints measured figures.
 struct BenchCommand: AsyncParsableCommand {
@@ -32,12 +33,19 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Short timings: a smoke test with noisier figures.")
     var quick = false
 
+    @Flag(help: .hidden)
+    var serve = false
+
     func run() async throws {
         switch topic {
         case .wire:
             try await WireBench.run(quick: quick) { print($0) }
         case .rpc:
-            throw NotAvailableYet("fleet bench rpc", module: .actors)
+            if serve {
+                try await RPCBench.serve()
+            } else {
+                try await RPCBench.run(executable: try currentExecutable(), quick: quick) { print($0); fflush(nil) }
+            }
         case .jobs:
             throw NotAvailableYet("fleet bench jobs", module: .jobs)
         case .echo:
@@ -46,4 +54,10 @@ struct BenchCommand: AsyncParsableCommand {
             throw NotAvailableYet("fleet bench mpi", module: .mpi)
         }
     }
+}
+
+/// The path of the running executable, to start copies of it (benchmark servers, workers).
+func currentExecutable() throws -> String {
+    let path = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+    return path
 }

@@ -40,8 +40,8 @@ struct DemoCommand: AsyncParsableCommand {
         var pending: PendingModule? {
             switch self {
             case .threads, .extension: nil
+            case .rpc: nil
             case .jobs: .jobs
-            case .rpc: .actors
             case .mpi: .mpi
             case .cooperative: .cooperative
             }
@@ -105,7 +105,9 @@ struct DemoCommand: AsyncParsableCommand {
                 rounds: rounds,
                 poolDemo: !skipPoolDemo
             )
-        case .jobs, .rpc, .mpi, .cooperative:
+        case .rpc:
+            try await RPCDemo.run()
+        case .jobs, .mpi, .cooperative:
             throw NotAvailableYet("fleet demo \(section.rawValue)", module: section.pending!)
         }
     }

@@ -96,16 +96,4 @@ public enum WireBench {
         await listener.close()
         return Double(count) / elapsed.inSeconds
     }
-
-    /// A benchmark whose decoded value differed from its input.
-    public enum BenchError: Error, CustomStringConvertible {
-        /// The named value did not survive a round trip.
-        case roundTripMismatch(String)
-
-        public var description: String {
-            switch self {
-            case let .roundTripMismatch(what): "round trip of \(what) gave a different value"
-            }
-        }
-    }
 }

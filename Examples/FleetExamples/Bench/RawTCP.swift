@@ -1,0 +1,95 @@
+import Foundation
+
+/// Plain blocking TCP sockets on loopback: the baseline a remote call is measured against.
+enum RawTCP {
+    /// Starts a thread that accepts connections on a free loopback port and echoes each
+    /// `size`-byte message back; returns the port.
+    static func startEchoServer(size: Int) throws -> Int {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard listener >= 0 else { throw POSIXError(.EIO) }
+        var address = loopback(port: 0)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(listener, pointer, length) == 0 && listen(listener, 16) == 0
+                    && getsockname(listener, pointer, &length) == 0
+            }
+        }
+        guard bound else { close(listener); throw POSIXError(.EADDRINUSE) }
+        let thread = Thread {
+            while true {
+                let connection = accept(listener, nil, nil)
+                guard connection >= 0 else { return }
+                setNoDelay(connection)
+                let worker = Thread {
+                    var buffer = [UInt8](repeating: 0, count: size)
+                    while readFully(connection, &buffer), writeFully(connection, buffer) {}
+                    close(connection)
+                }
+                worker.start()
+            }
+        }
+        thread.start()
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Times `count` round trips of `size` bytes to the echo server on `port`, after a warm-up;
+    /// returns the seconds of each.
+    static func roundTrips(port: Int, count: Int, size: Int) throws -> Latencies {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EIO) }
+        defer { close(fd) }
+        var address = loopback(port: port)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+        setNoDelay(fd)
+        var message = [UInt8](repeating: 7, count: size)
+        for _ in 0..<min(count, 1_000) {
+            guard writeFully(fd, message), readFully(fd, &message) else { throw POSIXError(.EPIPE) }
+        }
+        let clock = ContinuousClock()
+        var samples: [Double] = []
+        samples.reserveCapacity(count)
+        for _ in 0..<count {
+            let start = clock.now
+            guard writeFully(fd, message), readFully(fd, &message) else { throw POSIXError(.EPIPE) }
+            samples.append((clock.now - start).inSeconds)
+        }
+        return Latencies(samples)
+    }
+
+    private static func loopback(port: Int) -> sockaddr_in {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return address
+    }
+
+    private static func setNoDelay(_ fd: Int32) {
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    private static func readFully(_ fd: Int32, _ buffer: inout [UInt8]) -> Bool {
+        var offset = 0
+        while offset < buffer.count {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + offset, $0.count - offset, 0) }
+            guard n > 0 else { return false }
+            offset += n
+        }
+        return true
+    }
+
+    private static func writeFully(_ fd: Int32, _ buffer: [UInt8]) -> Bool {
+        var offset = 0
+        while offset < buffer.count {
+            let n = buffer.withUnsafeBytes { send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
+            guard n > 0 else { return false }
+            offset += n
+        }
+        return true
+    }
+}

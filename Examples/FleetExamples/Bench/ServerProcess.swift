@@ -1,0 +1,57 @@
+import Foundation
+
+/// A benchmark's server: a child process that prints `ready PORT PORT` on its first line and
+/// serves until its standard input closes. ``stop()`` closes that, then kills it by PID if it
+/// lingers.
+final class ServerProcess: Sendable {
+    private let process: Process
+    private let input: Pipe
+    /// The first and second port the child announced.
+    let rpcPort: Int
+    let tcpPort: Int
+
+    init(executable: String, arguments: [String], secret: String, startTimeout: Duration = .seconds(30)) throws {
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["FLEET_SECRET"] = secret
+        process.environment = environment
+        input = Pipe()
+        let output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        try process.run()
+        // Whatever happens next, a child that does not announce itself in time is killed.
+        let pid = process.processIdentifier
+        let watchdog = DispatchWorkItem { kill(pid, SIGKILL) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + startTimeout.inSeconds, execute: watchdog)
+        defer { watchdog.cancel() }
+        var line: [UInt8] = []
+        let reader = output.fileHandleForReading
+        while line.last != UInt8(ascii: "\n") {
+            let byte = reader.readData(ofLength: 1)
+            if byte.isEmpty { break }
+            line.append(contentsOf: byte)
+        }
+        let words = String(decoding: line, as: UTF8.self).split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        guard words.count == 3, words[0] == "ready", let rpc = Int(words[1]), let tcp = Int(words[2]) else {
+            kill(pid, SIGKILL)
+            process.waitUntilExit()
+            throw BenchError.serverDidNotStart(String(decoding: line, as: UTF8.self))
+        }
+        rpcPort = rpc
+        tcpPort = tcp
+    }
+
+    /// Ends the child: closes its input, waits up to 5 s, then kills it.
+    func stop() {
+        try? input.fileHandleForWriting.close()
+        let deadline = ContinuousClock.now + .seconds(5)
+        while process.isRunning, ContinuousClock.now < deadline { usleep(10_000) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+}

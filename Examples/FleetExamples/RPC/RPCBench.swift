@@ -1,0 +1,161 @@
+import FleetActors
+import FleetWire
+import Foundation
+
+/// `fleet bench rpc`: FleetActors' call path between two processes on loopback.
+///
+/// The parent starts a copy of itself as the server (`serverArguments`), which hosts a
+/// ``Primes`` actor and a raw TCP echo server, and measures against it:
+///
+/// - `tcp_rtt_median` (µs): a raw TCP round trip of 64 bytes, blocking sockets on both sides —
+///   the floor any remote call on this machine stands on;
+/// - `rpc_echo_rtt_median`, `rpc_echo_rtt_p99` (µs): a trivial call (`echo(Int) -> Int`), one at
+///   a time, over at least 20,000 calls; `rpc_echo_rtt_ratio_to_tcp` (x) the first over the raw
+///   round trip;
+/// - `rpc_sync_calls` (calls/s): the same calls per second;
+/// - `rpc_pipelined_calls` (calls/s): 1,000 calls outstanding at all times;
+/// - `rpc_primes_500` (calls/s): `getNPrimes(500)`, one at a time;
+/// - `rpc_doubles_1m_arg` (MB/s, 10^6 bytes): `sum([Double])` with 1 MiB arguments.
+public enum RPCBench {
+    /// The arguments that make the executable act as the benchmark's server (the parent adds
+    /// them after its own executable path).
+    public static let serverArguments = ["bench", "rpc", "--serve"]
+
+    /// Runs the benchmark against a server process started from `executable`.
+    public static func run(executable: String, quick: Bool = false, report: (BenchFigure) -> Void) async throws {
+        let secret = (0..<32).map { _ in String(UInt8.random(in: .min ... .max), radix: 16) }.joined()
+        let server = try ServerProcess(executable: executable, arguments: serverArguments, secret: secret)
+        defer { server.stop() }
+        let configuration = FleetActorSystem.Configuration(credentials: .secret(try Secret(Array(secret.utf8))))
+        let system = FleetActorSystem(configuration: configuration)
+        do {
+            try await measure(system: system, server: server, quick: quick, report: report)
+            await system.shutdown()
+        } catch {
+            await system.shutdown()
+            throw error
+        }
+    }
+
+    private static func measure(
+        system: FleetActorSystem, server: ServerProcess, quick: Bool, report: (BenchFigure) -> Void
+    ) async throws {
+        let roundTrips = quick ? 2_000 : 20_000
+        let tcp = await runOnDedicatedThread(name: "tcp-ping") {
+            Result { try RawTCP.roundTrips(port: server.tcpPort, count: roundTrips, size: 64) }
+        }
+        let tcpMedian = try tcp.get().median
+        report(BenchFigure("tcp_rtt_median", tcpMedian * 1e6, "us"))
+
+        let endpoint = Endpoint(host: "127.0.0.1", port: server.rpcPort)
+        let primes = try await system.resolve(Primes.self, named: Primes.publishedName, at: endpoint)
+        for i in 0..<(quick ? 200 : 2_000) { _ = try await primes.echo(i) }   // Warm-up.
+
+        let (latency, total) = try await sequentialLatencies(primes, count: roundTrips)
+        report(BenchFigure("rpc_echo_rtt_median", latency.median * 1e6, "us"))
+        report(BenchFigure("rpc_echo_rtt_p99", latency.p99 * 1e6, "us"))
+        report(BenchFigure("rpc_echo_rtt_ratio_to_tcp", latency.median / tcpMedian, "x"))
+        report(BenchFigure("rpc_sync_calls", Double(roundTrips) / total, "calls/s"))
+
+        let onLoop = try await system.withCallsOnConnection(to: primes) {
+            try await sequentialLatencies(primes, count: roundTrips)
+        }
+        report(BenchFigure("rpc_echo_rtt_median_on_loop", onLoop.latency.median * 1e6, "us"))
+        report(BenchFigure("rpc_echo_rtt_p99_on_loop", onLoop.latency.p99 * 1e6, "us"))
+        report(BenchFigure("rpc_echo_rtt_on_loop_ratio_to_tcp", onLoop.latency.median / tcpMedian, "x"))
+        report(BenchFigure("rpc_sync_calls_on_loop", Double(roundTrips) / onLoop.total, "calls/s"))
+
+        report(BenchFigure("rpc_pipelined_calls", try await pipelined(primes, calls: quick ? 20_000 : 200_000, window: 1_000), "calls/s"))
+        report(BenchFigure("rpc_pipelined_calls_on_loop", try await system.withCallsOnConnection(to: primes) {
+            try await pipelined(primes, calls: quick ? 20_000 : 200_000, window: 1_000)
+        }, "calls/s"))
+
+        let expected = Primes.firstPrimes(500)
+        report(BenchFigure("rpc_primes_500", try await callsPerSecond(seconds: quick ? 0.2 : 2) {
+            guard try await primes.getNPrimes(500) == expected else { throw BenchError.roundTripMismatch("getNPrimes") }
+        }, "calls/s"))
+
+        let doubles = (0..<(1 << 17)).map { Double($0) * 0.5 + 0.25 }
+        let sum = doubles.reduce(0, +)
+        let callsPerSecond = try await callsPerSecond(seconds: quick ? 0.2 : 2) {
+            guard try await primes.sum(doubles) == sum else { throw BenchError.roundTripMismatch("sum") }
+        }
+        report(BenchFigure("rpc_doubles_1m_arg", callsPerSecond * Double(doubles.count * 8) / 1e6, "MB/s"))
+    }
+
+    /// The latencies of `count` trivial calls made one after another, and their total seconds.
+    static func sequentialLatencies(_ primes: Primes, count: Int) async throws -> (latency: Latencies, total: Double) {
+        let clock = ContinuousClock()
+        var samples: [Double] = []
+        samples.reserveCapacity(count)
+        let start = clock.now
+        var last = start
+        for i in 0..<count {
+            guard try await primes.echo(i) == i else { throw BenchError.roundTripMismatch("echo") }
+            let now = clock.now
+            samples.append((now - last).inSeconds)
+            last = now
+        }
+        return (Latencies(samples), (clock.now - start).inSeconds)
+    }
+
+    /// Calls per second with `window` calls outstanding at all times, over `calls` calls.
+    static func pipelined(_ primes: Primes, calls: Int, window: Int) async throws -> Double {
+        let start = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var started = 0
+            func startOne() {
+                let i = started
+                started += 1
+                group.addTask {
+                    guard try await primes.echo(i) == i else { throw BenchError.roundTripMismatch("echo") }
+                }
+            }
+            while started < min(window, calls) { startOne() }
+            while try await group.next() != nil {
+                if started < calls { startOne() }
+            }
+        }
+        return Double(calls) / start.duration(to: .now).inSeconds
+    }
+
+    /// Runs `body` one call after another for about `seconds`; returns calls per second.
+    static func callsPerSecond(seconds: Double, _ body: () async throws -> Void) async throws -> Double {
+        try await body()   // Warm-up.
+        let start = ContinuousClock.now
+        var calls = 0
+        while start.duration(to: .now).inSeconds < seconds || calls < 3 {
+            try await body()
+            calls += 1
+        }
+        return Double(calls) / start.duration(to: .now).inSeconds
+    }
+
+    /// The server side: hosts ``Primes`` and a raw TCP echo server on loopback, prints
+    /// `ready RPC_PORT TCP_PORT`, and serves until its standard input closes (the parent ended).
+    public static func serve() async throws {
+        let credentials = try Credentials.resolve(secretFile: nil, insecure: false)
+        let tcpPort = try RawTCP.startEchoServer(size: 64)
+        let system = FleetActorSystem(configuration: .init(credentials: credentials))
+        let endpoint = try await system.listen(on: Endpoint(host: "127.0.0.1", port: 0))
+        system.publish(Primes(actorSystem: system), as: Primes.publishedName)
+        print("ready \(endpoint.port) \(tcpPort)")
+        fflush(nil)
+        await runOnDedicatedThread(name: "stdin-watch") {
+            while let _ = readLine() {}
+        }
+        await system.shutdown()
+    }
+}
+
+/// Median and 99th percentile of samples.
+struct Latencies {
+    let median: Double
+    let p99: Double
+
+    init(_ samples: [Double]) {
+        let sorted = samples.sorted()
+        median = sorted[sorted.count / 2]
+        p99 = sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.99))]
+    }
+}
