@@ -123,9 +123,18 @@ let package = Package(
             ],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "FleetActorsTests", dependencies: ["FleetActors", "FleetWire"]),
+        .target(name: "FleetActorsTestSupport", dependencies: ["FleetActors", "FleetWire"], path: "Tests/FleetActorsTestSupport"),
+        .executableTarget(
+            name: "ActorTestPeer",
+            dependencies: ["FleetActorsTestSupport", "FleetActors", "FleetWire"],
+            path: "Tests/ActorTestPeer"
+        ),
+        .testTarget(name: "FleetActorsTests", dependencies: ["FleetActors", "FleetActorsTestSupport", "FleetWire"]),
         .testTarget(name: "FleetExamplesTests", dependencies: ["FleetExamples", "CWasteTime"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["FleetWire"]),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["FleetWire", "FleetActors", "FleetActorsTestSupport", "FleetExamples"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

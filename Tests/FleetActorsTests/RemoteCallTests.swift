@@ -1,5 +1,6 @@
 import Distributed
 import FleetActors
+import FleetActorsTestSupport
 import FleetWire
 import Foundation
 import Testing

@@ -1,4 +1,5 @@
 import FleetActors
+import FleetActorsTestSupport
 import FleetWire
 import Testing
 

@@ -4,41 +4,9 @@ import Testing
 /// Runs the built `fleet` executable as a user would and checks what it prints and returns.
 @Suite("fleet CLI", .serialized)
 struct CLITests {
-    struct Outcome {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    /// The directory holding the package's built products (where the test bundle is).
-    static var productsDirectory: URL {
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    }
-
     /// Runs `fleet` with `arguments`, killing it (by PID) if it runs past `seconds`.
     func fleet(_ arguments: [String], seconds: Double = 60) async throws -> Outcome {
-        let executable = Self.productsDirectory.appendingPathComponent("fleet")
-        try #require(FileManager.default.isExecutableFile(atPath: executable.path),
-                     "fleet was not built at \(executable.path)")
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        let finished = AsyncStream<Void> { continuation in
-            process.terminationHandler = { _ in continuation.finish() }
-        }
-        try process.run()
-        let watchdog = Task {
-            try await Task.sleep(for: .seconds(seconds))
-            kill(process.processIdentifier, SIGKILL)
-        }
-        let stdout = Task { String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
-        let stderr = Task { String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
-        for await _ in finished {}
-        watchdog.cancel()
-        return Outcome(status: process.terminationStatus, stdout: await stdout.value, stderr: await stderr.value)
+        try await run("fleet", arguments, seconds: seconds)
     }
 
     @Test func helpListsEverySubcommand() async throws {
@@ -55,9 +23,9 @@ struct CLITests {
     }
 
     @Test(arguments: [
-        ["demo", "jobs"], ["demo", "rpc"], ["demo", "mpi"], ["demo", "cooperative"],
+        ["demo", "jobs"], ["demo", "mpi"], ["demo", "cooperative"],
         ["serve", "--port", "0"], ["launch", "-n", "2", "--", "true"], ["status", "127.0.0.1:1"],
-        ["bench", "rpc"], ["bench", "jobs"], ["bench", "echo"], ["bench", "mpi"],
+        ["bench", "jobs"], ["bench", "echo"], ["bench", "mpi"],
     ])
     func notYetBuiltSubcommandsFailWithOneLine(arguments: [String]) async throws {
         let outcome = try await fleet(arguments)
@@ -72,6 +40,24 @@ struct CLITests {
         #expect(outcome.status == 0, "\(outcome.stderr)")
         #expect(outcome.stdout.contains("thread - 1"))
         #expect(outcome.stdout.contains("thread - 2"))
+    }
+
+    @Test func demoRPCRunsTheSeedsExample() async throws {
+        let outcome = try await fleet(["demo", "rpc"], seconds: 120)
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        #expect(outcome.stdout.contains("[3433, 3449, 3457, 3461, 3463, 3467, 3469, 3491, 3499, 3511, 3517, 3527, 3529, 3533, 3539, 3541, 3547, 3557, 3559, 3571]"))
+        #expect(outcome.stdout.contains("all equal: true"))
+        #expect(outcome.stdout.contains("wrong secret: rejected"))
+    }
+
+    @Test func benchRPCPrintsEveryFigure() async throws {
+        let outcome = try await fleet(["bench", "rpc", "--quick"], seconds: 300)
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        let metrics = Set(outcome.stdout.split(separator: "\n").compactMap { $0.split(separator: "\t").first.map(String.init) })
+        for metric in ["tcp_rtt_median", "rpc_echo_rtt_median", "rpc_echo_rtt_p99", "rpc_sync_calls",
+                       "rpc_pipelined_calls", "rpc_primes_500", "rpc_doubles_1m_arg"] {
+            #expect(metrics.contains(metric), "missing \(metric) in \(outcome.stdout)")
+        }
     }
 
     @Test func unknownSectionIsAUsageError() async throws {

@@ -1,0 +1,106 @@
+import FleetWire
+import Foundation
+import Testing
+
+/// What a finished process printed and returned.
+struct Outcome {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// The directory holding the package's built products (where the test bundle is).
+let productsDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+
+/// The path of the built product `name`; records an issue when it was not built.
+func product(_ name: String) throws -> URL {
+    let executable = productsDirectory.appendingPathComponent(name)
+    try #require(FileManager.default.isExecutableFile(atPath: executable.path), "\(name) was not built at \(executable.path)")
+    return executable
+}
+
+/// Runs the product `name` to completion, killing it (by PID) if it runs past `seconds`.
+func run(
+    _ name: String, _ arguments: [String], environment: [String: String] = [:], seconds: Double = 60
+) async throws -> Outcome {
+    let process = Process()
+    process.executableURL = try product(name)
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    let finished = AsyncStream<Void> { continuation in
+        process.terminationHandler = { _ in continuation.finish() }
+    }
+    try process.run()
+    let watchdog = Task {
+        try await Task.sleep(for: .seconds(seconds))
+        kill(process.processIdentifier, SIGKILL)
+    }
+    let stdout = Task { String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
+    let stderr = Task { String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
+    for await _ in finished {}
+    watchdog.cancel()
+    return Outcome(status: process.terminationStatus, stdout: await stdout.value, stderr: await stderr.value)
+}
+
+/// A server process that prints `listening on HOST:PORT` once it serves; ``stop()`` ends it by
+/// PID (closing its input, then SIGTERM, then SIGKILL).
+final class ServingProcess: Sendable {
+    let process: Process
+    private let input: Pipe
+    let endpoint: Endpoint
+
+    var pid: Int32 { process.processIdentifier }
+
+    init(_ name: String, _ arguments: [String], environment: [String: String] = [:]) throws {
+        process = Process()
+        process.executableURL = try product(name)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        input = Pipe()
+        let output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let pid = process.processIdentifier
+        let watchdog = DispatchWorkItem { kill(pid, SIGKILL) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 60, execute: watchdog)
+        defer { watchdog.cancel() }
+        var line: [UInt8] = []
+        while line.last != UInt8(ascii: "\n") {
+            let byte = output.fileHandleForReading.readData(ofLength: 1)
+            if byte.isEmpty { break }
+            line.append(contentsOf: byte)
+        }
+        let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard text.hasPrefix("listening on "), let endpoint = try? Endpoint(String(text.dropFirst("listening on ".count))) else {
+            kill(pid, SIGKILL)
+            process.waitUntilExit()
+            throw ProcessError(message: "\(name) did not start: '\(text)'")
+        }
+        self.endpoint = endpoint
+    }
+
+    /// Sends `signal` to the process.
+    func signal(_ signal: Int32) {
+        kill(pid, signal)
+    }
+
+    /// Ends the process and waits for it.
+    func stop() {
+        try? input.fileHandleForWriting.close()
+        kill(pid, SIGTERM)
+        let deadline = Date().addingTimeInterval(5)
+        while process.isRunning, Date() < deadline { usleep(10_000) }
+        if process.isRunning { kill(pid, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    struct ProcessError: Error, CustomStringConvertible {
+        var message: String
+        var description: String { message }
+    }
+}
