@@ -80,7 +80,11 @@ let package = Package(
         .target(name: "CWasteTime", path: "Examples/CWasteTime"),
         .target(
             name: "FleetExamples",
-            dependencies: ["CWasteTime", "FleetWire", "FleetActors", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "CWasteTime", "FleetWire", "FleetActors",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             path: "Examples/FleetExamples"
         ),
         .executableTarget(

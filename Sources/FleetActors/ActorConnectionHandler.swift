@@ -316,8 +316,18 @@ final class ActorConnectionHandler: ChannelInboundHandler {
     }
 
     func close(failingCallsWith error: any Error) {
-        if closeError == nil { closeError = error }
-        context?.close(promise: nil)
+        guard let context, closeError == nil else { return }
+        closeError = error
+        guard case RemoteCallError.systemShutDown? = error as? RemoteCallError,
+              let notice = try? Frame(kind: .error, encoding: "the actor system at the other end shut down")
+        else {
+            context.close(promise: nil)
+            return
+        }
+        // Tell the peer why, so that its calls fail with that reason.
+        context.writeAndFlush(wrapOutboundOut(notice)).assumeIsolated().whenComplete { [self] _ in
+            self.context?.close(promise: nil)
+        }
     }
 
     /// The peer broke the protocol: tell it why, log it, and close.

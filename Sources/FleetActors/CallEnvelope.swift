@@ -54,7 +54,6 @@ enum CallFailure: Codable, Error {
     case targetNotFound(String)
     case invalidArguments(String)
     case invalidResult(String)
-    case shuttingDown
 }
 
 /// The first frame each side sends after the handshake.

@@ -67,7 +67,6 @@ extension CallFailure {
         case let .targetNotFound(detail): .targetNotFound(detail)
         case let .invalidArguments(detail): .invalidArguments(detail)
         case let .invalidResult(detail): .invalidResult(detail)
-        case .shuttingDown: .connectionLost(reason: "the remote actor system is shutting down")
         }
     }
 }

@@ -18,8 +18,9 @@ import Synchronization
 ///     distributed func first(_ n: Int) -> [Int] { ... }
 /// }
 ///
-/// let system = FleetActorSystem(configuration: .init(credentials: try Credentials.resolve()))
-/// try await system.listen(on: Endpoint("0.0.0.0:18861"))
+/// let credentials = try Credentials.resolve(secretFile: nil, insecure: false)   // FLEET_SECRET
+/// let system = FleetActorSystem(configuration: .init(credentials: credentials))
+/// try await system.listen(on: try Endpoint("0.0.0.0:18861"))
 /// system.publish(Primes(actorSystem: system), as: "primes")
 /// await system.waitUntilShutdown()
 /// ```
@@ -27,18 +28,23 @@ import Synchronization
 /// Client:
 ///
 /// ```swift
-/// let system = FleetActorSystem(configuration: .init(credentials: try Credentials.resolve()))
-/// let primes = try await system.resolve(Primes.self, named: "primes", at: Endpoint("server:18861"))
+/// let system = FleetActorSystem(configuration: .init(credentials: credentials))
+/// let primes = try await system.resolve(Primes.self, named: "primes", at: try Endpoint("server:18861"))
 /// print(try await primes.first(500).suffix(20))
 /// ```
 ///
 /// Both sides are symmetric: a client can host actors too, and pass them to the server, which
 /// calls them back over the same connection.
 public final class FleetActorSystem: DistributedActorSystem, Sendable {
+    /// Actors are identified by node, number and (when published) name.
     public typealias ActorID = FleetActorID
+    /// Records a call's arguments into its frame.
     public typealias InvocationEncoder = FleetInvocationEncoder
+    /// Reads a call's arguments from its frame.
     public typealias InvocationDecoder = FleetInvocationDecoder
+    /// Sends a served call's outcome back.
     public typealias ResultHandler = FleetResultHandler
+    /// Arguments, results and thrown errors cross the wire with the binary `Codable` coder.
     public typealias SerializationRequirement = any Codable
 
     /// This system's identity; part of the ID of every actor it hosts.
@@ -77,8 +83,9 @@ public final class FleetActorSystem: DistributedActorSystem, Sendable {
         registry.withLock { $0.names[name] = actor }
     }
 
-    /// Withdraws the actor published under `name`; calls by name then fail with
-    /// ``RemoteCallError/actorNotFound(_:)``.
+    /// Withdraws the actor published under `name`: new resolutions by that name fail with
+    /// ``RemoteCallError/actorNotFound(_:)``, and so do calls on earlier references once the
+    /// actor has deinitialized (references name the actor itself, not only the name).
     public func unpublish(_ name: String) {
         _ = registry.withLock { $0.names.removeValue(forKey: name) }
     }
@@ -94,14 +101,19 @@ public final class FleetActorSystem: DistributedActorSystem, Sendable {
 
     // MARK: DistributedActorSystem
 
+    /// A new ID on this node for an actor being initialized.
     public func assignID<Act>(_ actorType: Act.Type) -> FleetActorID where Act: DistributedActor, Act.ID == FleetActorID {
         FleetActorID(node: node, number: serials.add(1, ordering: .relaxed).newValue)
     }
 
+    /// Registers an initialized actor so that calls from other nodes can reach it; the system
+    /// holds it weakly.
     public func actorReady<Act>(_ actor: Act) where Act: DistributedActor, Act.ID == FleetActorID {
         registry.withLock { $0.actors[actor.id.number] = WeakActor(actor: actor) }
     }
 
+    /// Forgets an actor that deinitialized; later calls to it fail with
+    /// ``RemoteCallError/actorNotFound(_:)``.
     public func resignID(_ id: FleetActorID) {
         guard id.node == node else { return }
         _ = registry.withLock { $0.actors.removeValue(forKey: id.number) }
@@ -118,10 +130,15 @@ public final class FleetActorSystem: DistributedActorSystem, Sendable {
         return actor
     }
 
+    /// A fresh encoder for one call's arguments.
     public func makeInvocationEncoder() -> FleetInvocationEncoder {
         FleetInvocationEncoder()
     }
 
+    /// Sends a call to the node hosting `actor` and returns its decoded result.
+    ///
+    /// - Throws: the remote function's error (as itself when `Codable`), ``RemoteError``, or
+    ///   ``RemoteCallError``.
     public func remoteCall<Act, Err, Res>(
         on actor: Act, target: RemoteCallTarget, invocation: inout FleetInvocationEncoder,
         throwing: Err.Type, returning: Res.Type
@@ -134,6 +151,9 @@ public final class FleetActorSystem: DistributedActorSystem, Sendable {
         }
     }
 
+    /// Sends a call to the node hosting `actor` and waits for it to return.
+    ///
+    /// - Throws: as ``remoteCall(on:target:invocation:throwing:returning:)``.
     public func remoteCallVoid<Act, Err>(
         on actor: Act, target: RemoteCallTarget, invocation: inout FleetInvocationEncoder, throwing: Err.Type
     ) async throws where Act: DistributedActor, Act.ID == FleetActorID, Err: Error {

@@ -6,6 +6,7 @@ import NIOCore
 ///
 /// You do not use it directly: ``FleetActorSystem`` hands it to the Distributed runtime.
 public struct FleetInvocationDecoder: DistributedTargetInvocationDecoder {
+    /// Arguments are `Codable`.
     public typealias SerializationRequirement = any Codable
 
     var arguments: ByteBuffer
@@ -18,6 +19,7 @@ public struct FleetInvocationDecoder: DistributedTargetInvocationDecoder {
         self.decoder = decoder
     }
 
+    /// The generic parameters the caller recorded, resolved to types of this process.
     public mutating func decodeGenericSubstitutions() throws -> [any Any.Type] {
         try genericSubstitutions.map { name in
             guard let type = _typeByName(name) else {
@@ -27,6 +29,9 @@ public struct FleetInvocationDecoder: DistributedTargetInvocationDecoder {
         }
     }
 
+    /// Decodes the next argument as `Argument`.
+    ///
+    /// - Throws: an error reported to the caller as ``RemoteCallError/invalidArguments(_:)``.
     public mutating func decodeNextArgument<Argument: Codable>() throws -> Argument {
         guard let bytes = arguments.readLengthPrefixedSlice() else {
             throw InvalidArguments("too few arguments: expected one of type \(Argument.self)")
@@ -38,8 +43,10 @@ public struct FleetInvocationDecoder: DistributedTargetInvocationDecoder {
         }
     }
 
+    /// Not sent (see ``FleetInvocationEncoder/recordErrorType(_:)``).
     public mutating func decodeErrorType() throws -> (any Any.Type)? { nil }
 
+    /// Not sent (see ``FleetInvocationEncoder/recordReturnType(_:)``).
     public mutating func decodeReturnType() throws -> (any Any.Type)? { nil }
 }
 

@@ -8,6 +8,7 @@ import NIOCore
 /// You do not use it directly: the compiler's distributed thunks do, for each call on a remote
 /// actor reference.
 public struct FleetInvocationEncoder: DistributedTargetInvocationEncoder {
+    /// Arguments are `Codable`.
     public typealias SerializationRequirement = any Codable
 
     var buffer = ByteBuffer.callBuffer()
@@ -22,6 +23,7 @@ public struct FleetInvocationEncoder: DistributedTargetInvocationEncoder {
         self.encoder = encoder
     }
 
+    /// Records a generic parameter of the called function, by mangled type name.
     public mutating func recordGenericSubstitution<T>(_ type: T.Type) throws {
         guard let name = _mangledTypeName(type) else {
             throw RemoteCallError.invalidArguments("generic substitution \(type) has no mangled name")
@@ -29,6 +31,7 @@ public struct FleetInvocationEncoder: DistributedTargetInvocationEncoder {
         genericSubstitutions.append(name)
     }
 
+    /// Appends one argument, length-prefixed, in the binary coder's format.
     public mutating func recordArgument<Value: Codable>(_ argument: RemoteCallArgument<Value>) throws {
         do {
             try buffer.writeLengthPrefixed { try encoder.encode(argument.value, into: &$0) }
@@ -37,10 +40,13 @@ public struct FleetInvocationEncoder: DistributedTargetInvocationEncoder {
         }
     }
 
+    /// Not sent: the target's name determines the return type.
     public mutating func recordReturnType<R: Codable>(_ type: R.Type) throws {}
 
+    /// Not sent: errors travel with their own type name.
     public mutating func recordErrorType<E: Error>(_ type: E.Type) throws {}
 
+    /// Seals the arguments section.
     public mutating func doneRecording() throws {
         buffer.setInteger(UInt32(buffer.writerIndex - callPrefixSize), at: buffer.readerIndex + 8)
     }

@@ -3,7 +3,7 @@
 /// ```swift
 /// // At most 2 seconds for this call, whatever the system's default:
 /// let primes = try await RemoteCall.with(timeout: .seconds(2)) {
-///     try await service.firstPrimes(500)
+///     try await primes.getNPrimes(500)
 /// }
 /// ```
 public enum RemoteCall {

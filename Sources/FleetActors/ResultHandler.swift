@@ -7,12 +7,14 @@ import NIOCore
 ///
 /// You do not use it directly: ``FleetActorSystem`` hands it to the Distributed runtime.
 public struct FleetResultHandler: DistributedTargetInvocationResultHandler {
+    /// Results are `Codable`.
     public typealias SerializationRequirement = any Codable
 
     let callID: UInt64
     let connection: ActorConnection
     let system: FleetActorSystem
 
+    /// Sends the returned value.
     public func onReturn<Success: Codable>(value: Success) async throws {
         var reply = ByteBuffer.replyBuffer(callID: callID, outcome: .value)
         let sentIDs = SentActorIDs()
@@ -26,10 +28,12 @@ public struct FleetResultHandler: DistributedTargetInvocationResultHandler {
         connection.reply(reply, to: callID, keepingAlive: sentIDs.localActors(in: system))
     }
 
+    /// Sends that the function returned.
     public func onReturnVoid() async throws {
         connection.reply(.replyBuffer(callID: callID, outcome: .void), to: callID)
     }
 
+    /// Sends the thrown error: as itself when `Codable`, else by type name and description.
     public func onThrow<Err: Error>(error: Err) async throws {
         connection.reply(Self.reply(callID: callID, thrown: error), to: callID)
     }

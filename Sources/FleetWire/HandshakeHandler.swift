@@ -242,6 +242,7 @@ final class HandshakeHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     /// Sends a handshake message and returns its payload bytes (for the transcript), or `nil`
     /// after failing the handshake when it cannot be encoded.
+    @discardableResult
     private func send(context: ChannelHandlerContext, _ kind: Frame.Kind, _ message: some Encodable) -> [UInt8]? {
         do {
             let frame = try Frame(kind: kind, encoding: message)

@@ -33,34 +33,43 @@ enum RawTCP {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    /// Times `count` round trips of `size` bytes to the echo server on `port`, after a warm-up;
-    /// returns the seconds of each.
-    static func roundTrips(port: Int, count: Int, size: Int) throws -> Latencies {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw POSIXError(.EIO) }
-        defer { close(fd) }
-        var address = loopback(port: port)
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    /// A blocking client connection to an echo server; use it from one dedicated thread.
+    final class Client: @unchecked Sendable {
+        // @unchecked: the descriptor is used from one thread at a time (the benchmark hands the
+        // client to one dedicated thread per round and waits for it).
+        private let fd: Int32
+        private var message: [UInt8]
+
+        init(port: Int, size: Int) throws {
+            let socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard socketFD >= 0 else { throw POSIXError(.EIO) }
+            var address = RawTCP.loopback(port: port)
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socketFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard connected == 0 else { close(socketFD); throw POSIXError(.ECONNREFUSED) }
+            RawTCP.setNoDelay(socketFD)
+            fd = socketFD
+            message = [UInt8](repeating: 7, count: size)
         }
-        guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
-        setNoDelay(fd)
-        var message = [UInt8](repeating: 7, count: size)
-        for _ in 0..<min(count, 1_000) {
-            guard writeFully(fd, message), readFully(fd, &message) else { throw POSIXError(.EPIPE) }
+
+        deinit { close(fd) }
+
+        /// Times `count` round trips; returns the seconds of each.
+        func roundTrips(count: Int) throws -> [Double] {
+            let clock = ContinuousClock()
+            var samples: [Double] = []
+            samples.reserveCapacity(count)
+            for _ in 0..<count {
+                let start = clock.now
+                guard RawTCP.writeFully(fd, message), RawTCP.readFully(fd, &message) else { throw POSIXError(.EPIPE) }
+                samples.append((clock.now - start).inSeconds)
+            }
+            return samples
         }
-        let clock = ContinuousClock()
-        var samples: [Double] = []
-        samples.reserveCapacity(count)
-        for _ in 0..<count {
-            let start = clock.now
-            guard writeFully(fd, message), readFully(fd, &message) else { throw POSIXError(.EPIPE) }
-            samples.append((clock.now - start).inSeconds)
-        }
-        return Latencies(samples)
     }
 
-    private static func loopback(port: Int) -> sockaddr_in {
+    static func loopback(port: Int) -> sockaddr_in {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -68,12 +77,12 @@ enum RawTCP {
         return address
     }
 
-    private static func setNoDelay(_ fd: Int32) {
+    static func setNoDelay(_ fd: Int32) {
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
     }
 
-    private static func readFully(_ fd: Int32, _ buffer: inout [UInt8]) -> Bool {
+    static func readFully(_ fd: Int32, _ buffer: inout [UInt8]) -> Bool {
         var offset = 0
         while offset < buffer.count {
             let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + offset, $0.count - offset, 0) }
@@ -83,7 +92,7 @@ enum RawTCP {
         return true
     }
 
-    private static func writeFully(_ fd: Int32, _ buffer: [UInt8]) -> Bool {
+    static func writeFully(_ fd: Int32, _ buffer: [UInt8]) -> Bool {
         var offset = 0
         while offset < buffer.count {
             let n = buffer.withUnsafeBytes { send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }

@@ -1,14 +1,16 @@
 import Foundation
 
-/// A benchmark's server: a child process that prints `ready PORT PORT` on its first line and
+/// A benchmark's server: a child process that prints `ready PORT PORT PORT` (remote calls, raw
+/// TCP echo, NIO echo) on its first line and
 /// serves until its standard input closes. ``stop()`` closes that, then kills it by PID if it
 /// lingers.
 final class ServerProcess: Sendable {
     private let process: Process
     private let input: Pipe
-    /// The first and second port the child announced.
+    /// The ports the child announced.
     let rpcPort: Int
     let tcpPort: Int
+    let nioPort: Int
 
     init(executable: String, arguments: [String], secret: String, startTimeout: Duration = .seconds(30)) throws {
         process = Process()
@@ -35,13 +37,14 @@ final class ServerProcess: Sendable {
             line.append(contentsOf: byte)
         }
         let words = String(decoding: line, as: UTF8.self).split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
-        guard words.count == 3, words[0] == "ready", let rpc = Int(words[1]), let tcp = Int(words[2]) else {
+        guard words.count == 4, words[0] == "ready", let rpc = Int(words[1]), let tcp = Int(words[2]), let nio = Int(words[3]) else {
             kill(pid, SIGKILL)
             process.waitUntilExit()
             throw BenchError.serverDidNotStart(String(decoding: line, as: UTF8.self))
         }
         rpcPort = rpc
         tcpPort = tcp
+        nioPort = nio
     }
 
     /// Ends the child: closes its input, waits up to 5 s, then kills it.

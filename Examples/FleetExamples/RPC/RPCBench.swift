@@ -10,10 +10,12 @@ import Foundation
 /// - `tcp_rtt_median` (µs): a raw TCP round trip of 64 bytes, blocking sockets on both sides —
 ///   the floor any remote call on this machine stands on;
 /// - `rpc_echo_rtt_median`, `rpc_echo_rtt_p99` (µs): a trivial call (`echo(Int) -> Int`), one at
-///   a time, over at least 20,000 calls; `rpc_echo_rtt_ratio_to_tcp` (x) the first over the raw
-///   round trip;
+///   a time from Swift's global executor, over 20,000 calls; `rpc_echo_rtt_ratio_to_tcp` (x): the
+///   median, over 10 rounds that alternate with raw TCP, of the call's median over the raw one;
 /// - `rpc_sync_calls` (calls/s): the same calls per second;
-/// - `rpc_pipelined_calls` (calls/s): 1,000 calls outstanding at all times;
+/// - the same four with `_on_loop`: calls made inside
+///   ``FleetActorSystem/withCallsOnConnection(to:_:)``;
+/// - `rpc_pipelined_calls` (calls/s): 1,000 calls outstanding at all times (and `_on_loop`);
 /// - `rpc_primes_500` (calls/s): `getNPrimes(500)`, one at a time;
 /// - `rpc_doubles_1m_arg` (MB/s, 10^6 bytes): `sum([Double])` with 1 MiB arguments.
 public enum RPCBench {
@@ -40,30 +42,48 @@ public enum RPCBench {
     private static func measure(
         system: FleetActorSystem, server: ServerProcess, quick: Bool, report: (BenchFigure) -> Void
     ) async throws {
-        let roundTrips = quick ? 2_000 : 20_000
-        let tcp = await runOnDedicatedThread(name: "tcp-ping") {
-            Result { try RawTCP.roundTrips(port: server.tcpPort, count: roundTrips, size: 64) }
-        }
-        let tcpMedian = try tcp.get().median
-        report(BenchFigure("tcp_rtt_median", tcpMedian * 1e6, "us"))
-
+        // Latency: rounds that alternate the raw TCP round trip and the two ways of calling, so
+        // that each ratio compares figures taken under the same conditions on a noisy machine.
+        let rounds = quick ? 2 : 10
+        let perRound = quick ? 1_000 : 2_000
+        let tcpClient = try RawTCP.Client(port: server.tcpPort, size: 64)
         let endpoint = Endpoint(host: "127.0.0.1", port: server.rpcPort)
         let primes = try await system.resolve(Primes.self, named: Primes.publishedName, at: endpoint)
+        _ = try await runOnDedicatedThread(name: "tcp-ping") { Result { try tcpClient.roundTrips(count: 500) } }.get()
         for i in 0..<(quick ? 200 : 2_000) { _ = try await primes.echo(i) }   // Warm-up.
 
-        let (latency, total) = try await sequentialLatencies(primes, count: roundTrips)
-        report(BenchFigure("rpc_echo_rtt_median", latency.median * 1e6, "us"))
-        report(BenchFigure("rpc_echo_rtt_p99", latency.p99 * 1e6, "us"))
-        report(BenchFigure("rpc_echo_rtt_ratio_to_tcp", latency.median / tcpMedian, "x"))
-        report(BenchFigure("rpc_sync_calls", Double(roundTrips) / total, "calls/s"))
-
-        let onLoop = try await system.withCallsOnConnection(to: primes) {
-            try await sequentialLatencies(primes, count: roundTrips)
+        var tcp: [Double] = [], nio: [Double] = [], pool: [Double] = [], onLoop: [Double] = []
+        var poolRatios: [Double] = [], onLoopRatios: [Double] = []
+        var poolSeconds = 0.0, onLoopSeconds = 0.0
+        for _ in 0..<rounds {
+            let tcpRound = try await runOnDedicatedThread(name: "tcp-ping") {
+                Result { try tcpClient.roundTrips(count: perRound) }
+            }.get()
+            nio += try await NIOEcho.roundTrips(port: server.nioPort, count: perRound, size: 64)
+            let poolRound = try await sequentialLatencies(primes, count: perRound)
+            let loopRound = try await system.withCallsOnConnection(to: primes) {
+                try await sequentialLatencies(primes, count: perRound)
+            }
+            let tcpMedian = Latencies(tcpRound).median
+            poolRatios.append(Latencies(poolRound.samples).median / tcpMedian)
+            onLoopRatios.append(Latencies(loopRound.samples).median / tcpMedian)
+            tcp += tcpRound
+            pool += poolRound.samples
+            onLoop += loopRound.samples
+            poolSeconds += poolRound.total
+            onLoopSeconds += loopRound.total
         }
-        report(BenchFigure("rpc_echo_rtt_median_on_loop", onLoop.latency.median * 1e6, "us"))
-        report(BenchFigure("rpc_echo_rtt_p99_on_loop", onLoop.latency.p99 * 1e6, "us"))
-        report(BenchFigure("rpc_echo_rtt_on_loop_ratio_to_tcp", onLoop.latency.median / tcpMedian, "x"))
-        report(BenchFigure("rpc_sync_calls_on_loop", Double(roundTrips) / onLoop.total, "calls/s"))
+        let calls = Double(rounds * perRound)
+        report(BenchFigure("tcp_rtt_median", Latencies(tcp).median * 1e6, "us"))
+        report(BenchFigure("nio_rtt_median", Latencies(nio).median * 1e6, "us"))
+        report(BenchFigure("rpc_echo_rtt_median", Latencies(pool).median * 1e6, "us"))
+        report(BenchFigure("rpc_echo_rtt_p99", Latencies(pool).p99 * 1e6, "us"))
+        report(BenchFigure("rpc_echo_rtt_ratio_to_tcp", Latencies(poolRatios).median, "x"))
+        report(BenchFigure("rpc_sync_calls", calls / poolSeconds, "calls/s"))
+        report(BenchFigure("rpc_echo_rtt_median_on_loop", Latencies(onLoop).median * 1e6, "us"))
+        report(BenchFigure("rpc_echo_rtt_p99_on_loop", Latencies(onLoop).p99 * 1e6, "us"))
+        report(BenchFigure("rpc_echo_rtt_on_loop_ratio_to_tcp", Latencies(onLoopRatios).median, "x"))
+        report(BenchFigure("rpc_sync_calls_on_loop", calls / onLoopSeconds, "calls/s"))
 
         report(BenchFigure("rpc_pipelined_calls", try await pipelined(primes, calls: quick ? 20_000 : 200_000, window: 1_000), "calls/s"))
         report(BenchFigure("rpc_pipelined_calls_on_loop", try await system.withCallsOnConnection(to: primes) {
@@ -83,8 +103,8 @@ public enum RPCBench {
         report(BenchFigure("rpc_doubles_1m_arg", callsPerSecond * Double(doubles.count * 8) / 1e6, "MB/s"))
     }
 
-    /// The latencies of `count` trivial calls made one after another, and their total seconds.
-    static func sequentialLatencies(_ primes: Primes, count: Int) async throws -> (latency: Latencies, total: Double) {
+    /// The seconds of each of `count` trivial calls made one after another, and their total.
+    static func sequentialLatencies(_ primes: Primes, count: Int) async throws -> (samples: [Double], total: Double) {
         let clock = ContinuousClock()
         var samples: [Double] = []
         samples.reserveCapacity(count)
@@ -96,7 +116,7 @@ public enum RPCBench {
             samples.append((now - last).inSeconds)
             last = now
         }
-        return (Latencies(samples), (clock.now - start).inSeconds)
+        return (samples, (clock.now - start).inSeconds)
     }
 
     /// Calls per second with `window` calls outstanding at all times, over `calls` calls.
@@ -136,10 +156,11 @@ public enum RPCBench {
     public static func serve() async throws {
         let credentials = try Credentials.resolve(secretFile: nil, insecure: false)
         let tcpPort = try RawTCP.startEchoServer(size: 64)
+        let nioPort = try await NIOEcho.startServer()
         let system = FleetActorSystem(configuration: .init(credentials: credentials))
         let endpoint = try await system.listen(on: Endpoint(host: "127.0.0.1", port: 0))
         system.publish(Primes(actorSystem: system), as: Primes.publishedName)
-        print("ready \(endpoint.port) \(tcpPort)")
+        print("ready \(endpoint.port) \(tcpPort) \(nioPort)")
         fflush(nil)
         await runOnDedicatedThread(name: "stdin-watch") {
             while let _ = readLine() {}
