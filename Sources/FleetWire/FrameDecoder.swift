@@ -10,6 +10,9 @@ public struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
     /// The largest payload accepted, in bytes.
     public var maximumPayloadSize: Int { limit?.value ?? fixedLimit }
 
+    /// Frames at least this large get their whole size reserved when their header arrives.
+    static let reserveThreshold: UInt32 = 64 * 1024
+
     private let fixedLimit: Int
     private let limit: PayloadLimit?
 
@@ -27,17 +30,25 @@ public struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
 
     /// Decodes one frame, or returns `nil` when more bytes are needed.
     public mutating func decode(buffer: inout ByteBuffer) throws -> Frame? {
-        guard let header = buffer.getBytes(at: buffer.readerIndex, length: 1),
+        guard let kindByte = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self),
               let length = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt32.self)
         else { return nil }
-        guard let kind = Frame.Kind(rawValue: header[0]) else {
-            throw WireError.unknownFrameKind(header[0])
+        guard let kind = Frame.Kind(rawValue: kindByte) else {
+            throw WireError.unknownFrameKind(kindByte)
         }
         let maximum = maximumPayloadSize
         guard length <= maximum else {
             throw WireError.frameTooLarge(size: Int(length), limit: maximum)
         }
-        guard buffer.readableBytes >= Frame.headerSize + Int(length) else { return nil }
+        let frameSize = Frame.headerSize + Int(length)
+        guard buffer.readableBytes >= frameSize else {
+            // A large frame: make room for all of it at once rather than growing the buffer
+            // (and copying what arrived) step by step as it comes in.
+            if length >= Self.reserveThreshold {
+                buffer.reserveCapacity(minimumWritableBytes: frameSize - buffer.readableBytes)
+            }
+            return nil
+        }
         buffer.moveReaderIndex(forwardBy: Frame.headerSize)
         return Frame(kind: kind, payload: buffer.readSlice(length: Int(length))!)
     }

@@ -12,9 +12,10 @@ import Testing
 struct RemoteActorProcessTests {
     static let secret = "integration-secret-\(UInt64.random(in: 0 ... .max))"
 
-    static func client(callTimeout: Duration = .seconds(20)) throws -> FleetActorSystem {
+    static func client(callTimeout: Duration = .seconds(20), heartbeat: Duration? = .seconds(5)) throws -> FleetActorSystem {
         var configuration = FleetActorSystem.Configuration(credentials: .secret(try Secret(Array(secret.utf8))))
         configuration.callTimeout = callTimeout
+        configuration.heartbeatInterval = heartbeat
         configuration.wire.logger.logLevel = .critical
         return FleetActorSystem(configuration: configuration)
     }
@@ -120,6 +121,32 @@ struct RemoteActorProcessTests {
             // The endpoint is gone: the next call fails with a connection error, not a hang.
             await #expect(throws: (any Error).self) { try await calc.add(1, 1) }
         }
+    }
+
+    @Test func silentServerIsDetectedByTheHeartbeat() async throws {
+        let peer = try ServingProcess("ActorTestPeer", [], environment: ["FLEET_SECRET": Self.secret])
+        defer {
+            peer.signal(SIGCONT)
+            peer.stop()
+        }
+        // Calls may take a minute, but a peer that stops answering pings is given up on after
+        // three heartbeat intervals: the cut-off case, where no FIN or RST ever arrives.
+        let client = try Self.client(callTimeout: .seconds(60), heartbeat: .milliseconds(200))
+        let calc = try await client.resolve(Calculator.self, named: "calc", at: peer.endpoint)
+        #expect(try await calc.add(1, 1) == 2)
+        let call = Task { try await calc.sleep(seconds: 50) }
+        try await Task.sleep(for: .milliseconds(200))
+        let stoppedAt = ContinuousClock.now
+        peer.signal(SIGSTOP)
+        do {
+            try await call.value
+            Issue.record("no error")
+        } catch let error as RemoteCallError {
+            guard case let .connectionLost(reason) = error else { throw error }
+            #expect(reason.contains("no word from the peer"))
+        }
+        #expect(stoppedAt.duration(to: .now) < .seconds(20))
+        await client.shutdown()
     }
 
     @Test func garbageBytesLeaveTheServerServingOthers() async throws {
