@@ -5,6 +5,7 @@
 //
 //   cd Benchmarks && swift package benchmark                           # every suite
 //   cd Benchmarks && swift package benchmark --target FleetWireBenchmarks
+//   cd Benchmarks && swift package benchmark --target FleetActorsBenchmarks
 //
 // One executable target per Fleet module, each in `Benchmarks/<Module>Benchmarks/`.
 
@@ -32,6 +33,19 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "FleetWireBenchmarks",
+            plugins: [
+                .plugin(name: "BenchmarkPlugin", package: "benchmark")
+            ]
+        ),
+        .executableTarget(
+            name: "FleetActorsBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "FleetActors", package: "Fleet"),
+                .product(name: "FleetWire", package: "Fleet"),
+                .product(name: "FleetExamples", package: "Fleet"),
+            ],
+            path: "FleetActorsBenchmarks",
             plugins: [
                 .plugin(name: "BenchmarkPlugin", package: "benchmark")
             ]
