@@ -19,15 +19,16 @@ final class ActorConnectionHandler: ChannelInboundHandler {
     private var context: ChannelHandlerContext?
 
     /// Calls this side made, by call ID.
-    private var pending: [UInt64: PendingCall] = [:]
+    @exclusivity(unchecked) private var pending: [UInt64: PendingCall] = [:]
     /// The earliest deadline the timer is set for, and the timer.
     private var armedDeadline = NIODeadline.distantFuture
     private var deadlineTimer: Scheduled<Void>?
-    /// Calls the peer made that are running here, by call ID.
-    private var running: [UInt64: Task<Void, Never>] = [:]
+    /// Calls the peer made that are running here, by call ID; the task is `nil` while it is
+    /// being started (a call can finish before its task handle exists).
+    @exclusivity(unchecked) private var running: [UInt64: Task<Void, Never>?] = [:]
     /// Local actors the peer holds references to (sent in calls or replies): kept alive until
     /// the connection closes.
-    private var leases: [UInt64: any DistributedActor] = [:]
+    @exclusivity(unchecked) private var leases: [UInt64: any DistributedActor] = [:]
 
     private let introduction: EventLoopPromise<NodeID>
     private var peer: NodeID?
@@ -35,10 +36,10 @@ final class ActorConnectionHandler: ChannelInboundHandler {
     /// Why the connection ended; calls started after that fail with it.
     private var closeError: (any Error)?
 
-    private var reading = false
-    private var flushNeeded = false
-    private var flushScheduled = false
-    private var lastInbound = NIODeadline.now()
+    @exclusivity(unchecked) private var reading = false
+    @exclusivity(unchecked) private var flushNeeded = false
+    @exclusivity(unchecked) private var flushScheduled = false
+    @exclusivity(unchecked) private var lastInbound = NIODeadline.now()
     private var heartbeat: Scheduled<Void>?
     /// Where the calls the peer makes run; `nil` for the global concurrent executor.
     private let executor: (any TaskExecutor)?
@@ -92,7 +93,7 @@ final class ActorConnectionHandler: ChannelInboundHandler {
         for call in calls { call.fail(error) }
         let tasks = running.values
         running = [:]
-        for task in tasks { task.cancel() }
+        for task in tasks { task?.cancel() }
         leases = [:]
         if let connection {
             system.connectionClosed(connection)
@@ -243,9 +244,21 @@ final class ActorConnectionHandler: ChannelInboundHandler {
         let handler = FleetResultHandler(callID: id, connection: connection, system: system)
         let system = self.system
         let target = header.target
-        running[id] = Task(executorPreference: executor) {
-            await system.invoke(actor, target: target, invocation: invocation, handler: handler)
+        running[id] = .some(nil)
+        let task = startTask { await system.invoke(actor, target: target, invocation: invocation, handler: handler) }
+        // Keep the handle for cancellation, unless the call already finished.
+        if running[id] != nil { running[id] = task }
+    }
+
+    /// Starts a task for a call the peer made. On the event loop it starts at once, on this
+    /// thread, and stays here: no hop before the call runs, and a call that never suspends
+    /// replies within the read that brought it in. Elsewhere it starts on the global executor.
+    private func startTask(_ operation: sending @escaping () async -> Void) -> Task<Void, Never> {
+        guard let executor else { return Task(executorPreference: nil, operation: operation) }
+        if #available(macOS 26.0, *) {
+            return Task.immediate(executorPreference: executor, operation: operation)
         }
+        return Task(executorPreference: executor, operation: operation)
     }
 
     private func received(cancel payload: ByteBuffer) {
@@ -253,7 +266,7 @@ final class ActorConnectionHandler: ChannelInboundHandler {
         guard let id = payload.readInteger(as: UInt64.self) else {
             return violation(WireError.malformedPayload(.cancel, "no call ID"))
         }
-        running.removeValue(forKey: id)?.cancel()
+        running.removeValue(forKey: id)??.cancel()
     }
 
     /// Sends the reply of a call the peer made, unless it was cancelled meanwhile.

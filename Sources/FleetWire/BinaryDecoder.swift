@@ -53,10 +53,10 @@ final class BinaryDecoderCore: Decoder {
     private let base: UnsafeRawPointer?
     private let end: Int
     private let maximumDepth: Int
-    /// Read position and nesting depth. They live behind a pointer rather than in stored
-    /// properties so that each of the many small reads pays no dynamic exclusivity check (a
-    /// stored property of a class would); the core is confined to one decode call.
-    private let state: UnsafeMutablePointer<(offset: Int, depth: Int, emptyElementBudget: Int)>
+    /// Read position, nesting depth and the empty-element budget. Exempt from dynamic
+    /// exclusivity checks, which each of the many small reads would otherwise pay: the core is
+    /// confined to one decode call on one thread, and no access to it overlaps another.
+    @exclusivity(unchecked) private var state: (offset: Int, depth: Int, emptyElementBudget: Int) = (0, 0, 1 << 16)
     let codingPath: [any CodingKey] = []
     /// Kept as given and converted only when a value asks: most encodes and decodes never do.
     private let sendableUserInfo: [CodingUserInfoKey: any Sendable]
@@ -67,22 +67,16 @@ final class BinaryDecoderCore: Decoder {
         self.end = bytes.count
         self.sendableUserInfo = userInfo
         self.maximumDepth = maximumDepth
-        state = .allocate(capacity: 1)
-        state.initialize(to: (0, 0, 1 << 16))
-    }
-
-    deinit {
-        state.deallocate()
     }
 
     private(set) var offset: Int {
-        get { state.pointee.offset }
-        set { state.pointee.offset = newValue }
+        get { state.offset }
+        set { state.offset = newValue }
     }
 
     private var depth: Int {
-        get { state.pointee.depth }
-        set { state.pointee.depth = newValue }
+        get { state.depth }
+        set { state.depth = newValue }
     }
 
     var remaining: Int { end - offset }
@@ -233,8 +227,8 @@ final class BinaryDecoderCore: Decoder {
     /// How many more elements, in all collections of this decode together, may exceed the bytes
     /// that remain (collections of empty values, such as `[EmptyStruct]`).
     private var emptyElementBudget: Int {
-        get { state.pointee.emptyElementBudget }
-        set { state.pointee.emptyElementBudget = newValue }
+        get { state.emptyElementBudget }
+        set { state.emptyElementBudget = newValue }
     }
 
     /// Reads a presence byte: `true` when a value follows.

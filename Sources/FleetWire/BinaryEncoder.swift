@@ -58,10 +58,10 @@ public struct BinaryEncoder: Sendable {
 
 /// The `Encoder` handed to `encode(to:)`; owns the output buffer while encoding.
 final class BinaryEncoderCore: Encoder {
-    /// The output. It lives behind a pointer rather than in a stored property so that the many
-    /// small writes of an encode pay no dynamic exclusivity check each (a stored property of a
-    /// class would); the core is confined to one encode call, which makes this safe.
-    private let storage: UnsafeMutablePointer<ByteBuffer>
+    /// The output. Exempt from dynamic exclusivity checks, which the many small writes of an
+    /// encode would otherwise pay one each: the core is confined to one encode call on one
+    /// thread, and no access to it overlaps another.
+    @exclusivity(unchecked) var buffer = ByteBuffer()
     let codingPath: [any CodingKey] = []
     /// Kept as given and converted only when a value asks: most encodes and decodes never do.
     private let sendableUserInfo: [CodingUserInfoKey: any Sendable]
@@ -69,19 +69,8 @@ final class BinaryEncoderCore: Encoder {
 
     init(userInfo: [CodingUserInfoKey: any Sendable]) {
         self.sendableUserInfo = userInfo
-        storage = .allocate(capacity: 1)
-        storage.initialize(to: ByteBuffer())
     }
 
-    deinit {
-        storage.deinitialize(count: 1)
-        storage.deallocate()
-    }
-
-    var buffer: ByteBuffer {
-        _read { yield storage.pointee }
-        _modify { yield &storage.pointee }
-    }
 
     // MARK: Encoder
 
