@@ -13,8 +13,11 @@ let endpoint = try await system.listen(on: Endpoint(host: "127.0.0.1", port: 0))
 system.publish(Calculator(actorSystem: system), as: "calc")
 print("listening on \(endpoint)")
 fflush(nil)
-let stdinClosed = Task.detached {
-    while readLine() != nil {}
+// Wait for the parent to close our input, on a thread of our own (not the cooperative pool).
+await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+    Thread {
+        while readLine() != nil {}
+        continuation.resume()
+    }.start()
 }
-await stdinClosed.value
 await system.shutdown()

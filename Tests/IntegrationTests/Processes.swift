@@ -38,15 +38,32 @@ func run(
         try await Task.sleep(for: .seconds(seconds))
         kill(process.processIdentifier, SIGKILL)
     }
-    let stdout = Task { String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
-    let stderr = Task { String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
+    // Blocking reads run on their own threads, never on Swift's cooperative pool.
+    async let stdout = onDedicatedThread { String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
+    async let stderr = onDedicatedThread { String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
     for await _ in finished {}
     watchdog.cancel()
-    return Outcome(status: process.terminationStatus, stdout: await stdout.value, stderr: await stderr.value)
+    return Outcome(status: process.terminationStatus, stdout: await stdout, stderr: await stderr)
+}
+
+/// Runs blocking `body` on a new thread and suspends until it returns, so that tests never block
+/// Swift's cooperative pool (other tests measure what it does).
+func onDedicatedThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}
+
+/// Runs blocking `body` on a new thread and suspends until it returns.
+func onDedicatedThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        Thread { continuation.resume(returning: body()) }.start()
+    }
 }
 
 /// A server process that prints `listening on HOST:PORT` once it serves; ``stop()`` ends it by
-/// PID (closing its input, then SIGTERM, then SIGKILL).
+/// PID (closing its input, then SIGTERM, then SIGKILL). Create and stop it with
+/// ``start(_:_:environment:)`` and ``stop()``, which keep their blocking waits off the pool.
 final class ServingProcess: Sendable {
     let process: Process
     private let input: Pipe
@@ -54,9 +71,16 @@ final class ServingProcess: Sendable {
 
     var pid: Int32 { process.processIdentifier }
 
-    init(_ name: String, _ arguments: [String], environment: [String: String] = [:]) throws {
+    /// Starts the process and waits (on a dedicated thread) for its `listening on` line.
+    static func start(_ name: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> ServingProcess {
+        let executable = try product(name)
+        return try await onDedicatedThread { try ServingProcess(executable, arguments, environment: environment) }
+    }
+
+    private init(_ executable: URL, _ arguments: [String], environment: [String: String]) throws {
+        let name = executable.lastPathComponent
         process = Process()
-        process.executableURL = try product(name)
+        process.executableURL = executable
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         input = Pipe()
@@ -89,9 +113,15 @@ final class ServingProcess: Sendable {
         kill(pid, signal)
     }
 
-    /// Ends the process and waits for it.
-    func stop() {
+    /// Ends the process and waits for it, on a dedicated thread.
+    func stop() async {
+        await onDedicatedThread { self.stopNow() }
+    }
+
+    /// Ends the process and waits for it, blocking the calling thread.
+    func stopNow() {
         try? input.fileHandleForWriting.close()
+        kill(pid, SIGCONT)   // A stopped process cannot act on the SIGTERM below.
         kill(pid, SIGTERM)
         let deadline = Date().addingTimeInterval(5)
         while process.isRunning, Date() < deadline { usleep(10_000) }
@@ -102,5 +132,21 @@ final class ServingProcess: Sendable {
     struct ProcessError: Error, CustomStringConvertible {
         var message: String
         var description: String { message }
+    }
+}
+
+/// Runs `body` with a started ``ServingProcess``, stopping it (by PID) whatever happens.
+func withServingProcess<Result>(
+    _ name: String, _ arguments: [String], environment: [String: String] = [:],
+    _ body: (ServingProcess) async throws -> Result
+) async throws -> Result {
+    let process = try await ServingProcess.start(name, arguments, environment: environment)
+    do {
+        let result = try await body(process)
+        await process.stop()
+        return result
+    } catch {
+        await process.stop()
+        throw error
     }
 }

@@ -22,17 +22,16 @@ struct RemoteActorProcessTests {
 
     /// Runs `body` against a fresh `ActorTestPeer` process, stopped (by PID) afterwards.
     func withPeer(_ body: (FleetActorSystem, ServingProcess) async throws -> Void) async throws {
-        let peer = try ServingProcess("ActorTestPeer", [], environment: ["FLEET_SECRET": Self.secret])
-        let client = try Self.client()
-        do {
-            try await body(client, peer)
-        } catch {
+        try await withServingProcess("ActorTestPeer", [], environment: ["FLEET_SECRET": Self.secret]) { peer in
+            let client = try Self.client()
+            do {
+                try await body(client, peer)
+            } catch {
+                await client.shutdown()
+                throw error
+            }
             await client.shutdown()
-            peer.stop()
-            throw error
         }
-        await client.shutdown()
-        peer.stop()
     }
 
     @Test func syncAndConcurrentCalls() async throws {
@@ -124,29 +123,26 @@ struct RemoteActorProcessTests {
     }
 
     @Test func silentServerIsDetectedByTheHeartbeat() async throws {
-        let peer = try ServingProcess("ActorTestPeer", [], environment: ["FLEET_SECRET": Self.secret])
-        defer {
-            peer.signal(SIGCONT)
-            peer.stop()
+        try await withPeer { _, peer in
+            // Calls may take a minute, but a peer that stops answering pings is given up on after
+            // three heartbeat intervals: the cut-off case, where no FIN or RST ever arrives.
+            let client = try Self.client(callTimeout: .seconds(60), heartbeat: .milliseconds(200))
+            let calc = try await client.resolve(Calculator.self, named: "calc", at: peer.endpoint)
+            #expect(try await calc.add(1, 1) == 2)
+            let call = Task { try await calc.sleep(seconds: 50) }
+            try await Task.sleep(for: .milliseconds(200))
+            let stoppedAt = ContinuousClock.now
+            peer.signal(SIGSTOP)
+            do {
+                try await call.value
+                Issue.record("no error")
+            } catch let error as RemoteCallError {
+                guard case let .connectionLost(reason) = error else { throw error }
+                #expect(reason.contains("no word from the peer"))
+            }
+            #expect(stoppedAt.duration(to: .now) < .seconds(20))
+            await client.shutdown()
         }
-        // Calls may take a minute, but a peer that stops answering pings is given up on after
-        // three heartbeat intervals: the cut-off case, where no FIN or RST ever arrives.
-        let client = try Self.client(callTimeout: .seconds(60), heartbeat: .milliseconds(200))
-        let calc = try await client.resolve(Calculator.self, named: "calc", at: peer.endpoint)
-        #expect(try await calc.add(1, 1) == 2)
-        let call = Task { try await calc.sleep(seconds: 50) }
-        try await Task.sleep(for: .milliseconds(200))
-        let stoppedAt = ContinuousClock.now
-        peer.signal(SIGSTOP)
-        do {
-            try await call.value
-            Issue.record("no error")
-        } catch let error as RemoteCallError {
-            guard case let .connectionLost(reason) = error else { throw error }
-            #expect(reason.contains("no word from the peer"))
-        }
-        #expect(stoppedAt.duration(to: .now) < .seconds(20))
-        await client.shutdown()
     }
 
     @Test func garbageBytesLeaveTheServerServingOthers() async throws {
@@ -195,28 +191,28 @@ struct RemoteActorProcessTests {
     // MARK: prime-service
 
     @Test func primeServiceAnswersLikeTheSeed() async throws {
-        let server = try ServingProcess("prime-service", ["serve", "--port", "0"], environment: ["FLEET_SECRET": Self.secret])
-        defer { server.stop() }
-        let address = server.endpoint.description
-        let call = try await run("prime-service", ["call", "--to", address, "500"], environment: ["FLEET_SECRET": Self.secret])
-        #expect(call.status == 0, "\(call.stderr)")
-        #expect(call.stdout.contains("[3433, 3449, 3457, 3461, 3463, 3467, 3469, 3491, 3499, 3511, 3517, 3527, 3529, 3533, 3539, 3541, 3547, 3557, 3559, 3571]"))
+        try await withServingProcess("prime-service", ["serve", "--port", "0"], environment: ["FLEET_SECRET": Self.secret]) { server in
+            let address = server.endpoint.description
+            let call = try await run("prime-service", ["call", "--to", address, "500"], environment: ["FLEET_SECRET": Self.secret])
+            #expect(call.status == 0, "\(call.stderr)")
+            #expect(call.stdout.contains("[3433, 3449, 3457, 3461, 3463, 3467, 3469, 3491, 3499, 3511, 3517, 3527, 3529, 3533, 3539, 3541, 3547, 3557, 3559, 3571]"))
 
-        let concurrent = try await run("prime-service", ["call", "--async", "--to", address, "--to", address, "100"],
-                                       environment: ["FLEET_SECRET": Self.secret])
-        #expect(concurrent.status == 0, "\(concurrent.stderr)")
-        #expect(concurrent.stdout.contains("2 servers at once"))
-        #expect(concurrent.stdout.components(separatedBy: "[419, 421, 431").count == 3)
+            let concurrent = try await run("prime-service", ["call", "--async", "--to", address, "--to", address, "100"],
+                                           environment: ["FLEET_SECRET": Self.secret])
+            #expect(concurrent.status == 0, "\(concurrent.stderr)")
+            #expect(concurrent.stdout.contains("2 servers at once"))
+            #expect(concurrent.stdout.components(separatedBy: "[419, 421, 431").count == 3)
 
-        let wrong = try await run("prime-service", ["call", "--to", address, "500"], environment: ["FLEET_SECRET": "not-the-secret"])
-        #expect(wrong.status != 0)
-        #expect(wrong.stderr.contains("secret"))
+            let wrong = try await run("prime-service", ["call", "--to", address, "500"], environment: ["FLEET_SECRET": "not-the-secret"])
+            #expect(wrong.status != 0)
+            #expect(wrong.stderr.contains("secret"))
 
-        // The same service from this process, and again after a killed client.
-        let client = try Self.client()
-        let primes = try await client.resolve(Primes.self, named: Primes.publishedName, at: server.endpoint)
-        #expect(try await primes.getNPrimes(10) == [2, 3, 5, 7, 11, 13, 17, 19, 23, 29])
-        await client.shutdown()
+            // The same service from this process, and again after a killed client.
+            let client = try Self.client()
+            let primes = try await client.resolve(Primes.self, named: Primes.publishedName, at: server.endpoint)
+            #expect(try await primes.getNPrimes(10) == [2, 3, 5, 7, 11, 13, 17, 19, 23, 29])
+            await client.shutdown()
+        }
     }
 }
 

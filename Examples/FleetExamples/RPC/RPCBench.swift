@@ -26,15 +26,19 @@ public enum RPCBench {
     /// Runs the benchmark against a server process started from `executable`.
     public static func run(executable: String, quick: Bool = false, report: (BenchFigure) -> Void) async throws {
         let secret = (0..<32).map { _ in String(UInt8.random(in: .min ... .max), radix: 16) }.joined()
-        let server = try ServerProcess(executable: executable, arguments: serverArguments, secret: secret)
-        defer { server.stop() }
+        // Starting and stopping the server block on its pipes: on a thread of their own.
+        let server = try await runOnDedicatedThread(name: "bench-server") {
+            Result { try ServerProcess(executable: executable, arguments: serverArguments, secret: secret) }
+        }.get()
         let configuration = FleetActorSystem.Configuration(credentials: .secret(try Secret(Array(secret.utf8))))
         let system = FleetActorSystem(configuration: configuration)
         do {
             try await measure(system: system, server: server, quick: quick, report: report)
             await system.shutdown()
+            await runOnDedicatedThread(name: "bench-server") { server.stop() }
         } catch {
             await system.shutdown()
+            await runOnDedicatedThread(name: "bench-server") { server.stop() }
             throw error
         }
     }
