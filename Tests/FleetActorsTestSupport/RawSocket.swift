@@ -1,0 +1,19 @@
+import FleetWire
+import Foundation
+
+/// Connects to `endpoint` (IPv4 loopback) with a plain socket, writes `bytes`, and closes: how
+/// the tests throw garbage at a server.
+public func sendRaw(_ bytes: [UInt8], to endpoint: Endpoint) throws {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw POSIXError(.EIO) }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(endpoint.port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+    _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+}
