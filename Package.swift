@@ -22,6 +22,7 @@ let package = Package(
         .executable(name: "message-threads", targets: ["MessageThreads"]),
         .executable(name: "waste-time", targets: ["WasteTime"]),
         .executable(name: "prime-service", targets: ["PrimeService"]),
+        .executable(name: "sum-primes", targets: ["SumPrimes"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -52,7 +53,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "FleetJobs", dependencies: ["FleetActors", "FleetWire"]),
+        .target(name: "FleetJobs", dependencies: ["FleetActors", "FleetWire"]),  // Remote and process workers (next) go through FleetActors.
         .target(name: "FleetMPI", dependencies: ["FleetWire"]),
         .target(
             name: "FleetCooperative",
@@ -81,7 +82,7 @@ let package = Package(
         .target(
             name: "FleetExamples",
             dependencies: [
-                "CWasteTime", "FleetWire", "FleetActors",
+                "CWasteTime", "FleetWire", "FleetActors", "FleetJobs",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -115,6 +116,15 @@ let package = Package(
             path: "Examples/PrimeService"
         ),
 
+        .executableTarget(
+            name: "SumPrimes",
+            dependencies: [
+                "FleetExamples",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Examples/SumPrimes"
+        ),
+
         // MARK: Tests
         .testTarget(
             name: "FleetWireTests",
@@ -134,6 +144,7 @@ let package = Package(
             path: "Tests/ActorTestPeer"
         ),
         .testTarget(name: "FleetActorsTests", dependencies: ["FleetActors", "FleetActorsTestSupport", "FleetWire"]),
+        .testTarget(name: "FleetJobsTests", dependencies: ["FleetJobs"]),
         .testTarget(name: "FleetExamplesTests", dependencies: ["FleetExamples", "CWasteTime"]),
         .testTarget(
             name: "IntegrationTests",

@@ -23,9 +23,9 @@ struct CLITests {
     }
 
     @Test(arguments: [
-        ["demo", "jobs"], ["demo", "mpi"], ["demo", "cooperative"],
+        ["demo", "mpi"], ["demo", "cooperative"],
         ["serve", "--port", "0"], ["launch", "-n", "2", "--", "true"], ["status", "127.0.0.1:1"],
-        ["bench", "jobs"], ["bench", "echo"], ["bench", "mpi"],
+        ["bench", "echo"], ["bench", "mpi"],
     ])
     func notYetBuiltSubcommandsFailWithOneLine(arguments: [String]) async throws {
         let outcome = try await fleet(arguments)
@@ -57,6 +57,33 @@ struct CLITests {
         for metric in ["tcp_rtt_median", "rpc_echo_rtt_median", "rpc_echo_rtt_p99", "rpc_sync_calls",
                        "rpc_pipelined_calls", "rpc_primes_500", "rpc_doubles_1m_arg"] {
             #expect(metrics.contains(metric), "missing \(metric) in \(outcome.stdout)")
+        }
+    }
+
+    @Test func demoJobsRunsTheSeedsProgram() async throws {
+        let outcome = try await fleet(["demo", "jobs"], seconds: 120)
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        #expect(outcome.stdout.contains("Sum of primes below 100000 is 454396537"))
+        #expect(outcome.stdout.contains("Sum of primes below 100700 is 460217613"))
+        #expect(outcome.stdout.contains("Job execution statistics:"))
+    }
+
+    @Test func sumPrimesTakesInputsAndWorkers() async throws {
+        let outcome = try await run("sum-primes", ["--workers", "3", "10", "100"])
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        #expect(outcome.stdout.contains("Starting Fleet with 3 workers"))
+        #expect(outcome.stdout.contains("Sum of primes below 10 is 17"))
+        #expect(outcome.stdout.contains("Sum of primes below 100 is 1060"))
+        let remote = try await run("sum-primes", ["--node", "127.0.0.1:1"])
+        #expect(remote.status != 0)
+        #expect(remote.stderr.contains("not available yet"))
+    }
+
+    @Test func benchJobsPrintsEveryFigure() async throws {
+        let outcome = try await fleet(["bench", "jobs", "--quick"], seconds: 300)
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        for metric in ["jobs_trivial_threads", "sum_primes_1_worker", "sum_primes_2_workers", "sum_primes_speedup_2_workers"] {
+            #expect(outcome.stdout.contains(metric + "\t"), "missing \(metric)")
         }
     }
 

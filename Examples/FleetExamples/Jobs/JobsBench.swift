@@ -1,0 +1,55 @@
+import FleetJobs
+import Foundation
+
+/// `fleet bench jobs`: the job server's throughput and scaling with thread workers.
+///
+/// Figures: `jobs_trivial_threads` (jobs/s: trivial jobs through 2 thread workers, all submitted
+/// and then awaited, the way pp's benchmark peer does), and `sum_primes_1_worker`,
+/// `sum_primes_2_workers` (s: the seed's 8 jobs) with `sum_primes_speedup_2_workers` (x).
+/// Process workers and remote nodes come with the rest of FleetJobs (issue #4).
+public enum JobsBench {
+    /// Trivial jobs: returns its argument.
+    enum Identity: JobFunction {
+        static func run(_ n: Int) -> Int { n }
+    }
+
+    /// Runs every measurement, handing each figure to `report` as soon as it is measured.
+    public static func run(quick: Bool = false, report: (BenchFigure) -> Void) async throws {
+        let count = quick ? 20_000 : 200_000
+        var rates: [Double] = []
+        for _ in 0..<(quick ? 1 : 5) {
+            rates.append(try await trivialJobsPerSecond(count: count, workers: 2))
+        }
+        report(BenchFigure("jobs_trivial_threads", rates.sorted()[rates.count / 2], "jobs/s"))
+
+        let rounds = quick ? 1 : 3
+        var one: [Double] = [], two: [Double] = []
+        for _ in 0..<rounds {
+            one.append(try await sumPrimesSeconds(workers: 1))
+            two.append(try await sumPrimesSeconds(workers: 2))
+        }
+        let best1 = one.min()!, best2 = two.min()!
+        report(BenchFigure("sum_primes_1_worker", best1, "s"))
+        report(BenchFigure("sum_primes_2_workers", best2, "s"))
+        report(BenchFigure("sum_primes_speedup_2_workers", best1 / best2, "x"))
+    }
+
+    static func trivialJobsPerSecond(count: Int, workers: Int) async throws -> Double {
+        let server = JobServer(workers: workers)
+        let start = ContinuousClock.now
+        let jobs = (0..<count).map { server.submit(Identity.self, $0) }
+        for (n, job) in jobs.enumerated() {
+            guard try await job.value == n else { throw BenchError.roundTripMismatch("job result") }
+        }
+        let rate = Double(count) / start.duration(to: .now).inSeconds
+        await server.shutdown()
+        return rate
+    }
+
+    static func sumPrimesSeconds(workers: Int) async throws -> Double {
+        let start = ContinuousClock.now
+        let sums = try await SumPrimesProgram.run(workers: workers, progress: false, output: { _ in })
+        guard sums.first == 454_396_537 else { throw BenchError.roundTripMismatch("sum_primes") }
+        return start.duration(to: .now).inSeconds
+    }
+}

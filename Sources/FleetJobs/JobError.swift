@@ -1,0 +1,20 @@
+/// Why a job has no result, when the job's function did not throw it itself.
+///
+/// An error the function throws is rethrown by ``Job/value`` as it was thrown; Parallel Python
+/// would have returned `None`.
+public enum JobError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The job did not finish within the timeout it was submitted with.
+    case timedOut(after: Duration)
+    /// The job was cancelled (``Job/cancel()`` or the server shut down) before it finished.
+    case cancelled
+    /// The server was shut down before the job could start.
+    case serverShutDown
+
+    public var description: String {
+        switch self {
+        case let .timedOut(after): "the job did not finish within \(after)"
+        case .cancelled: "the job was cancelled"
+        case .serverShutDown: "the job server was shut down before the job ran"
+        }
+    }
+}
