@@ -144,6 +144,7 @@ let package = Package(
             path: "Tests/ActorTestPeer"
         ),
         .testTarget(name: "FleetActorsTests", dependencies: ["FleetActors", "FleetActorsTestSupport", "FleetWire"]),
+        .executableTarget(name: "JobTestPeer", dependencies: ["FleetJobs"], path: "Tests/JobTestPeer"),
         .testTarget(name: "FleetJobsTests", dependencies: ["FleetJobs"]),
         .testTarget(name: "FleetExamplesTests", dependencies: ["FleetExamples", "CWasteTime"]),
         .testTarget(

@@ -9,12 +9,15 @@ public enum JobError: Error, Sendable, Hashable, CustomStringConvertible {
     case cancelled
     /// The server was shut down before the job could start.
     case serverShutDown
+    /// The worker process running the job died: how it ended (signal or exit status).
+    case workerCrashed(String)
 
     public var description: String {
         switch self {
         case let .timedOut(after): "the job did not finish within \(after)"
         case .cancelled: "the job was cancelled"
         case .serverShutDown: "the job server was shut down before the job ran"
+        case let .workerCrashed(reason): "the job's worker died: \(reason)"
         }
     }
 }

@@ -1,3 +1,4 @@
+import FleetWire
 import Foundation
 import Synchronization
 
@@ -23,6 +24,9 @@ import Synchronization
 /// (``wait(group:)``), and have a callback run when they finish.
 public final class JobServer: Sendable {
     private let pool: LocalWorkerPool
+    /// Worker processes and the queue they pull from, with ``JobIsolation/processes``.
+    private let processes: ProcessWorkers?
+    private let portable: PortableJobQueue
     private let serials = Atomic<UInt64>(0)
     private let registry = Mutex(Registry())
     private let created = ContinuousClock.now
@@ -59,15 +63,36 @@ public final class JobServer: Sendable {
     /// Creates a server with `workers` worker threads (default: the machine's active cores).
     public init(workers: Int? = nil) {
         pool = LocalWorkerPool(workers: workers ?? ProcessInfo.processInfo.activeProcessorCount)
+        processes = nil
+        portable = PortableJobQueue()
     }
 
-    /// The number of worker threads (pp's `get_ncpus()`).
-    public var workers: Int { pool.workers }
+    /// Creates a server whose ``JobFunction`` jobs run in `workers` threads of this process
+    /// (``JobIsolation/threads``) or in `workers` worker processes (``JobIsolation/processes``):
+    /// copies of this executable, which must call ``runWorkerIfRequested()`` first thing.
+    ///
+    /// - Throws: when the worker processes cannot be started.
+    public init(workers: Int? = nil, isolation: JobIsolation) async throws {
+        let count = workers ?? ProcessInfo.processInfo.activeProcessorCount
+        pool = LocalWorkerPool(workers: count)
+        portable = PortableJobQueue()
+        switch isolation {
+        case .threads: processes = nil
+        case .processes: processes = try await ProcessWorkers.start(workers: count, queue: portable)
+        }
+    }
 
-    /// Changes the number of worker threads while jobs run (pp's `set_ncpus()`): added threads
-    /// start taking jobs at once; surplus ones leave after their current job.
+    /// The number of workers: threads, or processes (pp's `get_ncpus()`).
+    public var workers: Int { processes?.workers ?? pool.workers }
+
+    /// Changes the number of workers while jobs run (pp's `set_ncpus()`): added workers start
+    /// taking jobs at once; surplus ones leave after their current job.
     public func setWorkers(_ count: Int) {
-        pool.setWorkers(count)
+        if let processes {
+            try? processes.setWorkers(count)
+        } else {
+            pool.setWorkers(count)
+        }
     }
 
     /// Submits `function` with `input` (pp's `submit(func, args, depfuncs)`).
@@ -79,22 +104,48 @@ public final class JobServer: Sendable {
     ///   - callback: called once with the job's outcome, on the thread that finished it (pp's
     ///     `callback`); keep it short.
     /// - Returns: the job; `try await job.value` waits for its result.
+    ///   - retryable: with worker processes, run the job again on another worker when its worker
+    ///     dies (up to 3 runs in all), instead of failing it with ``JobError/workerCrashed(_:)``.
     @discardableResult
     public func submit<F: JobFunction>(
         _ function: F.Type, _ input: F.Input, group: String = "default", timeout: Duration? = nil,
-        callback: (@Sendable (Result<F.Output, any Error>) -> Void)? = nil
+        retryable: Bool = false, callback: (@Sendable (Result<F.Output, any Error>) -> Void)? = nil
     ) -> Job<F.Output> {
-        submit(group: group, timeout: timeout, callback: callback) { try F.run(input) }
+        guard processes != nil else {
+            return submit(group: group, timeout: timeout, callback: callback) { try F.run(input) }
+        }
+        let (job, core) = makeJob(F.Output.self, group: group, timeout: timeout, callback: callback)
+        let encoded: [UInt8]
+        do {
+            encoded = try BinaryEncoder().encode(input)
+        } catch {
+            core.complete(.failure(error))
+            return job
+        }
+        guard let name = _mangledTypeName(F.self) else {
+            core.complete(.failure(JobWorkerError.unknownFunction("\(F.self)")))
+            return job
+        }
+        let accepted = portable.push(PortableJob(
+            id: job.id, function: name, input: encoded, retryable: retryable,
+            isFinished: { core.isFinished },
+            complete: { [self] outcome, elapsed in
+                guard !core.isFinished else { return }
+                registry.withLock { $0.local.record(elapsed) }
+                core.complete(outcome.flatMap { bytes in
+                    Result { try BinaryDecoder().decode(F.Output.self, from: bytes) }
+                })
+            }
+        ))
+        if !accepted { core.complete(.failure(JobError.serverShutDown)) }
+        return job
     }
 
-    /// Submits a closure to run on a worker thread. Closures run only on this process's threads;
-    /// a ``JobFunction`` can also run in worker processes and on remote nodes.
-    @discardableResult
-    public func submit<Output: Sendable>(
-        group: String = "default", timeout: Duration? = nil,
-        callback: (@Sendable (Result<Output, any Error>) -> Void)? = nil,
-        _ body: @escaping @Sendable () throws -> Output
-    ) -> Job<Output> {
+    /// A new job and its state, registered in its group, with its callback and timeout set up.
+    private func makeJob<Output: Sendable>(
+        _ output: Output.Type, group: String, timeout: Duration?,
+        callback: (@Sendable (Result<Output, any Error>) -> Void)?
+    ) -> (Job<Output>, JobCore<Output>) {
         let id = serials.add(1, ordering: .relaxed).newValue
         let core = JobCore<Output> { [self] in
             for waiter in registry.withLock({ $0.finish(in: group) }) { waiter.resume() }
@@ -109,6 +160,18 @@ public final class JobServer: Sendable {
             }
             core.onCompletion { _ in timer.cancel() }
         }
+        return (job, core)
+    }
+
+    /// Submits a closure to run on a worker thread. Closures run only on this process's threads,
+    /// whatever the isolation; a ``JobFunction`` can also run in worker processes.
+    @discardableResult
+    public func submit<Output: Sendable>(
+        group: String = "default", timeout: Duration? = nil,
+        callback: (@Sendable (Result<Output, any Error>) -> Void)? = nil,
+        _ body: @escaping @Sendable () throws -> Output
+    ) -> Job<Output> {
+        let (job, core) = makeJob(Output.self, group: group, timeout: timeout, callback: callback)
         let accepted = pool.submit(LocalWorkerPool.Item(
             run: { [self] in
                 guard !core.isFinished else { return }   // Cancelled or timed out while queued.
@@ -141,6 +204,8 @@ public final class JobServer: Sendable {
     /// jobs finish, and the worker threads leave.
     public func shutdown() async {
         for item in pool.close() { item.abandon() }
+        for job in portable.close() { job.complete(.failure(JobError.serverShutDown), .zero) }
+        await processes?.shutdown()
         await wait()
     }
 
@@ -154,4 +219,14 @@ public final class JobServer: Sendable {
     public func printStats() {
         print(stats.table)
     }
+}
+
+/// Where a ``JobServer`` runs ``JobFunction`` jobs.
+public enum JobIsolation: Sendable, Hashable {
+    /// Threads of this process: the fastest, and Swift has no GIL to get in the way.
+    case threads
+    /// Worker processes (copies of this executable): a job that crashes takes down only its
+    /// worker, which is replaced; the job fails with ``JobError/workerCrashed(_:)`` or, when
+    /// submitted as retryable, runs again on another worker.
+    case processes
 }

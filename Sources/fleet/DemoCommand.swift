@@ -106,7 +106,10 @@ struct DemoCommand: AsyncParsableCommand {
                 poolDemo: !skipPoolDemo
             )
         case .jobs:
-            try await SumPrimesProgram.run(workers: max(2, ProcessInfo.processInfo.activeProcessorCount), progress: false)
+            let workers = max(2, ProcessInfo.processInfo.activeProcessorCount)
+            try await SumPrimesProgram.run(workers: workers, progress: false)
+            print("\nThe same jobs in worker processes (copies of fleet; a crash takes down only its worker):")
+            try await SumPrimesProgram.run(workers: workers, isolation: .processes, progress: false)
             print("(with a `fleet serve` node: not available yet — FleetJobs, issue #4)")
         case .rpc:
             try await RPCDemo.run()

@@ -6,8 +6,17 @@
 import ArgumentParser
 import Fleet
 
-/// `fleet`: the root command. It only groups the subcommands.
+/// The entry point: a copy of `fleet` started as a job worker serves jobs; any other run is the
+/// command line.
 @main
+enum FleetMain {
+    static func main() async {
+        await JobServer.runWorkerIfRequested()
+        await FleetCommand.main()
+    }
+}
+
+/// `fleet`: the root command. It only groups the subcommands.
 struct FleetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fleet",

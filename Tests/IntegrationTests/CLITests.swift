@@ -66,6 +66,7 @@ struct CLITests {
         #expect(outcome.stdout.contains("Sum of primes below 100000 is 454396537"))
         #expect(outcome.stdout.contains("Sum of primes below 100700 is 460217613"))
         #expect(outcome.stdout.contains("Job execution statistics:"))
+        #expect(outcome.stdout.contains("worker processes"))
     }
 
     @Test func sumPrimesTakesInputsAndWorkers() async throws {
@@ -82,7 +83,7 @@ struct CLITests {
     @Test func benchJobsPrintsEveryFigure() async throws {
         let outcome = try await fleet(["bench", "jobs", "--quick"], seconds: 300)
         #expect(outcome.status == 0, "\(outcome.stderr)")
-        for metric in ["jobs_trivial_threads", "sum_primes_1_worker", "sum_primes_2_workers", "sum_primes_speedup_2_workers"] {
+        for metric in ["jobs_trivial_threads", "jobs_trivial_processes", "sum_primes_1_worker", "sum_primes_2_workers", "sum_primes_speedup_2_workers"] {
             #expect(outcome.stdout.contains(metric + "\t"), "missing \(metric)")
         }
     }

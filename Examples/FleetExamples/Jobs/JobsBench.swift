@@ -3,10 +3,12 @@ import Foundation
 
 /// `fleet bench jobs`: the job server's throughput and scaling with thread workers.
 ///
-/// Figures: `jobs_trivial_threads` (jobs/s: trivial jobs through 2 thread workers, all submitted
-/// and then awaited, the way pp's benchmark peer does), and `sum_primes_1_worker`,
+/// Figures: `jobs_trivial_threads` and `jobs_trivial_processes` (jobs/s: trivial jobs through 2
+/// thread workers / 2 worker processes, all submitted and then awaited, the way pp's benchmark
+/// peer does), and `sum_primes_1_worker`,
 /// `sum_primes_2_workers` (s: the seed's 8 jobs) with `sum_primes_speedup_2_workers` (x).
-/// Process workers and remote nodes come with the rest of FleetJobs (issue #4).
+/// Remote nodes come with the rest of FleetJobs (issue #4). Worker processes are copies of the
+/// running executable, which must call `JobServer.runWorkerIfRequested()` first (`fleet` does).
 public enum JobsBench {
     /// Trivial jobs: returns its argument.
     enum Identity: JobFunction {
@@ -21,6 +23,8 @@ public enum JobsBench {
             rates.append(try await trivialJobsPerSecond(count: count, workers: 2))
         }
         report(BenchFigure("jobs_trivial_threads", rates.sorted()[rates.count / 2], "jobs/s"))
+        report(BenchFigure("jobs_trivial_processes", try await trivialJobsPerSecond(
+            count: quick ? 5_000 : 50_000, workers: 2, isolation: .processes), "jobs/s"))
 
         let rounds = quick ? 1 : 3
         var one: [Double] = [], two: [Double] = []
@@ -34,8 +38,9 @@ public enum JobsBench {
         report(BenchFigure("sum_primes_speedup_2_workers", best1 / best2, "x"))
     }
 
-    static func trivialJobsPerSecond(count: Int, workers: Int) async throws -> Double {
-        let server = JobServer(workers: workers)
+    static func trivialJobsPerSecond(count: Int, workers: Int, isolation: JobIsolation = .threads) async throws -> Double {
+        let server = try await JobServer(workers: workers, isolation: isolation)
+        _ = try await server.submit(Identity.self, -1).value   // Workers up and attached.
         let start = ContinuousClock.now
         let jobs = (0..<count).map { server.submit(Identity.self, $0) }
         for (n, job) in jobs.enumerated() {

@@ -8,17 +8,18 @@ public enum SumPrimesProgram {
     /// The seed's inputs.
     public static let seedInputs = [100_000, 100_100, 100_200, 100_300, 100_400, 100_500, 100_600, 100_700]
 
-    /// Runs the seed's program with `workers` threads, printing as the seed does, plus a
+    /// Runs the seed's program with `workers` threads (or worker processes), printing as the seed does, plus a
     /// progress line on a terminal while jobs run.
     ///
     /// - Returns: the sums, in the order of `inputs`.
     @discardableResult
     public static func run(
-        workers: Int, inputs: [Int] = seedInputs, progress: Bool = isatty(STDOUT_FILENO) == 1,
+        workers: Int, isolation: JobIsolation = .threads, inputs: [Int] = seedInputs,
+        progress: Bool = isatty(STDOUT_FILENO) == 1,
         output: @escaping @Sendable (String) -> Void = { print($0) }
     ) async throws -> [Int] {
-        let server = JobServer(workers: workers)
-        output("Starting Fleet with \(server.workers) workers")
+        let server = try await JobServer(workers: workers, isolation: isolation)
+        output("Starting Fleet with \(server.workers) \(isolation == .processes ? "worker processes" : "workers")")
         let start = ContinuousClock.now
         let meter = progress ? ProgressLine(total: inputs.count) : nil
         let jobs = inputs.map { input in

@@ -1,0 +1,226 @@
+import FleetActors
+import FleetWire
+import Foundation
+import Synchronization
+
+/// Worker processes: copies of this executable, started with ``JobServer/runWorkerIfRequested()``
+/// as their first step, each attached to the server over an authenticated loopback connection and
+/// pulling jobs from the server's queue. A worker that dies fails (or, for retryable jobs,
+/// requeues) its jobs with ``JobError/workerCrashed(_:)`` and is replaced.
+final class ProcessWorkers: Sendable {
+    /// Environment variables that make a copy of the executable act as a worker.
+    enum Environment {
+        static let endpoint = "FLEET_JOB_WORKER"
+        static let secret = "FLEET_JOB_WORKER_SECRET"
+        static let token = "FLEET_JOB_WORKER_TOKEN"
+    }
+
+    /// Jobs each worker holds at once: one running, one waiting, so that it never idles for a
+    /// round trip.
+    static let pipelineDepth = 2
+
+    private let system: FleetActorSystem
+    private let endpoint: Endpoint
+    private let secret: String
+    private let queue: PortableJobQueue
+    private let state = Mutex(State())
+    private let tokens = Atomic<UInt64>(0)
+
+    private struct State {
+        var target = 0
+        var slots: [UInt64: Slot] = [:]
+        var closed = false
+    }
+
+    private struct Slot {
+        var process: Process
+        /// Lets the worker go: its `attach` call returns and it exits.
+        var release: CheckedContinuation<Void, Never>?
+        var released = false
+    }
+
+    private init(system: FleetActorSystem, endpoint: Endpoint, secret: String, queue: PortableJobQueue) {
+        self.system = system
+        self.endpoint = endpoint
+        self.secret = secret
+        self.queue = queue
+    }
+
+    /// Starts a loopback actor system for the workers and `workers` worker processes.
+    static func start(workers: Int, queue: PortableJobQueue) async throws -> ProcessWorkers {
+        let secret = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: .min ... .max)) }.joined()
+        var configuration = FleetActorSystem.Configuration(credentials: .secret(try Secret(Array(secret.utf8))))
+        configuration.callTimeout = .seconds(365 * 24 * 3600)   // Jobs have their own timeouts.
+        let system = FleetActorSystem(configuration: configuration)
+        let endpoint = try await system.listen(on: Endpoint(host: "127.0.0.1", port: 0))
+        let pool = ProcessWorkers(system: system, endpoint: endpoint, secret: secret, queue: queue)
+        system.publish(JobCoordinator(actorSystem: system) { [weak pool] worker, token in
+            await pool?.attached(worker, token: token)
+        }, as: JobCoordinator.publishedName)
+        try pool.setWorkers(workers)
+        return pool
+    }
+
+    var workers: Int { state.withLock { $0.target } }
+
+    /// Starts or retires workers until there are `count`.
+    func setWorkers(_ count: Int) throws {
+        let (retire, missing): ([CheckedContinuation<Void, Never>], Int) = state.withLock { state in
+            state.target = max(1, count)
+            var retire: [CheckedContinuation<Void, Never>] = []
+            let live = state.slots.filter { !$0.value.released }
+            for (token, _) in live.dropFirst(state.target) {
+                state.slots[token]?.released = true
+                if let release = state.slots[token]?.release { retire.append(release) }
+                state.slots[token]?.release = nil
+            }
+            return (retire, max(0, state.target - live.count))
+        }
+        for release in retire { release.resume() }
+        for _ in 0..<missing { try spawn() }
+    }
+
+    /// Starts one worker process.
+    private func spawn() throws {
+        let token = tokens.add(1, ordering: .relaxed).newValue
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+        process.arguments = Array(CommandLine.arguments.dropFirst())
+        var environment = ProcessInfo.processInfo.environment
+        environment[Environment.endpoint] = endpoint.description
+        environment[Environment.secret] = secret
+        environment[Environment.token] = String(token)
+        process.environment = environment
+        process.standardInput = FileHandle.nullDevice
+        try state.withLock { state in
+            guard !state.closed else { return }
+            try process.run()
+            state.slots[token] = Slot(process: process)
+        }
+    }
+
+    /// A worker attached: pull jobs for it until it is released, dies, or the server closes.
+    func attached(_ worker: JobWorker, token: UInt64) async {
+        guard state.withLock({ $0.slots[token] != nil && !$0.closed }) else { return }
+        let pullers = (0..<Self.pipelineDepth).map { _ in
+            Task { await self.pull(for: worker, token: token) }
+        }
+        // The worker's call stays open while it works; it returns when the worker is let go.
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let released = state.withLock { state -> Bool in
+                    guard var slot = state.slots[token], !slot.released, !state.closed else { return true }
+                    slot.release = continuation
+                    state.slots[token] = slot
+                    return false
+                }
+                if released { continuation.resume() }
+            }
+        } onCancel: {
+            state.withLock { state -> CheckedContinuation<Void, Never>? in
+                defer { state.slots[token]?.release = nil }
+                return state.slots[token]?.release
+            }?.resume()
+        }
+        for puller in pullers { puller.cancel() }
+    }
+
+    private func isRetired(_ token: UInt64) -> Bool {
+        state.withLock { $0.closed || $0.slots[token]?.released ?? true }
+    }
+
+    private func pull(for worker: JobWorker, token: UInt64) async {
+        while !isRetired(token), var job = await queue.next() {
+            if job.isFinished() { continue }
+            job.attempts += 1
+            let start = ContinuousClock.now
+            do {
+                let output = try await worker.run(function: job.function, input: job.input)
+                job.complete(.success(output), start.duration(to: .now))
+            } catch let error as RemoteCallError {
+                switch error {
+                case .connectionLost, .systemShutDown, .unreachable:
+                    await workerDied(token: token, job: job, start: start)
+                    return
+                default:
+                    job.complete(.failure(error), start.duration(to: .now))
+                }
+            } catch is CancellationError {
+                queue.push(job, first: true)
+                return
+            } catch {
+                job.complete(.failure(error), start.duration(to: .now))
+            }
+        }
+    }
+
+    /// The worker running `job` is gone: find out how it ended, fail or requeue the job, and
+    /// start a replacement.
+    private func workerDied(token: UInt64, job: PortableJob, start: ContinuousClock.Instant) async {
+        let process = state.withLock { state -> Process? in
+            defer { state.slots[token] = nil }
+            return state.slots[token]?.process
+        }
+        var reason = "the worker's connection was lost"
+        if let process {
+            reason = await Self.exitDescription(of: process)
+        }
+        if job.retryable, job.attempts < PortableJob.maximumAttempts, !job.isFinished(), queue.push(job, first: true) {
+            // Another worker will run it.
+        } else {
+            job.complete(.failure(JobError.workerCrashed(reason)), start.duration(to: .now))
+        }
+        if process != nil, !state.withLock({ $0.closed }) {
+            try? setWorkers(workers)
+        }
+    }
+
+    /// How a worker process ended, waiting (on a thread of its own, whatever happens to the
+    /// calling task) up to 5 s for it to end, then killing it.
+    static func exitDescription(of process: Process) async -> String {
+        let pid = process.processIdentifier
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let exited = ExitFlag()
+            DispatchQueue.global().asyncAfter(deadline: .now() + 5) {
+                if !exited.value.load(ordering: .acquiring) { kill(pid, SIGKILL) }
+            }
+            let thread = Thread {
+                process.waitUntilExit()
+                exited.value.store(true, ordering: .releasing)
+                continuation.resume()
+            }
+            thread.name = "fleet-job-worker-reaper"
+            thread.start()
+        }
+        switch process.terminationReason {
+        case .uncaughtSignal:
+            let signal = process.terminationStatus
+            let name = strsignal(signal).map { String(cString: $0) } ?? "signal"
+            return "worker process \(pid) was killed by signal \(signal) (\(name))"
+        default:
+            return "worker process \(pid) exited with status \(process.terminationStatus)"
+        }
+    }
+
+    /// Lets every worker go, waits for the processes to end (killing stragglers after 5 s), and
+    /// stops the actor system.
+    func shutdown() async {
+        let (releases, processes) = state.withLock { state in
+            state.closed = true
+            let releases = state.slots.values.compactMap(\.release)
+            let processes = state.slots.values.map(\.process)
+            state.slots = [:]
+            return (releases, processes)
+        }
+        for release in releases { release.resume() }
+        for process in processes {
+            _ = await Self.exitDescription(of: process)
+        }
+        await system.shutdown()
+    }
+}
+
+/// Whether a worker process has been reaped.
+private final class ExitFlag: Sendable {
+    let value = Atomic<Bool>(false)
+}

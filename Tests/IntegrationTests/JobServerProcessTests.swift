@@ -1,0 +1,39 @@
+import Foundation
+import Testing
+
+/// FleetJobs with worker processes: `JobTestPeer` and `sum-primes` start copies of themselves as
+/// workers; these tests run them and check what they print.
+@Suite("Job server with worker processes", .serialized)
+struct JobServerProcessTests {
+    @Test func jobsRunInWorkerProcesses() async throws {
+        let outcome = try await run("JobTestPeer", ["squares"], seconds: 120)
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        #expect(outcome.stdout.contains("sum: 2686700"))
+        #expect(outcome.stdout.contains("worker processes: 2, not this one: true"))
+        #expect(outcome.stdout.contains("Job execution statistics:"))
+    }
+
+    @Test func crashesAndErrorsAreTypedAndTheServerCarriesOn() async throws {
+        let marker = FileManager.default.temporaryDirectory.appendingPathComponent("fleet-crash-once-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: marker) }
+        let outcome = try await run("JobTestPeer", ["errors", marker], seconds: 120)
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        // A Codable error thrown in a worker arrives as itself.
+        #expect(outcome.stdout.contains("refused: Refused(no funds)"))
+        // A worker killed mid-job: the job fails with workerCrashed naming the signal.
+        #expect(outcome.stdout.contains("crash: error JobError the job's worker died: worker process"))
+        #expect(outcome.stdout.contains("killed by signal 9"))
+        // The worker is replaced and the server carries on; a retryable job runs again.
+        #expect(outcome.stdout.contains("after crash: 81"))
+        #expect(outcome.stdout.contains("retried: 42"))
+        #expect(outcome.stdout.contains("workers: 2"))
+    }
+
+    @Test func sumPrimesWithWorkerProcesses() async throws {
+        let outcome = try await run("sum-primes", ["--workers", "2", "--processes"], seconds: 120)
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        #expect(outcome.stdout.contains("Starting Fleet with 2 worker processes"))
+        #expect(outcome.stdout.contains("Sum of primes below 100000 is 454396537"))
+        #expect(outcome.stdout.contains("Sum of primes below 100700 is 460217613"))
+    }
+}

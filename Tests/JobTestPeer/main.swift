@@ -1,0 +1,72 @@
+// job-test-peer: the program the FleetJobs integration tests run, with worker processes (which
+// are copies of it). `job-test-peer SCENARIO [MARKER-FILE]` prints one line per result.
+
+import FleetJobs
+import Foundation
+
+enum Square: JobFunction {
+    static func run(_ n: Int) -> Int { n * n }
+}
+
+struct Refused: Error, Codable, Equatable {
+    var reason: String
+}
+
+enum Refuse: JobFunction {
+    static func run(_ reason: String) throws -> Int { throw Refused(reason: reason) }
+}
+
+/// Kills its worker process (SIGKILL, as a crash would end it).
+enum Crash: JobFunction {
+    static func run(_ n: Int) -> Int {
+        kill(getpid(), SIGKILL)
+        return n
+    }
+}
+
+/// Kills its worker the first time (when `marker` does not exist yet), then succeeds.
+enum CrashOnce: JobFunction {
+    static func run(_ marker: String) -> Int {
+        if !FileManager.default.fileExists(atPath: marker) {
+            _ = FileManager.default.createFile(atPath: marker, contents: Data())
+            kill(getpid(), SIGKILL)
+        }
+        return 42
+    }
+}
+
+/// Reports which process ran it.
+enum WhichProcess: JobFunction {
+    static func run(_ n: Int) -> Int32 { getpid() }
+}
+
+await JobServer.runWorkerIfRequested()
+
+let arguments = CommandLine.arguments.dropFirst()
+let server = try await JobServer(workers: 2, isolation: .processes)
+func report(_ label: String, _ body: () async throws -> String) async {
+    do { print("\(label): \(try await body())") } catch { print("\(label): error \(type(of: error)) \(error)") }
+}
+switch arguments.first {
+case "squares":
+    let jobs = (1...200).map { server.submit(Square.self, $0) }
+    var sum = 0
+    for job in jobs { sum += try await job.value }
+    print("sum: \(sum)")
+    var pids = Set<Int32>()
+    for job in (0..<20).map({ server.submit(WhichProcess.self, $0) }) { pids.insert(try await job.value) }
+    print("worker processes: \(pids.count), not this one: \(!pids.contains(getpid()))")
+case "errors":
+    await report("refused") {
+        do { _ = try await server.submit(Refuse.self, "no funds").value; return "no error" }
+        catch let error as Refused { return "Refused(\(error.reason))" }
+    }
+    await report("crash") { "\(try await server.submit(Crash.self, 1).value)" }
+    await report("after crash") { "\(try await server.submit(Square.self, 9).value)" }
+    await report("retried") { "\(try await server.submit(CrashOnce.self, arguments.dropFirst().first ?? "/tmp/marker", retryable: true).value)" }
+    await report("workers") { "\(server.workers)" }
+default:
+    print("unknown scenario")
+}
+server.printStats()
+await server.shutdown()
