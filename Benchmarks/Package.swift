@@ -6,6 +6,7 @@
 //   cd Benchmarks && swift package benchmark                           # every suite
 //   cd Benchmarks && swift package benchmark --target FleetWireBenchmarks
 //   cd Benchmarks && swift package benchmark --target FleetActorsBenchmarks
+//   cd Benchmarks && swift package benchmark --target FleetJobsBenchmarks
 //
 // One executable target per Fleet module, each in `Benchmarks/<Module>Benchmarks/`.
 
@@ -46,6 +47,18 @@ let package = Package(
                 .product(name: "FleetExamples", package: "Fleet"),
             ],
             path: "FleetActorsBenchmarks",
+            plugins: [
+                .plugin(name: "BenchmarkPlugin", package: "benchmark")
+            ]
+        ),
+        .executableTarget(
+            name: "FleetJobsBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "FleetJobs", package: "Fleet"),
+                .product(name: "FleetExamples", package: "Fleet"),
+            ],
+            path: "FleetJobsBenchmarks",
             plugins: [
                 .plugin(name: "BenchmarkPlugin", package: "benchmark")
             ]

@@ -67,7 +67,10 @@ struct RoundTripMismatch: Error {
     var call: String
 }
 
-/// Holds a benchmark's pair between setup, iterations and teardown (run one at a time).
+/// Holds a benchmark's pair between setup, iterations and teardown.
+///
+/// `@unchecked Sendable`: package-benchmark runs a benchmark's setup, its iterations and its
+/// teardown one after another, never at once, so `pair` is never accessed concurrently.
 final class PairBox: @unchecked Sendable {
     var pair: LoopbackPair?
 }

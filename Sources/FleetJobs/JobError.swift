@@ -11,6 +11,8 @@ public enum JobError: Error, Sendable, Hashable, CustomStringConvertible {
     case serverShutDown
     /// The worker process running the job died: how it ended (signal or exit status).
     case workerCrashed(String)
+    /// No worker process could be started, and why.
+    case workersUnavailable(String)
 
     public var description: String {
         switch self {
@@ -18,6 +20,7 @@ public enum JobError: Error, Sendable, Hashable, CustomStringConvertible {
         case .cancelled: "the job was cancelled"
         case .serverShutDown: "the job server was shut down before the job ran"
         case let .workerCrashed(reason): "the job's worker died: \(reason)"
+        case let .workersUnavailable(reason): "no worker process is available: \(reason)"
         }
     }
 }

@@ -30,10 +30,16 @@ final class ProcessWorkers: Sendable {
         var target = 0
         var slots: [UInt64: Slot] = [:]
         var closed = false
+        /// Workers that ended before attaching since the last one that attached.
+        var failedStarts = 0
     }
+
+    /// Workers in a row that may end before attaching before the server gives up on them.
+    static let maximumFailedStarts = 3
 
     private struct Slot {
         var process: Process
+        var attached = false
         /// Lets the worker go: its `attach` call returns and it exits.
         var release: CheckedContinuation<Void, Never>?
         var released = false
@@ -48,6 +54,11 @@ final class ProcessWorkers: Sendable {
 
     /// Starts a loopback actor system for the workers and `workers` worker processes.
     static func start(workers: Int, queue: PortableJobQueue) async throws -> ProcessWorkers {
+        if ProcessInfo.processInfo.environment[Environment.endpoint] != nil {
+            // A worker copy that went on to run the program: it must not start workers of its own.
+            throw JobError.workersUnavailable(
+                "this process was started as a job worker but did not call JobServer.runWorkerIfRequested() first")
+        }
         let secret = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: .min ... .max)) }.joined()
         var configuration = FleetActorSystem.Configuration(credentials: .secret(try Secret(Array(secret.utf8))))
         configuration.callTimeout = .seconds(365 * 24 * 3600)   // Jobs have their own timeouts.
@@ -92,6 +103,7 @@ final class ProcessWorkers: Sendable {
         environment[Environment.token] = String(token)
         process.environment = environment
         process.standardInput = FileHandle.nullDevice
+        process.terminationHandler = { [weak self] _ in self?.exitedBeforeAttaching(token: token) }
         try state.withLock { state in
             guard !state.closed else { return }
             try process.run()
@@ -99,9 +111,36 @@ final class ProcessWorkers: Sendable {
         }
     }
 
+    /// A worker process ended; when it never attached, start another, or give up (failing
+    /// every queued job) after ``maximumFailedStarts`` in a row.
+    private func exitedBeforeAttaching(token: UInt64) {
+        let (giveUp, retry): (String?, Bool) = state.withLock { state in
+            guard let slot = state.slots[token], !slot.attached, !state.closed else { return (nil, false) }
+            state.slots[token] = nil
+            state.failedStarts += 1
+            let status = slot.process.terminationReason == .uncaughtSignal
+                ? "was killed by signal \(slot.process.terminationStatus)"
+                : "exited with status \(slot.process.terminationStatus)"
+            guard state.failedStarts >= Self.maximumFailedStarts else { return (nil, true) }
+            state.closed = true
+            return ("worker processes ended before attaching (the last \(status)); does the program call "
+                + "JobServer.runWorkerIfRequested() first thing in main?", false)
+        }
+        if retry { try? setWorkers(workers) }
+        if let giveUp {
+            for job in queue.close() { job.complete(.failure(JobError.workersUnavailable(giveUp)), .zero) }
+        }
+    }
+
     /// A worker attached: pull jobs for it until it is released, dies, or the server closes.
     func attached(_ worker: JobWorker, token: UInt64) async {
-        guard state.withLock({ $0.slots[token] != nil && !$0.closed }) else { return }
+        let live = state.withLock { state in
+            guard state.slots[token] != nil, !state.closed else { return false }
+            state.slots[token]?.attached = true
+            state.failedStarts = 0
+            return true
+        }
+        guard live else { return }
         let pullers = (0..<Self.pipelineDepth).map { _ in
             Task { await self.pull(for: worker, token: token) }
         }
@@ -123,6 +162,16 @@ final class ProcessWorkers: Sendable {
             }?.resume()
         }
         for puller in pullers { puller.cancel() }
+        // Not let go, yet gone (it died between jobs): reap it and start another.
+        let vanished = state.withLock { state -> Process? in
+            guard let slot = state.slots[token], !slot.released, !state.closed else { return nil }
+            state.slots[token] = nil
+            return slot.process
+        }
+        if let vanished {
+            _ = await Self.exitDescription(of: vanished)
+            try? setWorkers(workers)
+        }
     }
 
     private func isRetired(_ token: UInt64) -> Bool {

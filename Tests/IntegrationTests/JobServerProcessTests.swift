@@ -29,6 +29,18 @@ struct JobServerProcessTests {
         #expect(outcome.stdout.contains("workers: 2"))
     }
 
+    @Test func aWorkerThatDiesBetweenJobsIsReplaced() async throws {
+        let outcome = try await run("JobTestPeer", ["idlecrash"], seconds: 120)
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        #expect(outcome.stdout.contains("after idle crash: 2 workers, killed one gone: true"))
+    }
+
+    @Test func aProgramWithoutTheEntryHookFailsInsteadOfHanging() async throws {
+        let outcome = try await run("JobTestPeer", ["nohook"], environment: ["JOB_TEST_SKIP_HOOK": "1"], seconds: 120)
+        #expect(outcome.stdout.contains("job: error JobError no worker process is available"), "\(outcome.stdout)")
+        #expect(outcome.stdout.contains("runWorkerIfRequested"))
+    }
+
     @Test func sumPrimesWithWorkerProcesses() async throws {
         let outcome = try await run("sum-primes", ["--workers", "2", "--processes"], seconds: 120)
         #expect(outcome.status == 0, "\(outcome.stderr)")

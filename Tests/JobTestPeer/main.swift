@@ -40,7 +40,10 @@ enum WhichProcess: JobFunction {
     static func run(_ n: Int) -> Int32 { getpid() }
 }
 
-await JobServer.runWorkerIfRequested()
+// A scenario can leave the hook out, as a program that forgets it would.
+if ProcessInfo.processInfo.environment["JOB_TEST_SKIP_HOOK"] == nil {
+    await JobServer.runWorkerIfRequested()
+}
 
 let arguments = CommandLine.arguments.dropFirst()
 let server = try await JobServer(workers: 2, isolation: .processes)
@@ -65,6 +68,16 @@ case "errors":
     await report("after crash") { "\(try await server.submit(Square.self, 9).value)" }
     await report("retried") { "\(try await server.submit(CrashOnce.self, arguments.dropFirst().first ?? "/tmp/marker", retryable: true).value)" }
     await report("workers") { "\(server.workers)" }
+case "nohook":
+    await report("job") { "\(try await server.submit(Square.self, 3).value)" }
+case "idlecrash":
+    // A worker that dies between jobs is replaced.
+    let first = try await server.submit(WhichProcess.self, 0).value
+    kill(first, SIGKILL)
+    try await Task.sleep(for: .milliseconds(500))
+    var pids = Set<Int32>()
+    for job in (0..<20).map({ server.submit(WhichProcess.self, $0) }) { pids.insert(try await job.value) }
+    print("after idle crash: \(pids.count) workers, killed one gone: \(!pids.contains(first))")
 default:
     print("unknown scenario")
 }
