@@ -134,15 +134,16 @@ final class ProcessWorkers: Sendable {
 
     /// A worker attached: pull jobs for it until it is released, dies, or the server closes.
     func attached(_ worker: JobWorker, token: UInt64) async {
-        let live = state.withLock { state in
-            guard state.slots[token] != nil, !state.closed else { return false }
+        let process = state.withLock { state -> Process? in
+            guard state.slots[token] != nil, !state.closed else { return nil }
             state.slots[token]?.attached = true
             state.failedStarts = 0
-            return true
+            return state.slots[token]?.process
         }
-        guard live else { return }
+        guard let process else { return }
+        let tracker = DispatchTracker(process: process)
         let pullers = (0..<Self.pipelineDepth).map { _ in
-            Task { await self.pull(for: worker, token: token) }
+            Task { await self.pull(for: worker, token: token, tracker: tracker) }
         }
         // The worker's call stays open while it works; it returns when the worker is let go.
         await withTaskCancellationHandler {
@@ -162,66 +163,77 @@ final class ProcessWorkers: Sendable {
             }?.resume()
         }
         for puller in pullers { puller.cancel() }
-        // Not let go, yet gone (it died between jobs): reap it and start another.
-        let vanished = state.withLock { state -> Process? in
-            guard let slot = state.slots[token], !slot.released, !state.closed else { return nil }
+        // Not let go, yet gone (it died between jobs): start another.
+        if state.withLock({ $0.slots[token].map { !$0.released } ?? false }) {
+            await slotEnded(token: token, process: process)
+        }
+    }
+
+    /// A worker died: forget it, reap its process, and start a replacement (once per worker).
+    private func slotEnded(token: UInt64, process: Process) async {
+        let ended = state.withLock { state in
+            guard state.slots[token] != nil else { return false }
             state.slots[token] = nil
-            return slot.process
+            return !state.closed
         }
-        if let vanished {
-            _ = await Self.exitDescription(of: vanished)
-            try? setWorkers(workers)
-        }
+        guard ended else { return }
+        _ = await Self.exitDescription(of: process)
+        try? setWorkers(workers)
     }
 
     private func isRetired(_ token: UInt64) -> Bool {
         state.withLock { $0.closed || $0.slots[token]?.released ?? true }
     }
 
-    private func pull(for worker: JobWorker, token: UInt64) async {
+    private func pull(for worker: JobWorker, token: UInt64, tracker: DispatchTracker) async {
         while !isRetired(token), var job = await queue.next() {
             if job.isFinished() { continue }
             job.attempts += 1
+            let sequence = tracker.dispatched()
             let start = ContinuousClock.now
             do {
                 let output = try await worker.run(function: job.function, input: job.input)
+                tracker.finished(sequence)
                 job.complete(.success(output), start.duration(to: .now))
             } catch let error as RemoteCallError {
                 switch error {
                 case .connectionLost, .systemShutDown, .unreachable:
-                    await workerDied(token: token, job: job, start: start)
+                    // The worker is gone. Only the oldest job in flight was running there; the
+                    // others waited behind it and never ran.
+                    let wasRunning = tracker.lost(sequence)
+                    await slotEnded(token: token, process: tracker.process)
+                    if wasRunning {
+                        await crashed(job, process: tracker.process, start: start)
+                    } else {
+                        job.attempts -= 1
+                        if !queue.push(job, first: true) {
+                            job.complete(.failure(JobError.serverShutDown), .zero)
+                        }
+                    }
                     return
                 default:
+                    tracker.finished(sequence)
                     job.complete(.failure(error), start.duration(to: .now))
                 }
             } catch is CancellationError {
+                tracker.finished(sequence)
                 queue.push(job, first: true)
                 return
             } catch {
+                tracker.finished(sequence)
                 job.complete(.failure(error), start.duration(to: .now))
             }
         }
     }
 
-    /// The worker running `job` is gone: find out how it ended, fail or requeue the job, and
-    /// start a replacement.
-    private func workerDied(token: UInt64, job: PortableJob, start: ContinuousClock.Instant) async {
-        let process = state.withLock { state -> Process? in
-            defer { state.slots[token] = nil }
-            return state.slots[token]?.process
-        }
-        var reason = "the worker's connection was lost"
-        if let process {
-            reason = await Self.exitDescription(of: process)
-        }
+    /// The job that was running when its worker died: run it again elsewhere when it may be,
+    /// else fail it with how the worker ended.
+    private func crashed(_ job: PortableJob, process: Process, start: ContinuousClock.Instant) async {
         if job.retryable, job.attempts < PortableJob.maximumAttempts, !job.isFinished(), queue.push(job, first: true) {
-            // Another worker will run it.
-        } else {
-            job.complete(.failure(JobError.workerCrashed(reason)), start.duration(to: .now))
+            return
         }
-        if process != nil, !state.withLock({ $0.closed }) {
-            try? setWorkers(workers)
-        }
+        let reason = await Self.exitDescription(of: process)
+        job.complete(.failure(JobError.workerCrashed(reason)), start.duration(to: .now))
     }
 
     /// How a worker process ended, waiting (on a thread of its own, whatever happens to the
@@ -272,4 +284,38 @@ final class ProcessWorkers: Sendable {
 /// Whether a worker process has been reaped.
 private final class ExitFlag: Sendable {
     let value = Atomic<Bool>(false)
+}
+
+/// The jobs sent to one worker process, in the order sent: the worker runs them one after
+/// another, so when it dies, the oldest one in flight is the one that was running.
+private final class DispatchTracker: Sendable {
+    let process: Process
+    private let state = Mutex<(next: UInt64, inFlight: Set<UInt64>, running: UInt64?)>((0, [], nil))
+
+    init(process: Process) {
+        self.process = process
+    }
+
+    /// Records a job sent; returns its place in the order.
+    func dispatched() -> UInt64 {
+        state.withLock { state in
+            state.next += 1
+            state.inFlight.insert(state.next)
+            return state.next
+        }
+    }
+
+    func finished(_ sequence: UInt64) {
+        _ = state.withLock { $0.inFlight.remove(sequence) }
+    }
+
+    /// The worker died with job `sequence` in flight: whether that job was the one running.
+    func lost(_ sequence: UInt64) -> Bool {
+        state.withLock { state in
+            // The first loss reported fixes which job was running: the oldest in flight then.
+            if state.running == nil { state.running = state.inFlight.min() ?? 0 }
+            state.inFlight.remove(sequence)
+            return state.running == sequence
+        }
+    }
 }
