@@ -53,7 +53,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "FleetJobs", dependencies: ["FleetActors", "FleetWire"]),  // Remote and process workers (next) go through FleetActors.
+        .target(
+            name: "FleetJobs",
+            dependencies: [
+                "FleetActors",
+                "FleetWire",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .target(name: "FleetMPI", dependencies: ["FleetWire"]),
         .target(
             name: "FleetCooperative",

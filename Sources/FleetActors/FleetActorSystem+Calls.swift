@@ -42,12 +42,15 @@ extension FleetActorSystem {
         else {
             return RemoteCallError.invalidResult("malformed error reply")
         }
-        if let name = thrown.mangledTypeName,
-           let type = _typeByName(name) as? any (Error & Decodable).Type,
+        guard let name = thrown.mangledTypeName else {
+            return RemoteError(typeName: thrown.typeName, message: thrown.message)
+        }
+        if let type = _typeByName(name) as? any (Error & Decodable).Type,
            let error = try? decoder.decode(type, from: reply) {
             return error
         }
-        return RemoteError(typeName: thrown.typeName, message: thrown.message)
+        let payload = reply.getBytes(at: reply.readerIndex, length: reply.readableBytes) ?? []
+        return RemoteError(typeName: thrown.typeName, message: thrown.message, original: (name, payload))
     }
 
     private func decodeReplyPart<T: Decodable>(_ type: T.Type, from body: ByteBuffer, decoder: BinaryDecoder) throws -> T {

@@ -48,11 +48,30 @@ public struct RemoteError: Error, Sendable, Hashable, CustomStringConvertible {
     public var typeName: String
     /// `String(describing:)` of the thrown error.
     public var message: String
+    /// For a `Codable` error whose type this process does not have: its mangled type name and
+    /// encoding, kept so that rethrowing it to a further peer (a node relaying a worker's error
+    /// to its client) hands on the original error, which that peer may know.
+    var original: (mangledTypeName: String, payload: [UInt8])?
 
     /// Creates a remote error.
     public init(typeName: String, message: String) {
         self.typeName = typeName
         self.message = message
+    }
+
+    init(typeName: String, message: String, original: (mangledTypeName: String, payload: [UInt8])?) {
+        self.typeName = typeName
+        self.message = message
+        self.original = original
+    }
+
+    public static func == (lhs: RemoteError, rhs: RemoteError) -> Bool {
+        lhs.typeName == rhs.typeName && lhs.message == rhs.message
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(typeName)
+        hasher.combine(message)
     }
 
     public var description: String { "remote \(typeName): \(message)" }

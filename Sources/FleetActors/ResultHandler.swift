@@ -53,6 +53,21 @@ public struct FleetResultHandler: DistributedTargetInvocationResultHandler {
             try? BinaryEncoder().encode(failure, into: &reply)
             return reply
         }
+        if let remote = error as? RemoteError {
+            // Relaying an error from a further peer: hand it on as it came.
+            let described = ThrownError(
+                mangledTypeName: remote.original?.mangledTypeName, typeName: remote.typeName, message: remote.message)
+            if let original = remote.original {
+                var reply = ByteBuffer.replyBuffer(callID: callID, outcome: .codableError)
+                if (try? reply.writeLengthPrefixed({ try BinaryEncoder().encode(described, into: &$0) })) != nil {
+                    reply.writeBytes(original.payload)
+                    return reply
+                }
+            }
+            var reply = ByteBuffer.replyBuffer(callID: callID, outcome: .error)
+            try? BinaryEncoder().encode(ThrownError(mangledTypeName: nil, typeName: remote.typeName, message: remote.message), into: &reply)
+            return reply
+        }
         let type = type(of: error)
         var described = ThrownError(
             mangledTypeName: nil, typeName: String(reflecting: type), message: String(describing: error))

@@ -2,10 +2,10 @@
 ///
 /// An error the function throws is rethrown by ``Job/value`` as it was thrown; Parallel Python
 /// would have returned `None`.
-public enum JobError: Error, Sendable, Hashable, CustomStringConvertible {
+public enum JobError: Error, Codable, Sendable, Hashable, CustomStringConvertible {
     /// The job did not finish within the timeout it was submitted with.
     case timedOut(after: Duration)
-    /// The job was cancelled (``Job/cancel()`` or the server shut down) before it finished.
+    /// The job was cancelled (``Job/cancel()``) before it finished.
     case cancelled
     /// The server was shut down before the job could start.
     case serverShutDown
@@ -13,6 +13,8 @@ public enum JobError: Error, Sendable, Hashable, CustomStringConvertible {
     case workerCrashed(String)
     /// No worker process could be started, and why.
     case workersUnavailable(String)
+    /// A node cannot run this program (another operating system or architecture).
+    case nodeIncompatible(String)
 
     public var description: String {
         switch self {
@@ -21,6 +23,7 @@ public enum JobError: Error, Sendable, Hashable, CustomStringConvertible {
         case .serverShutDown: "the job server was shut down before the job ran"
         case let .workerCrashed(reason): "the job's worker died: \(reason)"
         case let .workersUnavailable(reason): "no worker process is available: \(reason)"
+        case let .nodeIncompatible(reason): "\(reason); build on a machine like the node, or with --static-swift-stdlib for other Linux distributions"
         }
     }
 }

@@ -1,3 +1,4 @@
+import FleetActors
 import FleetWire
 import Foundation
 import Synchronization
@@ -27,6 +28,11 @@ public final class JobServer: Sendable {
     /// Worker processes and the queue they pull from, with ``JobIsolation/processes``.
     private let processes: ProcessWorkers?
     private let portable: PortableJobQueue
+    /// Whether ``JobFunction`` jobs go through `portable` (worker processes or remote nodes).
+    private let usesPortableQueue: Bool
+    /// What feeds remote nodes and, beside them, this process's threads.
+    private let feeders: [Task<Void, Never>]
+    private let nodeSystem: FleetActorSystem?
     private let serials = Atomic<UInt64>(0)
     private let registry = Mutex(Registry())
     private let created = ContinuousClock.now
@@ -37,6 +43,14 @@ public final class JobServer: Sendable {
         var unfinished: [String: Int] = [:]
         var waiters: [(group: String?, continuation: CheckedContinuation<Void, Never>)] = []
         var local = NodeStats(name: "local")
+        var remote: [NodeStats] = []
+
+        mutating func record(_ node: String?, _ elapsed: Duration) {
+            guard let node, let index = remote.firstIndex(where: { $0.name == node }) else {
+                return local.record(elapsed)
+            }
+            remote[index].record(elapsed)
+        }
 
         var unfinishedTotal: Int { unfinished.values.reduce(0, +) }
 
@@ -65,6 +79,9 @@ public final class JobServer: Sendable {
         pool = LocalWorkerPool(workers: workers ?? ProcessInfo.processInfo.activeProcessorCount)
         processes = nil
         portable = PortableJobQueue()
+        usesPortableQueue = false
+        feeders = []
+        nodeSystem = nil
     }
 
     /// Creates a server whose ``JobFunction`` jobs run in `workers` threads of this process
@@ -72,13 +89,89 @@ public final class JobServer: Sendable {
     /// copies of this executable, which must call ``runWorkerIfRequested()`` first thing.
     ///
     /// - Throws: when the worker processes cannot be started.
-    public init(workers: Int? = nil, isolation: JobIsolation) async throws {
+    public convenience init(workers: Int? = nil, isolation: JobIsolation) async throws {
+        try await self.init(workers: workers, isolation: isolation, nodes: [], nodeConfiguration: nil)
+    }
+
+    /// Creates a server that also runs jobs on remote nodes (pp's `ppservers`): `fleet serve`
+    /// processes, which receive this program's executable (content-addressed, cached, sent only
+    /// when missing) and run ``JobFunction`` jobs on their worker processes. Jobs go to whichever
+    /// worker, local or remote, is free; a node that dies or is cut off hands its jobs back to
+    /// the others.
+    ///
+    /// ```swift
+    /// let credentials = try Credentials.resolve(secretFile: nil, insecure: false)   // FLEET_SECRET
+    /// let server = try await JobServer(workers: 2, nodes: [try Endpoint("node-1:60000")], credentials: credentials)
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - workers: local workers beside the nodes (0: only the nodes).
+    ///   - credentials: the nodes' shared secret.
+    public convenience init(
+        workers: Int? = nil, isolation: JobIsolation = .threads, nodes: [Endpoint], credentials: Credentials
+    ) async throws {
+        var configuration = FleetActorSystem.Configuration(credentials: credentials)
+        configuration.callTimeout = .seconds(365 * 24 * 3600)   // Jobs have their own timeouts.
+        configuration.heartbeatInterval = .seconds(1)           // A node cut off is noticed in ~3 s.
+        try await self.init(workers: workers, isolation: isolation, nodes: nodes, nodeConfiguration: configuration)
+    }
+
+    private init(
+        workers: Int?, isolation: JobIsolation, nodes: [Endpoint], nodeConfiguration: FleetActorSystem.Configuration?
+    ) async throws {
         let count = workers ?? ProcessInfo.processInfo.activeProcessorCount
-        pool = LocalWorkerPool(workers: count)
-        portable = PortableJobQueue()
+        let pool = LocalWorkerPool(workers: max(1, count))
+        let portable = PortableJobQueue()
+        self.pool = pool
+        self.portable = portable
+        usesPortableQueue = isolation == .processes || !nodes.isEmpty
         switch isolation {
-        case .threads: processes = nil
-        case .processes: processes = try await ProcessWorkers.start(workers: count, queue: portable)
+        case .processes where count > 0: processes = try await ProcessWorkers.start(workers: count, queue: portable)
+        default: processes = nil
+        }
+        var feeders: [Task<Void, Never>] = []
+        if isolation == .threads, !nodes.isEmpty {
+            // This process's threads pull from the same queue as the nodes.
+            for _ in 0..<count {
+                feeders.append(Task { await Self.feedThreads(pool: pool, queue: portable) })
+            }
+        }
+        if let nodeConfiguration, !nodes.isEmpty {
+            let system = FleetActorSystem(configuration: nodeConfiguration)
+            nodeSystem = system
+            let program = ShippedProgram()
+            // With no local workers, the jobs depend on the nodes: when the last one is given up,
+            // the queued jobs fail with why, rather than wait for ever.
+            let links = LiveLinks(count: nodes.count, fallback: count > 0)
+            for endpoint in nodes {
+                let link = RemoteNodeLink(endpoint: endpoint, system: system, queue: portable, program: program)
+                feeders.append(Task {
+                    guard let reason = await link.run(), let lastReason = links.ended(reason) else { return }
+                    for job in portable.close() {
+                        job.complete(.failure(JobError.workersUnavailable("no node could run the jobs (\(lastReason))")), .zero)
+                    }
+                })
+            }
+        } else {
+            nodeSystem = nil
+        }
+        self.feeders = feeders
+        registry.withLock { registry in
+            for endpoint in nodes { registry.remote.append(NodeStats(name: endpoint.description)) }
+        }
+    }
+
+    /// Runs queued jobs on this process's threads, one at a time per feeder.
+    private static func feedThreads(pool: LocalWorkerPool, queue: PortableJobQueue) async {
+        while let job = await queue.next() {
+            if job.isFinished() { continue }
+            let start = ContinuousClock.now
+            do {
+                let output = try await pool.runPortable(function: job.function, input: job.input)
+                job.complete(.success(output), start.duration(to: .now))
+            } catch {
+                job.complete(.failure(error), start.duration(to: .now))
+            }
         }
     }
 
@@ -86,7 +179,9 @@ public final class JobServer: Sendable {
     public var workers: Int { processes?.workers ?? pool.workers }
 
     /// Changes the number of workers while jobs run (pp's `set_ncpus()`): added workers start
-    /// taking jobs at once; surplus ones leave after their current job.
+    /// taking jobs at once. Surplus threads leave after their current job; surplus worker
+    /// processes leave at once, and the jobs they held go back to the queue (a job in flight
+    /// may then run twice).
     public func setWorkers(_ count: Int) {
         if let processes {
             try? processes.setWorkers(count)
@@ -98,20 +193,23 @@ public final class JobServer: Sendable {
     /// Submits `function` with `input` (pp's `submit(func, args, depfuncs)`).
     ///
     /// - Parameters:
+    ///   - function: the job's function, by type: its identity is what worker processes and
+    ///     nodes run.
+    ///   - input: the function's argument.
     ///   - group: the group the job belongs to, for ``wait(group:)``.
     ///   - timeout: when set, the job fails with ``JobError/timedOut(after:)`` if it has not
     ///     finished by then.
     ///   - callback: called once with the job's outcome, on the thread that finished it (pp's
     ///     `callback`); keep it short.
-    /// - Returns: the job; `try await job.value` waits for its result.
     ///   - retryable: with worker processes, run the job again on another worker when its worker
     ///     dies (up to 3 runs in all), instead of failing it with ``JobError/workerCrashed(_:)``.
+    /// - Returns: the job; `try await job.value` waits for its result.
     @discardableResult
     public func submit<F: JobFunction>(
         _ function: F.Type, _ input: F.Input, group: String = "default", timeout: Duration? = nil,
         retryable: Bool = false, callback: (@Sendable (Result<F.Output, any Error>) -> Void)? = nil
     ) -> Job<F.Output> {
-        guard processes != nil else {
+        guard usesPortableQueue else {
             return submit(group: group, timeout: timeout, callback: callback) { try F.run(input) }
         }
         let (job, core) = makeJob(F.Output.self, group: group, timeout: timeout, callback: callback)
@@ -129,9 +227,9 @@ public final class JobServer: Sendable {
         let accepted = portable.push(PortableJob(
             id: job.id, function: name, input: encoded, retryable: retryable,
             isFinished: { core.isFinished },
-            complete: { [self] outcome, elapsed in
+            finish: { [self] outcome, elapsed, node in
                 guard !core.isFinished else { return }
-                registry.withLock { $0.local.record(elapsed) }
+                registry.withLock { $0.record(node, elapsed) }
                 core.complete(outcome.flatMap { bytes in
                     Result { try BinaryDecoder().decode(F.Output.self, from: bytes) }
                 })
@@ -205,14 +303,17 @@ public final class JobServer: Sendable {
     public func shutdown() async {
         for item in pool.close() { item.abandon() }
         for job in portable.close() { job.complete(.failure(JobError.serverShutDown), .zero) }
+        for feeder in feeders { feeder.cancel() }
+        for feeder in feeders { await feeder.value }
         await processes?.shutdown()
+        await nodeSystem?.shutdown()
         await wait()
     }
 
     /// The work done so far, per node (pp's `print_stats()`, as a value).
     public var stats: JobStats {
-        let local = registry.withLock { $0.local }
-        return JobStats(nodes: [local], elapsed: created.duration(to: .now))
+        let nodes = registry.withLock { [$0.local] + $0.remote }
+        return JobStats(nodes: nodes, elapsed: created.duration(to: .now))
     }
 
     /// Prints ``stats`` as pp's `print_stats()` does.
@@ -229,4 +330,25 @@ public enum JobIsolation: Sendable, Hashable {
     /// worker, which is replaced; the job fails with ``JobError/workerCrashed(_:)`` or, when
     /// submitted as retryable, runs again on another worker.
     case processes
+}
+
+/// The node links still running, for a server whose jobs depend on them.
+private final class LiveLinks: Sendable {
+    private let state: Mutex<(live: Int, reasons: [String])>
+    private let fallback: Bool
+
+    init(count: Int, fallback: Bool) {
+        state = Mutex((count, []))
+        self.fallback = fallback
+    }
+
+    /// A link gave up with `reason`; returns every reason when it was the last and no local
+    /// worker can take over.
+    func ended(_ reason: String) -> String? {
+        state.withLock { state in
+            state.live -= 1
+            state.reasons.append(reason)
+            return state.live == 0 && !fallback ? state.reasons.joined(separator: "; ") : nil
+        }
+    }
 }

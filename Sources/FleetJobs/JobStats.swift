@@ -1,11 +1,17 @@
 import Foundation
 
 /// The work a ``JobServer`` has done, per node: what pp's `print_stats()` prints.
-public struct JobStats: Sendable, Hashable {
+public struct JobStats: Sendable, Hashable, Codable {
     /// One row per node: `local` for this process's workers, then each remote node.
     public var nodes: [NodeStats]
     /// Time since the server was created.
     public var elapsed: Duration
+
+    /// Creates stats for `nodes` after `elapsed`.
+    public init(nodes: [NodeStats], elapsed: Duration) {
+        self.nodes = nodes
+        self.elapsed = elapsed
+    }
 
     /// Jobs done on every node together.
     public var totalJobs: Int { nodes.reduce(0) { $0 + $1.jobs } }
@@ -33,7 +39,7 @@ public struct JobStats: Sendable, Hashable {
 }
 
 /// The work one node (this process's threads, or a remote node) has done.
-public struct NodeStats: Sendable, Hashable {
+public struct NodeStats: Sendable, Hashable, Codable {
     /// `local`, or the node's `host:port`.
     public var name: String
     /// Jobs finished there (with a result or an error).

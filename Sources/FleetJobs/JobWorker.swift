@@ -16,11 +16,19 @@ distributed actor JobWorker {
     /// - Throws: the function's own error; ``JobWorkerError`` when the name is unknown here or
     ///   the bytes do not decode.
     distributed func run(function: String, input: [UInt8]) async throws -> [UInt8] {
+        try await threads.runPortable(function: function, input: input)
+    }
+}
+
+extension LocalWorkerPool {
+    /// Runs the job function with the mangled name `function` on one of the pool's threads,
+    /// decoding its input and encoding its output with the binary coder.
+    func runPortable(function: String, input: [UInt8]) async throws -> [UInt8] {
         guard let type = _typeByName(function) as? any JobFunction.Type else {
             throw JobWorkerError.unknownFunction(function)
         }
         return try await withCheckedThrowingContinuation { continuation in
-            let accepted = threads.submit(LocalWorkerPool.Item(
+            let accepted = submit(LocalWorkerPool.Item(
                 run: { continuation.resume(with: Result { try Self.execute(type, input) }) },
                 abandon: { continuation.resume(throwing: JobError.serverShutDown) }
             ))

@@ -16,8 +16,14 @@ struct PortableJob: Sendable {
     static let maximumAttempts = 3
     /// Whether the job already has an outcome (cancelled or timed out while queued).
     let isFinished: @Sendable () -> Bool
-    /// Completes the job with the worker's encoded output or error, and how long it took.
-    let complete: @Sendable (Result<[UInt8], any Error>, Duration) -> Void
+    /// Completes the job with the worker's encoded output or error, how long it took, and the
+    /// remote node that ran it (`nil`: this machine).
+    let finish: @Sendable (Result<[UInt8], any Error>, Duration, String?) -> Void
+
+    /// Completes the job (see ``finish``).
+    func complete(_ outcome: Result<[UInt8], any Error>, _ elapsed: Duration, node: String? = nil) {
+        finish(outcome, elapsed, node)
+    }
 }
 
 /// The jobs waiting for a worker outside this process; each free worker pulls the next one.
@@ -82,6 +88,9 @@ final class PortableJobQueue: Sendable {
             state.withLock { $0.waiters.removeValue(forKey: id) }?.resume(returning: nil)
         }
     }
+
+    /// Whether ``close()`` was called.
+    var isClosed: Bool { state.withLock { $0.closed } }
 
     /// Closes the queue: waiting pullers get `nil`; returns the jobs never taken.
     func close() -> [PortableJob] {

@@ -21,6 +21,9 @@ final class ProcessWorkers: Sendable {
 
     private let system: FleetActorSystem
     private let endpoint: Endpoint
+    /// The program the workers run, and its arguments.
+    private let executable: URL
+    private let arguments: [String]
     private let secret: String
     private let queue: PortableJobQueue
     private let state = Mutex(State())
@@ -45,15 +48,30 @@ final class ProcessWorkers: Sendable {
         var released = false
     }
 
-    private init(system: FleetActorSystem, endpoint: Endpoint, secret: String, queue: PortableJobQueue) {
+    private init(
+        system: FleetActorSystem, endpoint: Endpoint, secret: String, queue: PortableJobQueue,
+        executable: URL, arguments: [String]
+    ) {
+        self.executable = executable
+        self.arguments = arguments
         self.system = system
         self.endpoint = endpoint
         self.secret = secret
         self.queue = queue
     }
 
-    /// Starts a loopback actor system for the workers and `workers` worker processes.
-    static func start(workers: Int, queue: PortableJobQueue) async throws -> ProcessWorkers {
+    /// The running executable and its arguments: workers that are copies of this program.
+    static func currentProgram() throws -> (URL, [String]) {
+        let path = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        return (URL(fileURLWithPath: path), Array(CommandLine.arguments.dropFirst()))
+    }
+
+    /// Starts a loopback actor system for the workers and `workers` worker processes running
+    /// `program` (default: copies of this one).
+    static func start(
+        workers: Int, queue: PortableJobQueue, program: (URL, [String])? = nil
+    ) async throws -> ProcessWorkers {
+        let (executable, arguments) = try program ?? currentProgram()
         if ProcessInfo.processInfo.environment[Environment.endpoint] != nil {
             // A worker copy that went on to run the program: it must not start workers of its own.
             throw JobError.workersUnavailable(
@@ -64,7 +82,8 @@ final class ProcessWorkers: Sendable {
         configuration.callTimeout = .seconds(365 * 24 * 3600)   // Jobs have their own timeouts.
         let system = FleetActorSystem(configuration: configuration)
         let endpoint = try await system.listen(on: Endpoint(host: "127.0.0.1", port: 0))
-        let pool = ProcessWorkers(system: system, endpoint: endpoint, secret: secret, queue: queue)
+        let pool = ProcessWorkers(
+            system: system, endpoint: endpoint, secret: secret, queue: queue, executable: executable, arguments: arguments)
         system.publish(JobCoordinator(actorSystem: system) { [weak pool] worker, token in
             await pool?.attached(worker, token: token)
         }, as: JobCoordinator.publishedName)
@@ -95,8 +114,8 @@ final class ProcessWorkers: Sendable {
     private func spawn() throws {
         let token = tokens.add(1, ordering: .relaxed).newValue
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
-        process.arguments = Array(CommandLine.arguments.dropFirst())
+        process.executableURL = executable
+        process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment[Environment.endpoint] = endpoint.description
         environment[Environment.secret] = secret
@@ -216,8 +235,11 @@ final class ProcessWorkers: Sendable {
                     job.complete(.failure(error), start.duration(to: .now))
                 }
             } catch is CancellationError {
+                // The worker was let go (fewer workers, or shutdown) with the job in flight: back
+                // to the queue for another worker, or failed when the queue is closed.
                 tracker.finished(sequence)
-                queue.push(job, first: true)
+                job.attempts -= 1
+                if !queue.push(job, first: true) { job.complete(.failure(JobError.serverShutDown), .zero) }
                 return
             } catch {
                 tracker.finished(sequence)

@@ -1,15 +1,21 @@
-// `fleet serve`: run a worker node for remote jobs and actors (FleetJobs, issue #4).
+// `fleet serve`: run a worker node for remote jobs (FleetJobs).
 
 import ArgumentParser
+import Fleet
+import FleetExamples
+import Foundation
 
 /// `fleet serve`: a worker node that runs jobs for authenticated clients (Parallel Python's `ppserver.py`).
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run a worker node that executes jobs for authenticated clients (not available yet).",
+        abstract: "Run a worker node that executes jobs for authenticated clients.",
         discussion: """
-            Listens on HOST:PORT and runs jobs sent by job servers elsewhere, on --workers local \
-            threads, the way Parallel Python's ppserver.py does.
+            Listens on HOST:PORT and runs jobs sent by job servers elsewhere, the way Parallel \
+            Python's ppserver.py does. A job server ships its own executable (cached here by \
+            SHA-256 in --cache-dir, sent only when missing) and its jobs run on --workers processes \
+            of that executable. Prints "listening on HOST:PORT" once it serves; SIGINT or SIGTERM \
+            shut it down in order.
 
             Secure by default: the node never runs code for a peer that has not proven it knows the \
             shared secret (HMAC-SHA256 challenge/response). There is no built-in secret: give one \
@@ -17,7 +23,6 @@ struct ServeCommand: AsyncParsableCommand {
             line. Without one the node refuses to start, unless --insecure is given and --host is a \
             loopback address. Traffic is encrypted with TLS when --tls-cert and --tls-key are given.
 
-            Not available yet: comes with \(PendingModule.jobs.reference).
             """
     )
 
@@ -27,8 +32,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The TCP port to listen on.")
     var port: Int = 60000
 
-    @Option(help: "Jobs to run at once. Default: active cores.")
+    @Option(help: "Worker processes per client program. Default: active cores.")
     var workers: Int?
+
+    @Option(help: "Where shipped executables are cached. Default: ~/.cache/fleet/executables.", completion: .directory)
+    var cacheDir: String?
 
     @Option(help: "A file holding the shared secret clients must prove they know (or set FLEET_SECRET).", completion: .file())
     var secretFile: String?
@@ -42,7 +50,24 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "PEM private key for TLS (with --tls-cert).", completion: .file())
     var tlsKey: String?
 
+    func validate() throws {
+        if let workers, workers < 1 { throw ValidationError("--workers must be at least 1.") }
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together.") }
+    }
+
     func run() async throws {
-        throw NotAvailableYet("fleet serve", module: .jobs)
+        var configuration = FleetActorSystem.Configuration(
+            credentials: try Credentials.resolve(secretFile: secretFile, insecure: insecure))
+        if let tlsCert, let tlsKey {
+            configuration.wire.tls = TLSOptions(certificateChainFile: tlsCert, privateKeyFile: tlsKey)
+        }
+        let node = try await JobNodeServer.start(
+            on: Endpoint(host: host, port: port), workers: workers, configuration: configuration,
+            cacheDirectory: cacheDir.map { URL(fileURLWithPath: $0) })
+        print("listening on \(node.endpoint)")
+        print("\(node.workers) worker processes per client program; executables cached in \(cacheDir ?? "~/.cache/fleet/executables")")
+        fflush(nil)
+        await waitForTerminationSignal()
+        await node.shutdown()
     }
 }

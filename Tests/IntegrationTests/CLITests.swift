@@ -24,7 +24,7 @@ struct CLITests {
 
     @Test(arguments: [
         ["demo", "mpi"], ["demo", "cooperative"],
-        ["serve", "--port", "0"], ["launch", "-n", "2", "--", "true"], ["status", "127.0.0.1:1"],
+        ["launch", "-n", "2", "--", "true"],
         ["bench", "echo"], ["bench", "mpi"],
     ])
     func notYetBuiltSubcommandsFailWithOneLine(arguments: [String]) async throws {
@@ -86,6 +86,21 @@ struct CLITests {
         for metric in ["jobs_trivial_threads", "jobs_trivial_processes", "sum_primes_1_worker", "sum_primes_2_workers", "sum_primes_speedup_2_workers"] {
             #expect(outcome.stdout.contains(metric + "\t"), "missing \(metric)")
         }
+    }
+
+    @Test func serveRefusesToStartWithoutASecret() async throws {
+        let outcome = try await run("fleet", ["serve", "--port", "0"], environment: ["FLEET_SECRET": ""], seconds: 30)
+        #expect(outcome.status != 0)
+        #expect(outcome.stderr.lowercased().contains("secret"), "\(outcome.stderr)")
+        let open = try await run("fleet", ["serve", "--host", "0.0.0.0", "--port", "0", "--insecure"], seconds: 30)
+        #expect(open.status != 0)
+        #expect(open.stderr.contains("loopback"), "\(open.stderr)")
+    }
+
+    @Test func statusOfANodeThatIsNotThereIsAClearError() async throws {
+        let outcome = try await run("fleet", ["status", "127.0.0.1:1"], environment: ["FLEET_SECRET": "some-secret-value"], seconds: 30)
+        #expect(outcome.status != 0)
+        #expect(!outcome.stderr.isEmpty)
     }
 
     @Test func unknownSectionIsAUsageError() async throws {

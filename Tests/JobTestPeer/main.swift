@@ -2,6 +2,7 @@
 // are copies of it). `job-test-peer SCENARIO [MARKER-FILE]` prints one line per result.
 
 import FleetJobs
+import FleetWire
 import Foundation
 
 enum Square: JobFunction {
@@ -45,8 +46,23 @@ if ProcessInfo.processInfo.environment["JOB_TEST_SKIP_HOOK"] == nil {
     await JobServer.runWorkerIfRequested()
 }
 
+/// Sleeps `milliseconds`, then returns them: a job that takes a while.
+enum Nap: JobFunction {
+    static func run(_ milliseconds: Int) -> Int {
+        usleep(UInt32(milliseconds) * 1000)
+        return milliseconds
+    }
+}
+
 let arguments = CommandLine.arguments.dropFirst()
-let server = try await JobServer(workers: 2, isolation: .processes)
+let server: JobServer
+if arguments.first == "nodes" {
+    // job-test-peer nodes HOST:PORT ...: only remote nodes, no local workers.
+    let nodes = try arguments.dropFirst().map { try Endpoint($0) }
+    server = try await JobServer(workers: 0, nodes: nodes, credentials: Credentials.resolve(secretFile: nil, insecure: false))
+} else {
+    server = try await JobServer(workers: 2, isolation: .processes)
+}
 func report(_ label: String, _ body: () async throws -> String) async {
     do { print("\(label): \(try await body())") } catch { print("\(label): error \(type(of: error)) \(error)") }
 }
@@ -68,6 +84,15 @@ case "errors":
     await report("after crash") { "\(try await server.submit(Square.self, 9).value)" }
     await report("retried") { "\(try await server.submit(CrashOnce.self, arguments.dropFirst().first ?? "/tmp/marker", retryable: true).value)" }
     await report("workers") { "\(server.workers)" }
+case "nodes":
+    let jobs = (1...60).map { server.submit(Nap.self, 20 + $0 % 3) }
+    var total = 0
+    for job in jobs { total += try await job.value }
+    print("naps: \(jobs.count) done, total \(total) ms")
+    await report("refused") {
+        do { _ = try await server.submit(Refuse.self, "remote").value; return "no error" }
+        catch let error as Refused { return "Refused(\(error.reason))" }
+    }
 case "nohook":
     await report("job") { "\(try await server.submit(Square.self, 3).value)" }
 case "idlecrash":

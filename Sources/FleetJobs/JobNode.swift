@@ -1,0 +1,215 @@
+import Crypto
+import Distributed
+import FleetActors
+import FleetWire
+import Foundation
+import Synchronization
+
+/// What a node tells the job servers that connect to it.
+public struct JobNodeInfo: Codable, Sendable, Hashable {
+    /// The node's operating system (`PeerInfo.currentOperatingSystem`).
+    public var operatingSystem: String
+    /// The node's CPU architecture (`PeerInfo.currentArchitecture`).
+    public var architecture: String
+    /// Worker processes the node runs per program.
+    public var workers: Int
+}
+
+/// The actor a `fleet serve` node publishes: Parallel Python's `ppserver`. Job servers ship it
+/// their executable (content-addressed by SHA-256, cached, sent only when missing) and run jobs
+/// on its worker processes, which run that executable.
+distributed actor JobNode {
+    typealias ActorSystem = FleetActorSystem
+
+    static let publishedName = "fleet.jobs.node"
+    /// Bytes per upload call.
+    static let uploadChunk = 8 << 20
+
+    let service: JobNodeService
+
+    init(actorSystem: FleetActorSystem, service: JobNodeService) {
+        self.actorSystem = actorSystem
+        self.service = service
+    }
+
+    distributed func info() -> JobNodeInfo {
+        JobNodeInfo(
+            operatingSystem: PeerInfo.currentOperatingSystem, architecture: PeerInfo.currentArchitecture,
+            workers: service.workers)
+    }
+
+    /// Whether the executable with this SHA-256 (hex) is in the node's cache.
+    distributed func hasExecutable(_ digest: String) -> Bool {
+        service.hasExecutable(digest)
+    }
+
+    /// Receives part of an executable; the last part checks the digest and installs it.
+    distributed func upload(_ digest: String, offset: Int, total: Int, bytes: [UInt8]) throws {
+        try service.upload(digest, offset: offset, total: total, bytes: bytes)
+    }
+
+    /// Runs a job on a worker process of the executable `digest`.
+    distributed func run(executable digest: String, function: String, input: [UInt8]) async throws -> [UInt8] {
+        try await service.run(executable: digest, function: function, input: input)
+    }
+
+    /// The node's own table: jobs run here, per client executable.
+    distributed func stats() -> [NodeStats] {
+        service.stats()
+    }
+}
+
+/// Why a node refused an upload or a job.
+public enum JobNodeError: Error, Codable, Sendable, Hashable, CustomStringConvertible {
+    /// The uploaded bytes do not hash to the announced digest.
+    case digestMismatch(expected: String, actual: String)
+    /// A job names an executable the node does not have.
+    case unknownExecutable(String)
+    /// The upload was malformed (offsets out of order, size over the limit).
+    case badUpload(String)
+
+    public var description: String {
+        switch self {
+        case let .digestMismatch(expected, actual): "uploaded executable hashes to \(actual), not \(expected)"
+        case let .unknownExecutable(digest): "the node has no executable \(digest)"
+        case let .badUpload(detail): "bad upload: \(detail)"
+        }
+    }
+}
+
+/// The state behind a ``JobNode``: the executable cache and one set of worker processes per
+/// executable.
+final class JobNodeService: Sendable {
+    let workers: Int
+    let cacheDirectory: URL
+    /// The largest executable accepted.
+    static let maximumExecutableSize = 2 << 30
+
+    private struct Upload {
+        var path: URL
+        var handle: FileHandle
+        var received: Int
+    }
+
+    private struct Pool {
+        var queue: PortableJobQueue
+        var workers: Task<ProcessWorkers, any Error>
+    }
+
+    private let uploads = Mutex<[String: Upload]>([:])
+    private let pools = Mutex<[String: Pool]>([:])
+    private let done = Mutex<[String: NodeStats]>([:])
+
+    init(workers: Int, cacheDirectory: URL) throws {
+        self.workers = max(1, workers)
+        self.cacheDirectory = cacheDirectory
+        try FileManager.default.createDirectory(at: cacheDirectory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+    }
+
+    /// `$XDG_CACHE_HOME/fleet/executables`, or `~/.cache/fleet/executables`.
+    static var defaultCacheDirectory: URL {
+        let environment = ProcessInfo.processInfo.environment
+        let base = environment["XDG_CACHE_HOME"].map { URL(fileURLWithPath: $0) }
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache")
+        return base.appendingPathComponent("fleet/executables")
+    }
+
+    private func path(of digest: String) -> URL {
+        cacheDirectory.appendingPathComponent(digest)
+    }
+
+    private static func isDigest(_ text: String) -> Bool {
+        text.count == 64 && text.allSatisfy { $0.isHexDigit && !$0.isUppercase }
+    }
+
+    func hasExecutable(_ digest: String) -> Bool {
+        Self.isDigest(digest) && FileManager.default.isExecutableFile(atPath: path(of: digest).path)
+    }
+
+    func upload(_ digest: String, offset: Int, total: Int, bytes: [UInt8]) throws {
+        guard Self.isDigest(digest) else { throw JobNodeError.badUpload("'\(digest)' is not a SHA-256 digest") }
+        guard total > 0, total <= Self.maximumExecutableSize else {
+            throw JobNodeError.badUpload("size \(total) outside 1...\(Self.maximumExecutableSize)")
+        }
+        try uploads.withLock { uploads in
+            if offset == 0 {
+                let partial = cacheDirectory.appendingPathComponent("\(digest).partial-\(UInt32.random(in: .min ... .max))")
+                guard FileManager.default.createFile(atPath: partial.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+                    throw JobNodeError.badUpload("cannot write to \(cacheDirectory.path)")
+                }
+                uploads[digest] = Upload(path: partial, handle: try FileHandle(forWritingTo: partial), received: 0)
+            }
+            guard var upload = uploads[digest], upload.received == offset, offset + bytes.count <= total else {
+                throw JobNodeError.badUpload("chunk at \(offset) out of order")
+            }
+            try upload.handle.write(contentsOf: bytes)
+            upload.received += bytes.count
+            uploads[digest] = upload
+            guard upload.received == total else { return }
+            uploads[digest] = nil
+            try upload.handle.close()
+            let actual = try Self.sha256(of: upload.path)
+            guard actual == digest else {
+                try? FileManager.default.removeItem(at: upload.path)
+                throw JobNodeError.digestMismatch(expected: digest, actual: actual)
+            }
+            try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: upload.path.path)
+            _ = try? FileManager.default.removeItem(at: path(of: digest))
+            try FileManager.default.moveItem(at: upload.path, to: path(of: digest))
+        }
+    }
+
+    /// The SHA-256 of a file, as lowercase hex.
+    static func sha256(of file: URL) throws -> String {
+        let handle = try FileHandle(forReadingFrom: file)
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        while let chunk = try handle.read(upToCount: 4 << 20), !chunk.isEmpty {
+            hasher.update(data: chunk)
+        }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    func run(executable digest: String, function: String, input: [UInt8]) async throws -> [UInt8] {
+        guard hasExecutable(digest) else { throw JobNodeError.unknownExecutable(digest) }
+        let pool = pools.withLock { pools in
+            if let pool = pools[digest] { return pool }
+            let queue = PortableJobQueue()
+            let program = (path(of: digest), [String]())
+            let count = workers
+            let pool = Pool(queue: queue, workers: Task { try await ProcessWorkers.start(workers: count, queue: queue, program: program) })
+            pools[digest] = pool
+            return pool
+        }
+        _ = try await pool.workers.value
+        let start = ContinuousClock.now
+        let result: Result<[UInt8], any Error> = await withCheckedContinuation { continuation in
+            let accepted = pool.queue.push(PortableJob(
+                id: 0, function: function, input: input, retryable: false,
+                isFinished: { false },
+                finish: { outcome, _, _ in continuation.resume(returning: outcome) }
+            ))
+            if !accepted { continuation.resume(returning: .failure(JobError.serverShutDown)) }
+        }
+        let elapsed = start.duration(to: .now)
+        done.withLock { $0[digest, default: NodeStats(name: String(digest.prefix(12)))].record(elapsed) }
+        return try result.get()
+    }
+
+    func stats() -> [NodeStats] {
+        done.withLock { Array($0.values) }.sorted { $0.name < $1.name }
+    }
+
+    /// Stops every worker process.
+    func shutdown() async {
+        let all = pools.withLock { pools in
+            defer { pools = [:] }
+            return Array(pools.values)
+        }
+        for pool in all {
+            for job in pool.queue.close() { job.complete(.failure(JobError.serverShutDown), .zero) }
+            await (try? pool.workers.value)?.shutdown()
+        }
+    }
+}
