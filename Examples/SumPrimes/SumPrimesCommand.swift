@@ -3,6 +3,7 @@
 import ArgumentParser
 import FleetExamples
 import FleetJobs
+import FleetWire
 import Foundation
 
 /// The entry point: worker processes (copies of this program) serve jobs; otherwise the command.
@@ -31,23 +32,28 @@ struct SumPrimesCommand: AsyncParsableCommand {
     @Flag(help: "Run the jobs in worker processes (copies of this program) instead of threads.")
     var processes = false
 
-    @Option(name: .customLong("node"), help: "A remote node HOST:PORT (repeatable; not available yet: issue #4).")
+    @Option(name: .customLong("node"), help: "A `fleet serve` node HOST:PORT to run jobs on too (repeatable).")
     var nodes: [String] = []
+
+    @Option(help: "A file holding the nodes' shared secret (or set FLEET_SECRET).", completion: .file())
+    var secretFile: String?
 
     @Argument(help: "The numbers to sum the primes below. Default: the seed's 100000 … 100700.")
     var inputs: [Int] = []
 
     func validate() throws {
-        if let workers, workers < 1 { throw ValidationError("--workers must be at least 1.") }
-        guard nodes.isEmpty else {
-            throw ValidationError("--node: remote nodes are not available yet (FleetJobs, issue #4); use local --workers.")
+        if let workers, workers < 0 || (workers == 0 && nodes.isEmpty) {
+            throw ValidationError("--workers must be at least 1 (or 0 with --node).")
         }
     }
 
     func run() async throws {
+        let endpoints = try nodes.map { try Endpoint($0) }
         try await SumPrimesProgram.run(
             workers: workers ?? ProcessInfo.processInfo.activeProcessorCount,
             isolation: processes ? .processes : .threads,
+            nodes: endpoints,
+            credentials: endpoints.isEmpty ? nil : try Credentials.resolve(secretFile: secretFile, insecure: false),
             inputs: inputs.isEmpty ? SumPrimesProgram.seedInputs : inputs)
     }
 }

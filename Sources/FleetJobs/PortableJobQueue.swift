@@ -31,7 +31,10 @@ final class PortableJobQueue: Sendable {
     private struct State {
         var jobs: [PortableJob] = []
         var head = 0
-        var waiters: [UInt64: CheckedContinuation<PortableJob?, Never>] = [:]
+        /// Pullers waiting, with the backlog each needs before it takes a job.
+        var waiters: [UInt64: (continuation: CheckedContinuation<PortableJob?, Never>, backlog: Int)] = [:]
+
+        var queued: Int { jobs.count - head }
         var closed = false
     }
 
@@ -43,8 +46,11 @@ final class PortableJobQueue: Sendable {
     func push(_ job: PortableJob, first: Bool = false) -> Bool {
         let waiter: CheckedContinuation<PortableJob?, Never>? = state.withLock { state in
             guard !state.closed else { return nil }
-            if let key = state.waiters.keys.first {
-                return state.waiters.removeValue(forKey: key)
+            // The waiter needing the least backlog, if the backlog with this job is enough.
+            let backlog = state.queued + 1
+            if let (key, entry) = state.waiters.min(by: { $0.value.backlog < $1.value.backlog }), entry.backlog <= backlog {
+                state.waiters[key] = nil
+                return entry.continuation
             }
             if first, state.head > 0 {
                 state.head -= 1
@@ -64,12 +70,16 @@ final class PortableJobQueue: Sendable {
     }
 
     /// The next job; `nil` once the queue is closed or the task is cancelled.
-    func next() async -> PortableJob? {
+    ///
+    /// - Parameter backlog: take a job only when at least this many are queued: extra pullers
+    ///   that keep a remote worker busy through round trips when work is plentiful, without
+    ///   hoarding jobs when it is scarce.
+    func next(backlog: Int = 1) async -> PortableJob? {
         let id = waiterIDs.add(1, ordering: .relaxed).newValue
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 let job: PortableJob?? = state.withLock { state in
-                    if state.head < state.jobs.count {
+                    if state.queued >= max(1, backlog) {
                         let job = state.jobs[state.head]
                         state.head += 1
                         if state.head == state.jobs.count {
@@ -79,13 +89,13 @@ final class PortableJobQueue: Sendable {
                         return .some(job)
                     }
                     if state.closed || Task.isCancelled { return .some(nil) }
-                    state.waiters[id] = continuation
+                    state.waiters[id] = (continuation, max(1, backlog))
                     return nil
                 }
                 if let job { continuation.resume(returning: job) }
             }
         } onCancel: {
-            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume(returning: nil)
+            state.withLock { $0.waiters.removeValue(forKey: id) }?.continuation.resume(returning: nil)
         }
     }
 
@@ -101,7 +111,7 @@ final class PortableJobQueue: Sendable {
                 state.head = 0
                 state.waiters = [:]
             }
-            return (Array(state.jobs[state.head...]), Array(state.waiters.values))
+            return (Array(state.jobs[state.head...]), state.waiters.values.map(\.continuation))
         }
         for waiter in waiters { waiter.resume(returning: nil) }
         return jobs

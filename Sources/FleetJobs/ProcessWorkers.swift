@@ -18,6 +18,10 @@ final class ProcessWorkers: Sendable {
     /// Jobs each worker holds at once: one running, one waiting, so that it never idles for a
     /// round trip.
     static let pipelineDepth = 2
+    /// Jobs a worker holds beyond those while at least ``burstBacklog`` wait: with plenty of
+    /// work, round trips stay covered; with little, no worker hoards jobs others could run.
+    static let burstDepth = 6
+    static let burstBacklog = 32
 
     private let system: FleetActorSystem
     private let endpoint: Endpoint
@@ -161,8 +165,8 @@ final class ProcessWorkers: Sendable {
         }
         guard let process else { return }
         let tracker = DispatchTracker(process: process)
-        let pullers = (0..<Self.pipelineDepth).map { _ in
-            Task { await self.pull(for: worker, token: token, tracker: tracker) }
+        let pullers = (0..<(Self.pipelineDepth + Self.burstDepth)).map { index in
+            Task { await self.pull(for: worker, token: token, tracker: tracker, backlog: index < Self.pipelineDepth ? 1 : Self.burstBacklog) }
         }
         // The worker's call stays open while it works; it returns when the worker is let go.
         await withTaskCancellationHandler {
@@ -204,8 +208,8 @@ final class ProcessWorkers: Sendable {
         state.withLock { $0.closed || $0.slots[token]?.released ?? true }
     }
 
-    private func pull(for worker: JobWorker, token: UInt64, tracker: DispatchTracker) async {
-        while !isRetired(token), var job = await queue.next() {
+    private func pull(for worker: JobWorker, token: UInt64, tracker: DispatchTracker, backlog: Int) async {
+        while !isRetired(token), var job = await queue.next(backlog: backlog) {
             if job.isFinished() { continue }
             job.attempts += 1
             let sequence = tracker.dispatched()

@@ -80,8 +80,12 @@ final class RemoteNodeLink: Sendable {
         let (node, workers) = attached
         let digest = (try? program.digest()) ?? ""
         await withTaskGroup(of: Void.self) { group in
+            // Two jobs per worker always; more while plenty are queued, to cover round trips.
             for _ in 0..<(max(1, workers) * 2) {
-                group.addTask { await self.pullJobs(node, digest: digest) }
+                group.addTask { await self.pullJobs(node, digest: digest, backlog: 1) }
+            }
+            for _ in 0..<(max(1, workers) * Self.burstPerWorker) {
+                group.addTask { await self.pullJobs(node, digest: digest, backlog: Self.burstBacklog) }
             }
             // When one puller finds the node gone, the others stop too.
             _ = await group.next()
@@ -89,8 +93,12 @@ final class RemoteNodeLink: Sendable {
         }
     }
 
-    private func pullJobs(_ node: JobNode, digest: String) async {
-        while !Task.isCancelled, var job = await queue.next() {
+    /// Extra jobs per node worker held while at least ``burstBacklog`` jobs wait.
+    static let burstPerWorker = 24
+    static let burstBacklog = 32
+
+    private func pullJobs(_ node: JobNode, digest: String, backlog: Int) async {
+        while !Task.isCancelled, var job = await queue.next(backlog: backlog) {
             if job.isFinished() { continue }
             job.attempts += 1
             let start = ContinuousClock.now

@@ -47,7 +47,7 @@ struct BenchCommand: AsyncParsableCommand {
                 try await RPCBench.run(executable: try currentExecutable(), quick: quick) { print($0); fflush(nil) }
             }
         case .jobs:
-            try await JobsBench.run(quick: quick) { print($0); fflush(nil) }
+            try await JobsBench.run(quick: quick, fleet: try currentExecutable()) { print($0); fflush(nil) }
         case .echo:
             throw NotAvailableYet("fleet bench echo", module: .cooperative)
         case .mpi:

@@ -1,6 +1,7 @@
 // `fleet demo [SECTION]`: one runnable example per section of the seed chapter.
 
 import ArgumentParser
+import Fleet
 import FleetExamples
 import Foundation
 
@@ -110,7 +111,20 @@ struct DemoCommand: AsyncParsableCommand {
             try await SumPrimesProgram.run(workers: workers, progress: false)
             print("\nThe same jobs in worker processes (copies of fleet; a crash takes down only its worker):")
             try await SumPrimesProgram.run(workers: workers, isolation: .processes, progress: false)
-            print("(with a `fleet serve` node: not available yet — FleetJobs, issue #4)")
+            print("\nAnd on a `fleet serve` node on loopback, no local workers (the node first receives this")
+            print("executable, then runs the jobs on its worker processes):")
+            let node = try await NodeProcess.start(fleet: try currentExecutable(), workers: 2)
+            print("node \(node.endpoint) started, PID \(node.processIdentifier)")
+            do {
+                try await SumPrimesProgram.run(
+                    workers: 0, nodes: [node.endpoint], credentials: .secret(try Secret(Array(node.secret.utf8))),
+                    progress: false)
+            } catch {
+                await node.stop()
+                throw error
+            }
+            await node.stop()
+            print("node stopped")
         case .rpc:
             try await RPCDemo.run()
         case .mpi, .cooperative:

@@ -67,23 +67,24 @@ struct CLITests {
         #expect(outcome.stdout.contains("Sum of primes below 100700 is 460217613"))
         #expect(outcome.stdout.contains("Job execution statistics:"))
         #expect(outcome.stdout.contains("worker processes"))
+        #expect(outcome.stdout.contains("node stopped"))
     }
 
     @Test func sumPrimesTakesInputsAndWorkers() async throws {
         let outcome = try await run("sum-primes", ["--workers", "3", "10", "100"])
         #expect(outcome.status == 0, "\(outcome.stderr)")
-        #expect(outcome.stdout.contains("Starting Fleet with 3 workers"))
+        #expect(outcome.stdout.contains("Starting Fleet with 3 local workers"))
         #expect(outcome.stdout.contains("Sum of primes below 10 is 17"))
         #expect(outcome.stdout.contains("Sum of primes below 100 is 1060"))
-        let remote = try await run("sum-primes", ["--node", "127.0.0.1:1"])
-        #expect(remote.status != 0)
-        #expect(remote.stderr.contains("not available yet"))
+        let noWorkers = try await run("sum-primes", ["--workers", "0"])
+        #expect(noWorkers.status != 0)
+        #expect(noWorkers.stderr.contains("--workers"))
     }
 
     @Test func benchJobsPrintsEveryFigure() async throws {
         let outcome = try await fleet(["bench", "jobs", "--quick"], seconds: 300)
         #expect(outcome.status == 0, "\(outcome.stderr)")
-        for metric in ["jobs_trivial_threads", "jobs_trivial_processes", "sum_primes_1_worker", "sum_primes_2_workers", "sum_primes_speedup_2_workers"] {
+        for metric in ["jobs_trivial_threads", "jobs_trivial_processes", "jobs_trivial_node", "sum_primes_1_worker", "sum_primes_2_workers", "sum_primes_speedup_2_workers"] {
             #expect(outcome.stdout.contains(metric + "\t"), "missing \(metric)")
         }
     }

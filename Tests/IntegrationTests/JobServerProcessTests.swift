@@ -44,7 +44,7 @@ struct JobServerProcessTests {
     @Test func sumPrimesWithWorkerProcesses() async throws {
         let outcome = try await run("sum-primes", ["--workers", "2", "--processes"], seconds: 120)
         #expect(outcome.status == 0, "\(outcome.stderr)")
-        #expect(outcome.stdout.contains("Starting Fleet with 2 worker processes"))
+        #expect(outcome.stdout.contains("Starting Fleet with 2 local worker processes"))
         #expect(outcome.stdout.contains("Sum of primes below 100000 is 454396537"))
         #expect(outcome.stdout.contains("Sum of primes below 100700 is 460217613"))
     }

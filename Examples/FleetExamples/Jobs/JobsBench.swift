@@ -1,4 +1,5 @@
 import FleetJobs
+import FleetWire
 import Foundation
 
 /// `fleet bench jobs`: the job server's throughput and scaling with thread workers.
@@ -16,7 +17,7 @@ public enum JobsBench {
     }
 
     /// Runs every measurement, handing each figure to `report` as soon as it is measured.
-    public static func run(quick: Bool = false, report: (BenchFigure) -> Void) async throws {
+    public static func run(quick: Bool = false, fleet: String? = nil, report: (BenchFigure) -> Void) async throws {
         let count = quick ? 20_000 : 200_000
         var rates: [Double] = []
         for _ in 0..<(quick ? 1 : 5) {
@@ -25,6 +26,27 @@ public enum JobsBench {
         report(BenchFigure("jobs_trivial_threads", rates.sorted()[rates.count / 2], "jobs/s"))
         report(BenchFigure("jobs_trivial_processes", try await trivialJobsPerSecond(
             count: quick ? 5_000 : 50_000, workers: 2, isolation: .processes), "jobs/s"))
+
+        if let fleet {
+            let node = try await NodeProcess.start(fleet: fleet, workers: 2)
+            do {
+                let credentials = Credentials.secret(try Secret(Array(node.secret.utf8)))
+                let server = try await JobServer(workers: 0, nodes: [node.endpoint], credentials: credentials)
+                _ = try await server.submit(Identity.self, -1).value   // Executable shipped, workers up.
+                let count = quick ? 2_000 : 20_000
+                let start = ContinuousClock.now
+                let jobs = (0..<count).map { server.submit(Identity.self, $0) }
+                for (n, job) in jobs.enumerated() {
+                    guard try await job.value == n else { throw BenchError.roundTripMismatch("job result") }
+                }
+                report(BenchFigure("jobs_trivial_node", Double(count) / start.duration(to: .now).inSeconds, "jobs/s"))
+                await server.shutdown()
+            } catch {
+                await node.stop()
+                throw error
+            }
+            await node.stop()
+        }
 
         let rounds = quick ? 1 : 3
         var one: [Double] = [], two: [Double] = []

@@ -1,4 +1,5 @@
 import FleetJobs
+import FleetWire
 import Synchronization
 import Foundation
 
@@ -14,12 +15,19 @@ public enum SumPrimesProgram {
     /// - Returns: the sums, in the order of `inputs`.
     @discardableResult
     public static func run(
-        workers: Int, isolation: JobIsolation = .threads, inputs: [Int] = seedInputs,
-        progress: Bool = isatty(STDOUT_FILENO) == 1,
+        workers: Int, isolation: JobIsolation = .threads, nodes: [Endpoint] = [], credentials: Credentials? = nil,
+        inputs: [Int] = seedInputs, progress: Bool = isatty(STDOUT_FILENO) == 1,
         output: @escaping @Sendable (String) -> Void = { print($0) }
     ) async throws -> [Int] {
-        let server = try await JobServer(workers: workers, isolation: isolation)
-        output("Starting Fleet with \(server.workers) \(isolation == .processes ? "worker processes" : "workers")")
+        let server: JobServer
+        if nodes.isEmpty {
+            server = try await JobServer(workers: workers, isolation: isolation)
+        } else {
+            let credentials = try credentials ?? Credentials.resolve(secretFile: nil, insecure: false)
+            server = try await JobServer(workers: workers, isolation: isolation, nodes: nodes, credentials: credentials)
+        }
+        let kind = isolation == .processes ? "worker processes" : "workers"
+        output("Starting Fleet with \(server.workers) local \(kind)" + (nodes.isEmpty ? "" : " and \(nodes.count) node\(nodes.count == 1 ? "" : "s")"))
         let start = ContinuousClock.now
         let meter = progress ? ProgressLine(total: inputs.count) : nil
         let jobs = inputs.map { input in
