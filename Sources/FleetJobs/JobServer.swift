@@ -113,6 +113,7 @@ public final class JobServer: Sendable {
         var configuration = FleetActorSystem.Configuration(credentials: credentials)
         configuration.callTimeout = .seconds(365 * 24 * 3600)   // Jobs have their own timeouts.
         configuration.heartbeatInterval = .seconds(1)           // A node cut off is noticed in ~3 s.
+        configuration.wire.connectTimeout = .seconds(3)
         try await self.init(workers: workers, isolation: isolation, nodes: nodes, nodeConfiguration: configuration)
     }
 

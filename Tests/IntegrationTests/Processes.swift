@@ -23,8 +23,15 @@ func product(_ name: String) throws -> URL {
 func run(
     _ name: String, _ arguments: [String], environment: [String: String] = [:], seconds: Double = 60
 ) async throws -> Outcome {
+    try await runExecutable(try product(name).path, arguments, environment: environment, seconds: seconds)
+}
+
+/// Runs the executable at `path` to completion, killing it (by PID) if it runs past `seconds`.
+func runExecutable(
+    _ path: String, _ arguments: [String], environment: [String: String] = [:], seconds: Double = 60
+) async throws -> Outcome {
     let process = Process()
-    process.executableURL = try product(name)
+    process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let out = Pipe(), err = Pipe()
@@ -73,8 +80,12 @@ final class ServingProcess: Sendable {
 
     /// Starts the process and waits (on a dedicated thread) for its `listening on` line.
     static func start(_ name: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> ServingProcess {
-        let executable = try product(name)
-        return try await onDedicatedThread { try ServingProcess(executable, arguments, environment: environment) }
+        try await start(executable: try product(name), arguments, environment: environment)
+    }
+
+    /// Starts the executable at `executable` and waits for its `listening on` line.
+    static func start(executable: URL, _ arguments: [String], environment: [String: String] = [:]) async throws -> ServingProcess {
+        try await onDedicatedThread { try ServingProcess(executable, arguments, environment: environment) }
     }
 
     private init(_ executable: URL, _ arguments: [String], environment: [String: String]) throws {

@@ -56,7 +56,7 @@ enum Nap: JobFunction {
 
 let arguments = CommandLine.arguments.dropFirst()
 let server: JobServer
-if arguments.first == "nodes" {
+if arguments.first == "nodes" || arguments.first == "longnodes" {
     // job-test-peer nodes HOST:PORT ...: only remote nodes, no local workers.
     let nodes = try arguments.dropFirst().map { try Endpoint($0) }
     server = try await JobServer(workers: 0, nodes: nodes, credentials: Credentials.resolve(secretFile: nil, insecure: false))
@@ -93,6 +93,11 @@ case "nodes":
         do { _ = try await server.submit(Refuse.self, "remote").value; return "no error" }
         catch let error as Refused { return "Refused(\(error.reason))" }
     }
+case "longnodes":
+    let jobs = (1...90).map { _ in server.submit(Nap.self, 50) }
+    var total = 0
+    for job in jobs { total += try await job.value }
+    print("naps: \(jobs.count) done, total \(total) ms")
 case "nohook":
     await report("job") { "\(try await server.submit(Square.self, 3).value)" }
 case "idlecrash":

@@ -1,0 +1,85 @@
+import Foundation
+import Testing
+
+/// Three `fleet serve` nodes as separate hosts, each in a network namespace this test creates
+/// (veth pairs, 10.77.x.0/24), one of them cut off mid-run by taking its link down: no FIN or
+/// RST reaches the job server, which must notice by itself and run the node's jobs elsewhere.
+/// Needs root and `ip netns`; skipped, with the reason printed, where they are missing.
+@Suite("Job server with nodes on separate network namespaces", .serialized)
+struct NetworkNamespaceTests {
+    static let secret = "netns-secret-\(UInt64.random(in: 0 ... .max))"
+
+    /// Why the test cannot run here, or `nil` when it can.
+    static func unavailableReason() -> String? {
+        guard getuid() == 0 else { return "needs root to create network namespaces" }
+        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") || FileManager.default.isExecutableFile(atPath: "/sbin/ip")
+        else { return "`ip` (iproute2) is not installed" }
+        return nil
+    }
+
+    static var ip: String {
+        FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") ? "/usr/sbin/ip" : "/sbin/ip"
+    }
+
+    /// Runs `ip ARGUMENTS`; throws with its error output when it fails.
+    @discardableResult
+    static func ip(_ arguments: String) async throws -> Outcome {
+        let outcome = try await runExecutable(ip, arguments.split(separator: " ").map(String.init), seconds: 30)
+        guard outcome.status == 0 else { throw SetupError(message: "ip \(arguments): \(outcome.stderr)") }
+        return outcome
+    }
+
+    struct SetupError: Error, CustomStringConvertible {
+        var message: String
+        var description: String { message }
+    }
+
+    @Test func aNodeCutOffMidRunLosesNoJob() async throws {
+        if let reason = Self.unavailableReason() {
+            print("skipped: \(reason)")
+            return
+        }
+        let tag = String(UInt32.random(in: 0 ... 0xFFFF), radix: 16)
+        var namespaces: [String] = []
+        var nodes: [ServingProcess] = []
+        var caches: [URL] = []
+        defer {
+            for cache in caches { try? FileManager.default.removeItem(at: cache) }
+        }
+        do {
+            for i in 1...3 {
+                let namespace = "fleet-\(tag)-\(i)"
+                try await Self.ip("netns add \(namespace)")
+                namespaces.append(namespace)
+                try await Self.ip("link add fv\(tag)\(i)h type veth peer name fv\(tag)\(i)n")
+                try await Self.ip("link set fv\(tag)\(i)n netns \(namespace)")
+                try await Self.ip("addr add 10.77.\(i).1/24 dev fv\(tag)\(i)h")
+                try await Self.ip("link set fv\(tag)\(i)h up")
+                try await Self.ip("netns exec \(namespace) ip addr add 10.77.\(i).2/24 dev fv\(tag)\(i)n")
+                try await Self.ip("netns exec \(namespace) ip link set fv\(tag)\(i)n up")
+                try await Self.ip("netns exec \(namespace) ip link set lo up")
+                let cache = FileManager.default.temporaryDirectory.appendingPathComponent("fleet-netns-cache-\(UUID())")
+                caches.append(cache)
+                let fleet = try product("fleet").path
+                nodes.append(try await ServingProcess.start(
+                    executable: URL(fileURLWithPath: Self.ip),
+                    ["netns", "exec", namespace, fleet, "serve", "--host", "10.77.\(i).2", "--port", "60000",
+                     "--workers", "1", "--cache-dir", cache.path],
+                    environment: ["FLEET_SECRET": Self.secret]))
+            }
+            let addresses = (1...3).map { "10.77.\($0).2:60000" }
+            async let outcome = run("JobTestPeer", ["longnodes"] + addresses, environment: ["FLEET_SECRET": Self.secret], seconds: 180)
+            try await Task.sleep(for: .milliseconds(1_500))
+            // Cut node 1 off: its link goes down, nothing tells the job server.
+            try await Self.ip("link set fv\(tag)1h down")
+            let result = try await outcome
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.stdout.contains("naps: 90 done, total 4500 ms"), "\(result.stdout)")
+            print(result.stdout)
+        } catch {
+            Issue.record("\(error)")
+        }
+        for node in nodes { await node.stop() }
+        for namespace in namespaces { _ = try? await Self.ip("netns del \(namespace)") }
+    }
+}
