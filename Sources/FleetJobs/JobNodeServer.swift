@@ -5,7 +5,7 @@ import Foundation
 /// A node that runs jobs for job servers elsewhere: Parallel Python's `ppserver.py`, and what
 /// `fleet serve` runs.
 ///
-/// A job server (``JobServer/init(workers:isolation:nodes:credentials:)``) that connects with
+/// A job server (``JobServer/init(workers:isolation:nodes:credentials:tls:)``) that connects with
 /// the shared secret ships its executable once (cached by SHA-256 under `cacheDirectory`), and
 /// the node runs its ``JobFunction`` jobs on `workers` processes of that executable.
 ///

@@ -107,10 +107,13 @@ public final class JobServer: Sendable {
     /// - Parameters:
     ///   - workers: local workers beside the nodes (0: only the nodes).
     ///   - credentials: the nodes' shared secret.
+    ///   - tls: TLS for nodes started with `--tls-cert` and `--tls-key` (the CA to trust).
     public convenience init(
-        workers: Int? = nil, isolation: JobIsolation = .threads, nodes: [Endpoint], credentials: Credentials
+        workers: Int? = nil, isolation: JobIsolation = .threads, nodes: [Endpoint], credentials: Credentials,
+        tls: TLSOptions? = nil
     ) async throws {
         var configuration = FleetActorSystem.Configuration(credentials: credentials)
+        configuration.wire.tls = tls
         configuration.callTimeout = .seconds(365 * 24 * 3600)   // Jobs have their own timeouts.
         configuration.heartbeatInterval = .seconds(1)           // A node cut off is noticed in ~3 s.
         configuration.wire.connectTimeout = .seconds(3)

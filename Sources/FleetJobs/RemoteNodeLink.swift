@@ -120,6 +120,12 @@ final class RemoteNodeLink: Sendable {
                 if !queue.push(job, first: true) { job.complete(.failure(JobError.serverShutDown), .zero) }
                 return
             } catch let error as JobError {
+                if case .serverShutDown = error {
+                    // The node is shutting down: the job goes back for another worker.
+                    job.attempts -= 1
+                    if !queue.push(job, first: true) { job.complete(.failure(JobError.serverShutDown), .zero) }
+                    return
+                }
                 if case .workerCrashed = error, job.retryable, job.attempts < PortableJob.maximumAttempts,
                    queue.push(job, first: true) {
                     continue

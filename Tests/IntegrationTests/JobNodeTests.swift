@@ -81,6 +81,18 @@ struct JobNodeTests {
         }
     }
 
+    @Test func aNodeStoppedInOrderMidRunHandsItsJobsBack() async throws {
+        try await withNodes(2) { nodes, _ in
+            let addresses = nodes.map(\.endpoint.description)
+            async let outcome = run("JobTestPeer", ["nodes"] + addresses, environment: ["FLEET_SECRET": Self.secret], seconds: 120)
+            try await Task.sleep(for: .milliseconds(700))
+            nodes[0].signal(SIGTERM)
+            let result = try await outcome
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.stdout.contains("naps: 60 done, total 1260 ms"), "\(result.stdout)")
+        }
+    }
+
     @Test func garbageToTheNodesPortLeavesItServing() async throws {
         try await withNodes(1) { nodes, _ in
             try sendRaw(Array("GET / HTTP/1.0\r\n\r\n".utf8), to: nodes[0].endpoint)

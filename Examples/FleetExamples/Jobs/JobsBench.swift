@@ -8,8 +8,9 @@ import Foundation
 /// thread workers / 2 worker processes, all submitted and then awaited, the way pp's benchmark
 /// peer does), and `sum_primes_1_worker`,
 /// `sum_primes_2_workers` (s: the seed's 8 jobs) with `sum_primes_speedup_2_workers` (x).
-/// Remote nodes come with the rest of FleetJobs (issue #4). Worker processes are copies of the
-/// running executable, which must call `JobServer.runWorkerIfRequested()` first (`fleet` does).
+/// `jobs_trivial_node` (jobs/s) goes through one `fleet serve` node started on loopback when
+/// `fleet` is given. Worker processes are copies of the running executable, which must call
+/// `JobServer.runWorkerIfRequested()` first (`fleet` does).
 public enum JobsBench {
     /// Trivial jobs: returns its argument.
     enum Identity: JobFunction {
