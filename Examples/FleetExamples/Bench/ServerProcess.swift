@@ -29,13 +29,7 @@ final class ServerProcess: Sendable {
         let watchdog = DispatchWorkItem { kill(pid, SIGKILL) }
         DispatchQueue.global().asyncAfter(deadline: .now() + startTimeout.inSeconds, execute: watchdog)
         defer { watchdog.cancel() }
-        var line: [UInt8] = []
-        let reader = output.fileHandleForReading
-        while line.last != UInt8(ascii: "\n") {
-            let byte = reader.readData(ofLength: 1)
-            if byte.isEmpty { break }
-            line.append(contentsOf: byte)
-        }
+        let line = output.fileHandleForReading.readFirstLine()
         let words = String(decoding: line, as: UTF8.self).split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
         guard words.count == 4, words[0] == "ready", let rpc = Int(words[1]), let tcp = Int(words[2]), let nio = Int(words[3]) else {
             kill(pid, SIGKILL)
@@ -56,5 +50,19 @@ final class ServerProcess: Sendable {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
+    }
+}
+
+extension FileHandle {
+    /// Reads up to and including the first newline, a byte at a time (so nothing after it is
+    /// consumed), or to the end. Blocks: call it on a thread of its own.
+    func readFirstLine() -> [UInt8] {
+        var line: [UInt8] = []
+        while line.last != UInt8(ascii: "\n") {
+            let byte = readData(ofLength: 1)
+            if byte.isEmpty { break }
+            line.append(contentsOf: byte)
+        }
+        return line
     }
 }

@@ -43,12 +43,7 @@ public final class NodeProcess: Sendable {
         process.standardOutput = output
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        var line: [UInt8] = []
-        while line.last != UInt8(ascii: "\n") {
-            let byte = output.fileHandleForReading.readData(ofLength: 1)
-            if byte.isEmpty { break }
-            line.append(contentsOf: byte)
-        }
+        let line = output.fileHandleForReading.readFirstLine()
         let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard text.hasPrefix("listening on "), let endpoint = try? Endpoint(String(text.dropFirst("listening on ".count))) else {
             kill(process.processIdentifier, SIGKILL)
