@@ -22,7 +22,7 @@ extension FleetActorSystem {
         case .value?, .void?:
             return (reply, decoder)
         case .codableError?:
-            throw thrownError(in: &reply, decoder: decoder)
+            throw Self.thrownError(in: &reply, decoder: decoder)
         case .error?:
             let thrown = try decodeReplyPart(ThrownError.self, from: reply, decoder: decoder)
             throw RemoteError(typeName: thrown.typeName, message: thrown.message)
@@ -36,7 +36,7 @@ extension FleetActorSystem {
 
     /// The error a remote function threw: as its own type where this process knows it and can
     /// decode it, else as a ``RemoteError`` with its name and description.
-    private func thrownError(in reply: inout ByteBuffer, decoder: BinaryDecoder) -> any Error {
+    static func thrownError(in reply: inout ByteBuffer, decoder: BinaryDecoder) -> any Error {
         guard let header = reply.readLengthPrefixedSlice(),
               let thrown = try? decoder.decode(ThrownError.self, from: header)
         else {

@@ -176,7 +176,17 @@ extension FleetActorSystem {
             return try await dialling.get()
         case let .dial(promise):
             do {
-                let connection = try await dial(endpoint)
+                let connection: ActorConnection
+                do {
+                    connection = try await dial(endpoint)
+                } catch let error as HandshakeError {
+                    throw error
+                } catch let error as RemoteCallError {
+                    throw error
+                } catch {
+                    // Sockets and TLS: one typed error, whatever layer failed.
+                    throw RemoteCallError.connectionLost(reason: "cannot connect to \(endpoint): \(error)")
+                }
                 network.withLock { network in
                     network.dialling[endpoint] = nil
                     if connection.channel.isActive { network.byEndpoint[endpoint] = connection }

@@ -14,7 +14,8 @@ public enum RemoteCallError: Error, Sendable, Hashable, CustomStringConvertible 
     /// No reply came within the deadline (``RemoteCall/with(timeout:isolation:_:)`` or
     /// ``FleetActorSystem/Configuration/callTimeout``).
     case timedOut(after: Duration)
-    /// The connection to the actor's node was lost before the reply arrived.
+    /// The connection to the actor's node was lost before the reply arrived, or could not be
+    /// made (the reason says which).
     case connectionLost(reason: String)
     /// This process has no route to the actor's node: it never connected to it and the ID
     /// carries no endpoint to dial.

@@ -53,9 +53,40 @@ distributed actor JobNode {
         try await service.run(executable: digest, function: function, input: input)
     }
 
+    /// Runs several jobs of the executable `digest` at once; returns each one's outcome.
+    distributed func runBatch(executable digest: String, jobs: [BatchedJob]) async throws -> [BatchedOutcome] {
+        try await service.runBatch(executable: digest, jobs: jobs)
+    }
+
     /// The node's own table: jobs run here, per client executable.
     distributed func stats() -> [NodeStats] {
         service.stats()
+    }
+}
+
+/// One job of a batch sent to a node.
+struct BatchedJob: Codable, Sendable {
+    var function: String
+    var input: [UInt8]
+}
+
+/// One job's outcome in a batch: its encoded output, or its error as a reply carries it.
+enum BatchedOutcome: Codable, Sendable {
+    case output([UInt8])
+    case error([UInt8])
+
+    init(_ result: Result<[UInt8], any Error>) {
+        switch result {
+        case let .success(output): self = .output(output)
+        case let .failure(error): self = .error(ErrorEnvelope.encode(error))
+        }
+    }
+
+    var result: Result<[UInt8], any Error> {
+        switch self {
+        case let .output(output): .success(output)
+        case let .error(bytes): .failure(ErrorEnvelope.decode(bytes))
+        }
     }
 }
 
@@ -173,16 +204,7 @@ final class JobNodeService: Sendable {
 
     func run(executable digest: String, function: String, input: [UInt8]) async throws -> [UInt8] {
         guard hasExecutable(digest) else { throw JobNodeError.unknownExecutable(digest) }
-        let pool = pools.withLock { pools in
-            if let pool = pools[digest] { return pool }
-            let queue = PortableJobQueue()
-            let program = (path(of: digest), [String]())
-            let count = workers
-            let pool = Pool(queue: queue, workers: Task { try await ProcessWorkers.start(workers: count, queue: queue, program: program) })
-            pools[digest] = pool
-            return pool
-        }
-        _ = try await pool.workers.value
+        let pool = try await pool(for: digest)
         let start = ContinuousClock.now
         let result: Result<[UInt8], any Error> = await withCheckedContinuation { continuation in
             let accepted = pool.queue.push(PortableJob(
@@ -195,6 +217,45 @@ final class JobNodeService: Sendable {
         let elapsed = start.duration(to: .now)
         done.withLock { $0[digest, default: NodeStats(name: String(digest.prefix(12)))].record(elapsed) }
         return try result.get()
+    }
+
+    func runBatch(executable digest: String, jobs: [BatchedJob]) async throws -> [BatchedOutcome] {
+        guard !jobs.isEmpty else { return [] }
+        guard hasExecutable(digest) else { throw JobNodeError.unknownExecutable(digest) }
+        let pool = try await pool(for: digest)
+        let start = ContinuousClock.now
+        let batch = BatchCollector(count: jobs.count)
+        let outcomes: [BatchedOutcome] = await withCheckedContinuation { continuation in
+            batch.onCompletion { continuation.resume(returning: $0) }
+            for (index, job) in jobs.enumerated() {
+                let accepted = pool.queue.push(PortableJob(
+                    id: UInt64(index), function: job.function, input: job.input, retryable: false,
+                    isFinished: { false },
+                    finish: { outcome, _, _ in batch.set(index, BatchedOutcome(outcome)) }
+                ))
+                if !accepted { batch.set(index, BatchedOutcome(.failure(JobError.serverShutDown))) }
+            }
+        }
+        let elapsed = start.duration(to: .now)
+        done.withLock { stats in
+            for _ in jobs { stats[digest, default: NodeStats(name: String(digest.prefix(12)))].record(elapsed / jobs.count) }
+        }
+        return outcomes
+    }
+
+    /// The worker processes of executable `digest`, started on first use.
+    private func pool(for digest: String) async throws -> Pool {
+        let pool = pools.withLock { pools in
+            if let pool = pools[digest] { return pool }
+            let queue = PortableJobQueue()
+            let program = (path(of: digest), [String]())
+            let count = workers
+            let pool = Pool(queue: queue, workers: Task { try await ProcessWorkers.start(workers: count, queue: queue, program: program) })
+            pools[digest] = pool
+            return pool
+        }
+        _ = try await pool.workers.value
+        return pool
     }
 
     func stats() -> [NodeStats] {
@@ -211,5 +272,30 @@ final class JobNodeService: Sendable {
             for job in pool.queue.close() { job.complete(.failure(JobError.serverShutDown), .zero) }
             await (try? pool.workers.value)?.shutdown()
         }
+    }
+}
+
+/// Collects a batch's outcomes as its jobs finish, in any order; hands them on, in the jobs'
+/// order, when the last one arrives.
+private final class BatchCollector: Sendable {
+    private let state: Mutex<(outcomes: [BatchedOutcome?], left: Int, done: (@Sendable ([BatchedOutcome]) -> Void)?)>
+
+    init(count: Int) {
+        state = Mutex((Array(repeating: nil, count: count), count, nil))
+    }
+
+    func onCompletion(_ done: @escaping @Sendable ([BatchedOutcome]) -> Void) {
+        state.withLock { $0.done = done }
+    }
+
+    func set(_ index: Int, _ outcome: BatchedOutcome) {
+        let finished: (([BatchedOutcome]) -> Void, [BatchedOutcome])? = state.withLock { state in
+            guard state.outcomes[index] == nil else { return nil }
+            state.outcomes[index] = outcome
+            state.left -= 1
+            guard state.left == 0, let done = state.done else { return nil }
+            return (done, state.outcomes.map { $0! })
+        }
+        if let (done, outcomes) = finished { done(outcomes) }
     }
 }

@@ -99,6 +99,21 @@ final class PortableJobQueue: Sendable {
         }
     }
 
+    /// Takes up to `count` queued jobs at once, without waiting.
+    func take(upTo count: Int) -> [PortableJob] {
+        guard count > 0 else { return [] }
+        return state.withLock { state in
+            let end = min(state.jobs.count, state.head + count)
+            let taken = Array(state.jobs[state.head..<end])
+            state.head = end
+            if state.head == state.jobs.count {
+                state.jobs.removeAll(keepingCapacity: true)
+                state.head = 0
+            }
+            return taken
+        }
+    }
+
     /// Whether ``close()`` was called.
     var isClosed: Bool { state.withLock { $0.closed } }
 

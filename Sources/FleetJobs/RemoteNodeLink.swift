@@ -97,45 +97,86 @@ final class RemoteNodeLink: Sendable {
     static let burstPerWorker = 24
     static let burstBacklog = 32
 
+    /// Jobs sent to the node in one call while plenty wait.
+    static let batchSize = 16
+
+    /// What became of a job the node was sent.
+    private enum Settled {
+        /// The job has its outcome, or runs again elsewhere: go on.
+        case done
+        /// The node is gone or going: stop pulling for it (the job is back in the queue).
+        case nodeGone
+    }
+
     private func pullJobs(_ node: JobNode, digest: String, backlog: Int) async {
-        while !Task.isCancelled, var job = await queue.next(backlog: backlog) {
-            if job.isFinished() { continue }
-            job.attempts += 1
+        while !Task.isCancelled, let first = await queue.next(backlog: backlog) {
+            // With a backlog, take a batch: one call carries many jobs, which hides the round
+            // trips to the node.
+            var jobs = ([first] + (backlog > 1 ? queue.take(upTo: Self.batchSize - 1) : [])).filter { !$0.isFinished() }
+            if jobs.isEmpty { continue }
+            for index in jobs.indices { jobs[index].attempts += 1 }
             let start = ContinuousClock.now
+            var outcomes: [Result<[UInt8], any Error>]
             do {
-                let output = try await node.run(executable: digest, function: job.function, input: job.input)
-                job.complete(.success(output), start.duration(to: .now), node: endpoint.description)
-            } catch let error as RemoteCallError {
-                switch error {
-                case .connectionLost, .systemShutDown, .unreachable, .timedOut:
-                    // The node is gone or cut off: the job goes back for another worker.
-                    job.attempts -= 1
-                    if !queue.push(job, first: true) { job.complete(.failure(JobError.serverShutDown), .zero) }
-                    return
-                default:
-                    job.complete(.failure(error), start.duration(to: .now), node: endpoint.description)
+                if jobs.count == 1 {
+                    outcomes = [.success(try await node.run(executable: digest, function: jobs[0].function, input: jobs[0].input))]
+                } else {
+                    let batch = jobs.map { BatchedJob(function: $0.function, input: $0.input) }
+                    outcomes = try await node.runBatch(executable: digest, jobs: batch).map(\.result)
+                    guard outcomes.count == jobs.count else {
+                        throw RemoteCallError.invalidResult("\(outcomes.count) outcomes for \(jobs.count) jobs")
+                    }
                 }
-            } catch is CancellationError {
-                job.attempts -= 1
-                if !queue.push(job, first: true) { job.complete(.failure(JobError.serverShutDown), .zero) }
-                return
-            } catch let error as JobError {
-                if case .serverShutDown = error {
-                    // The node is shutting down: the job goes back for another worker.
-                    job.attempts -= 1
-                    if !queue.push(job, first: true) { job.complete(.failure(JobError.serverShutDown), .zero) }
-                    return
-                }
-                if case .workerCrashed = error, job.retryable, job.attempts < PortableJob.maximumAttempts,
-                   queue.push(job, first: true) {
-                    continue
-                }
-                job.complete(.failure(error), start.duration(to: .now), node: endpoint.description)
             } catch {
-                job.complete(.failure(error), start.duration(to: .now), node: endpoint.description)
+                if jobs.count == 1 {
+                    outcomes = [.failure(error)]
+                } else {
+                    outcomes = Array(repeating: .failure(error), count: jobs.count)
+                }
             }
+            var gone = false
+            for (job, outcome) in zip(jobs, outcomes) {
+                if case .nodeGone = settle(job, outcome, start: start) { gone = true }
+            }
+            if gone { return }
         }
     }
+
+    private func settle(_ job: PortableJob, _ outcome: Result<[UInt8], any Error>, start: ContinuousClock.Instant) -> Settled {
+        var job = job
+        let node = endpoint.description
+        func requeue() -> Settled {
+            job.attempts -= 1
+            if !queue.push(job, first: true) { job.complete(.failure(JobError.serverShutDown), .zero) }
+            return .nodeGone
+        }
+        switch outcome {
+        case let .success(output):
+            job.complete(.success(output), start.duration(to: .now), node: node)
+        case let .failure(error as RemoteCallError):
+            switch error {
+            case .connectionLost, .systemShutDown, .unreachable, .timedOut:
+                return requeue()   // The node is gone or cut off: another worker takes the job.
+            default:
+                job.complete(.failure(error), start.duration(to: .now), node: node)
+            }
+        case .failure(is CancellationError):
+            return requeue()
+        case let .failure(error as JobError):
+            switch error {
+            case .serverShutDown:
+                return requeue()   // The node is shutting down.
+            case .workerCrashed where job.retryable && job.attempts < PortableJob.maximumAttempts:
+                if !queue.push(job, first: true) { job.complete(.failure(error), start.duration(to: .now), node: node) }
+            default:
+                job.complete(.failure(error), start.duration(to: .now), node: node)
+            }
+        case let .failure(error):
+            job.complete(.failure(error), start.duration(to: .now), node: node)
+        }
+        return .done
+    }
+
 }
 
 /// This program as nodes receive it: the running executable's bytes and their SHA-256, read

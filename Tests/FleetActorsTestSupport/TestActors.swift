@@ -83,6 +83,21 @@ public distributed actor Calculator {
         }
     }
 
+    /// Squares `values` in child tasks of a task group and returns them in order.
+    public distributed func squaresInTaskGroup(_ values: [Int]) async throws -> [Int] {
+        try await withThrowingTaskGroup(of: (Int, Int).self) { group in
+            for (index, value) in values.enumerated() {
+                group.addTask {
+                    await Task.yield()
+                    return (index, value * value)
+                }
+            }
+            var results = [Int?](repeating: nil, count: values.count)
+            for try await (index, square) in group { results[index] = square }
+            return results.map { $0! }
+        }
+    }
+
     /// How many sleeps started, and how many were cancelled, on this node.
     public distributed func sleeps() -> [Int] {
         [probe.started.withLock { $0 }, probe.cancelled.withLock { $0 }]

@@ -32,6 +32,24 @@ struct RemoteCallTests {
         }
     }
 
+    @Test(arguments: [FleetActorSystem.CallExecution.eventLoop, .globalConcurrent])
+    func servedCallsCanUseTaskGroups(execution: FleetActorSystem.CallExecution) async throws {
+        try await Fixture.withPair(server: Fixture.configuration(callExecution: execution)) { server, client, endpoint in
+            server.publish(Calculator(actorSystem: server), as: "calc")
+            let calc = try await client.resolve(Calculator.self, named: "calc", at: endpoint)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for round in 0..<50 {
+                    group.addTask { () async throws -> Void in
+                        let values = Array(round..<(round + 16))
+                        let squares = try await calc.squaresInTaskGroup(values)
+                        #expect(squares == values.map { $0 * $0 })
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
+
     @Test func concurrentCallsShareOneConnection() async throws {
         try await Fixture.withPair { server, client, endpoint in
             server.publish(Calculator(actorSystem: server), as: "calc")
