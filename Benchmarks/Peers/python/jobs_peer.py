@@ -39,6 +39,7 @@ import sys
 import tempfile
 import threading
 import time
+from peerlib import emit, isprime
 
 try:
     import pp
@@ -60,19 +61,6 @@ PP_LOG_LEVEL = logging.ERROR  # pp logs connection and worker chatter below this
 # The seed's program (its pp example): naive trial division, as in rpc_peer.py
 # ---------------------------------------------------------------------------------------------
 
-def isprime(n):
-    """True if n is prime (trial division up to ceil(sqrt(n)))."""
-    if n < 2:
-        return False
-    if n == 2:
-        return True
-    limit = int(math.ceil(math.sqrt(n)))
-    i = 2
-    while i <= limit:
-        if n % i == 0:
-            return False
-        i += 1
-    return True
 
 
 def sum_primes(n):
@@ -146,8 +134,6 @@ def destroy(server):
         print("# jobs_peer: pp.Server.destroy failed: %r" % (e,), file=sys.stderr)
 
 
-def emit(metric, value, unit):
-    print("%s\t%.6g\t%s" % (metric, value, unit), flush=True)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ import subprocess
 import sys
 import threading
 import time
+from peerlib import emit, isprime
 
 LOOPBACK = "127.0.0.1"
 TCP_MESSAGE = 64
@@ -49,18 +50,6 @@ CHILD_MAX_LIFETIME = 900.0  # a child server exits by itself after this long, wh
 # The seed's primestuff: naive trial division (the seed's `isprime`, from its pp example)
 # ---------------------------------------------------------------------------------------------
 
-def isprime(n):
-    if n < 2:
-        return False
-    if n == 2:
-        return True
-    limit = int(math.ceil(math.sqrt(n)))
-    i = 2
-    while i <= limit:
-        if n % i == 0:
-            return False
-        i += 1
-    return True
 
 
 def get_n_primes(n):
@@ -184,8 +173,6 @@ def spawn_server(kind):
     return proc, int(line.strip())
 
 
-def emit(metric, value, unit):
-    print("%s\t%.6g\t%s" % (metric, value, unit), flush=True)
 
 
 def percentile(sorted_samples, p):

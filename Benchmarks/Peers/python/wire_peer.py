@@ -22,6 +22,7 @@ import statistics
 import sys
 import time
 from array import array
+from peerlib import emit
 
 PROTOCOL = 5
 DOUBLES = 1_000_000
@@ -69,8 +70,6 @@ def seconds_per_call(fn, min_time, repeat):
     return statistics.median(samples)
 
 
-def emit(metric, value, unit):
-    print("%s\t%.6g\t%s" % (metric, value, unit), flush=True)
 
 
 def ops(metric, fn, args):
