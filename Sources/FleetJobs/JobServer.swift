@@ -124,6 +124,9 @@ public final class JobServer: Sendable {
         workers: Int?, isolation: JobIsolation, nodes: [Endpoint], nodeConfiguration: FleetActorSystem.Configuration?
     ) async throws {
         let count = workers ?? ProcessInfo.processInfo.activeProcessorCount
+        guard count > 0 || !nodes.isEmpty else {
+            throw JobError.workersUnavailable("no local workers and no nodes: give workers: 1 or more, or nodes")
+        }
         let pool = LocalWorkerPool(workers: max(1, count))
         let portable = PortableJobQueue()
         self.pool = pool

@@ -137,6 +137,11 @@ struct JobServerTests {
         await #expect(throws: JobError.serverShutDown) { try await server.submit(Square.self, 1).value }
     }
 
+    @Test func noWorkersAndNoNodesIsAnError() async throws {
+        await #expect(throws: JobError.self) { _ = try await JobServer(workers: 0, isolation: .processes) }
+        await #expect(throws: JobError.self) { _ = try await JobServer(workers: 0, isolation: .threads) }
+    }
+
     @Test func statsTableLooksLikePPs() async throws {
         let server = JobServer(workers: 2)
         for n in 0..<8 { server.submit(Square.self, n) }
