@@ -53,8 +53,12 @@ extension FleetActorSystem {
     /// Stops listening, closes every connection (calls in flight on them fail with
     /// ``RemoteCallError/systemShutDown``) and refuses new calls. Idempotent.
     public func shutdown() async {
+        let first = network.withLock { network in
+            defer { network.isShutDown = true }
+            return !network.isShutDown
+        }
+        guard first else { return await waitUntilShutdown() }
         let (listeners, connections) = network.withLock { network in
-            network.isShutDown = true
             defer {
                 network.listeners = []
                 network.byNode = [:]

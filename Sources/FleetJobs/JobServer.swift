@@ -231,7 +231,7 @@ public final class JobServer: Sendable {
             core.complete(.failure(JobWorkerError.unknownFunction("\(F.self)")))
             return job
         }
-        let accepted = portable.push(PortableJob(
+        var portableJob = PortableJob(
             id: job.id, function: name, input: encoded, retryable: retryable,
             isFinished: { core.isFinished },
             finish: { [self] outcome, elapsed, node in
@@ -241,7 +241,17 @@ public final class JobServer: Sendable {
                     Result { try BinaryDecoder().decode(F.Output.self, from: bytes) }
                 })
             }
-        ))
+        )
+        portableJob.whenAbandoned = { action in
+            core.onCompletion { outcome in
+                guard case let .failure(error as JobError) = outcome else { return }
+                switch error {
+                case .cancelled, .timedOut: action()
+                default: break
+                }
+            }
+        }
+        let accepted = portable.push(portableJob)
         if !accepted { core.complete(.failure(JobError.serverShutDown)) }
         return job
     }

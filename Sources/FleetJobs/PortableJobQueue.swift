@@ -16,6 +16,8 @@ struct PortableJob: Sendable {
     static let maximumAttempts = 3
     /// Whether the job already has an outcome (cancelled or timed out while queued).
     let isFinished: @Sendable () -> Bool
+    /// Registers what to do if the job is cancelled or times out while a worker runs it.
+    var whenAbandoned: @Sendable (@escaping @Sendable () -> Void) -> Void = { _ in }
     /// Completes the job with the worker's encoded output or error, how long it took, and the
     /// remote node that ran it (`nil`: this machine).
     let finish: @Sendable (Result<[UInt8], any Error>, Duration, String?) -> Void

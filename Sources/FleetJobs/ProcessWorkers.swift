@@ -194,11 +194,12 @@ final class ProcessWorkers: Sendable {
 
     /// A worker died: forget it, reap its process, and start a replacement (once per worker).
     private func slotEnded(token: UInt64, process: Process) async {
-        let ended = state.withLock { state in
-            guard state.slots[token] != nil else { return false }
+        let (ended, release) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
+            guard let slot = state.slots[token] else { return (false, nil) }
             state.slots[token] = nil
-            return !state.closed
+            return (!state.closed, slot.release)
         }
+        release?.resume()   // Its `attach` call, if still open, returns.
         guard ended else { return }
         _ = await Self.exitDescription(of: process)
         try? setWorkers(workers)
@@ -213,6 +214,11 @@ final class ProcessWorkers: Sendable {
             if job.isFinished() { continue }
             job.attempts += 1
             let sequence = tracker.dispatched()
+            // A job cancelled or timed out while it runs stops with its worker: a job function
+            // cannot be interrupted, a process can. The worker is then replaced.
+            job.whenAbandoned { [tracker] in
+                if tracker.isRunning(sequence) { kill(tracker.process.processIdentifier, SIGKILL) }
+            }
             let start = ContinuousClock.now
             do {
                 let output = try await worker.run(function: job.function, input: job.input)
@@ -329,6 +335,11 @@ private final class DispatchTracker: Sendable {
             state.inFlight.insert(state.next)
             return state.next
         }
+    }
+
+    /// Whether job `sequence` is the one the worker is running (the oldest in flight).
+    func isRunning(_ sequence: UInt64) -> Bool {
+        state.withLock { $0.running == nil && $0.inFlight.min() == sequence }
     }
 
     func finished(_ sequence: UInt64) {

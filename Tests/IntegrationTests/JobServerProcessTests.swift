@@ -41,6 +41,15 @@ struct JobServerProcessTests {
         #expect(outcome.stdout.contains("runWorkerIfRequested"))
     }
 
+    @Test func cancellingARunningJobStopsItsWorker() async throws {
+        let outcome = try await run("JobTestPeer", ["cancel"], seconds: 120)
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        #expect(outcome.stdout.contains("cancelled: error JobError the job was cancelled"))
+        #expect(outcome.stdout.contains("timed out: error JobError the job did not finish within 0.5 seconds"))
+        #expect(outcome.stdout.contains("after: 2 workers"))
+        #expect(outcome.stdout.contains("stopped within 10 s: true"), "\(outcome.stdout)")
+    }
+
     @Test func sumPrimesWithWorkerProcesses() async throws {
         let outcome = try await run("sum-primes", ["--workers", "2", "--processes"], seconds: 120)
         #expect(outcome.status == 0, "\(outcome.stderr)")

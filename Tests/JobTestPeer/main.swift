@@ -98,6 +98,21 @@ case "longnodes":
     var total = 0
     for job in jobs { total += try await job.value }
     print("naps: \(jobs.count) done, total \(total) ms")
+case "cancel":
+    // A job cancelled, and another timed out, while they run: their workers are stopped (else
+    // the 20 s naps would hold them, and the shutdown below, for 20 s).
+    let began = ContinuousClock.now
+    let long = server.submit(Nap.self, 20_000)
+    try await Task.sleep(for: .milliseconds(500))
+    long.cancel()
+    await report("cancelled") { "\(try await long.value)" }
+    await report("timed out") { "\(try await server.submit(Nap.self, 20_000, timeout: .milliseconds(500)).value)" }
+    try await Task.sleep(for: .milliseconds(300))
+    var pids = Set<Int32>()
+    for job in (0..<20).map({ server.submit(WhichProcess.self, $0) }) { pids.insert(try await job.value) }
+    print("after: \(pids.count) workers")
+    await server.shutdown()
+    print("stopped within 10 s: \(began.duration(to: .now) < .seconds(10))")
 case "nohook":
     await report("job") { "\(try await server.submit(Square.self, 3).value)" }
 case "idlecrash":
