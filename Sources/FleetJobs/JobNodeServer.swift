@@ -1,6 +1,7 @@
 import FleetActors
 import FleetWire
 import Foundation
+import ServiceLifecycle
 
 /// A node that runs jobs for job servers elsewhere: Parallel Python's `ppserver.py`, and what
 /// `fleet serve` runs.
@@ -13,10 +14,11 @@ import Foundation
 /// let credentials = try Credentials.resolve(secretFile: "/etc/fleet/secret", insecure: false)
 /// let node = try await JobNodeServer.start(
 ///     on: try Endpoint("0.0.0.0:60000"), workers: 8, configuration: .init(credentials: credentials))
-/// await waitForSignal()
-/// await node.shutdown()
+/// // A swift-service-lifecycle service: serves until SIGTERM or SIGINT, then shuts down in order.
+/// let group = ServiceGroup(services: [node], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+/// try await group.run()
 /// ```
-public final class JobNodeServer: Sendable {
+public final class JobNodeServer: Service, Sendable {
     /// Where the node listens (the real port when 0 was asked for).
     public let endpoint: Endpoint
     private let system: FleetActorSystem
@@ -63,8 +65,15 @@ public final class JobNodeServer: Sendable {
     /// executable's SHA-256).
     public var stats: [NodeStats] { service.stats() }
 
-    /// Stops the worker processes and closes every connection; jobs in flight fail at their job
-    /// servers, which run them elsewhere.
+    /// Serves until a graceful shutdown is asked for (or the task is cancelled), then shuts
+    /// down: the `Service` side of the node, for a swift-service-lifecycle `ServiceGroup`.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await shutdown()
+    }
+
+    /// Stops the worker processes and closes every connection; jobs in flight go back to their
+    /// job servers, which run them elsewhere.
     public func shutdown() async {
         await service.shutdown()
         await system.shutdown()

@@ -2,8 +2,9 @@
 
 import ArgumentParser
 import Fleet
-import FleetExamples
 import Foundation
+import Logging
+import ServiceLifecycle
 
 /// `fleet serve`: a worker node that runs jobs for authenticated clients (Parallel Python's `ppserver.py`).
 struct ServeCommand: AsyncParsableCommand {
@@ -67,7 +68,9 @@ struct ServeCommand: AsyncParsableCommand {
         print("listening on \(node.endpoint)")
         print("\(node.workers) worker processes per client program; executables cached in \(cacheDir ?? "~/.cache/fleet/executables")")
         fflush(nil)
-        await waitForTerminationSignal()
-        await node.shutdown()
+        // SIGTERM or SIGINT: a graceful shutdown (swift-service-lifecycle).
+        let group = ServiceGroup(
+            services: [node], gracefulShutdownSignals: [.sigterm, .sigint], logger: configuration.wire.logger)
+        try await group.run()
     }
 }
