@@ -71,6 +71,15 @@ final class PortableJobQueue: Sendable {
         return !state.withLock { $0.closed }
     }
 
+    /// Puts back a job that a worker took but never ran (its worker went away): at the front,
+    /// without counting the attempt; fails it with ``JobError/serverShutDown`` once the queue
+    /// is closed.
+    func handBack(_ job: PortableJob) {
+        var job = job
+        job.attempts -= 1
+        if !push(job, first: true) { job.complete(.failure(JobError.serverShutDown), .zero) }
+    }
+
     /// The next job; `nil` once the queue is closed or the task is cancelled.
     ///
     /// - Parameter backlog: take a job only when at least this many are queued: extra pullers

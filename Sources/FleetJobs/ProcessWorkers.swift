@@ -234,10 +234,7 @@ final class ProcessWorkers: Sendable {
                     if wasRunning {
                         await crashed(job, process: tracker.process, start: start)
                     } else {
-                        job.attempts -= 1
-                        if !queue.push(job, first: true) {
-                            job.complete(.failure(JobError.serverShutDown), .zero)
-                        }
+                        queue.handBack(job)
                     }
                     return
                 default:
@@ -248,8 +245,7 @@ final class ProcessWorkers: Sendable {
                 // The worker was let go (fewer workers, or shutdown) with the job in flight: back
                 // to the queue for another worker, or failed when the queue is closed.
                 tracker.finished(sequence)
-                job.attempts -= 1
-                if !queue.push(job, first: true) { job.complete(.failure(JobError.serverShutDown), .zero) }
+                queue.handBack(job)
                 return
             } catch {
                 tracker.finished(sequence)

@@ -143,11 +143,9 @@ final class RemoteNodeLink: Sendable {
     }
 
     private func settle(_ job: PortableJob, _ outcome: Result<[UInt8], any Error>, start: ContinuousClock.Instant) -> Settled {
-        var job = job
         let node = endpoint.description
         func requeue() -> Settled {
-            job.attempts -= 1
-            if !queue.push(job, first: true) { job.complete(.failure(JobError.serverShutDown), .zero) }
+            queue.handBack(job)
             return .nodeGone
         }
         switch outcome {

@@ -169,7 +169,11 @@ struct RemoteCallTests {
     @Test func systemTimeoutApplies() async throws {
         try await Fixture.withPair(client: Fixture.configuration(callTimeout: .milliseconds(300))) { server, client, endpoint in
             server.publish(Calculator(actorSystem: server), as: "calc")
-            let calc = try await client.resolve(Calculator.self, named: "calc", at: endpoint)
+            // Resolving is a call too: give it room on a loaded machine; the sleep below gets
+            // the system's 300 ms.
+            let calc = try await RemoteCall.with(timeout: .seconds(20)) {
+                try await client.resolve(Calculator.self, named: "calc", at: endpoint)
+            }
             await #expect(throws: RemoteCallError.timedOut(after: .milliseconds(300))) {
                 try await calc.sleep(seconds: 30)
             }

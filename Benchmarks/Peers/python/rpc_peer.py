@@ -257,15 +257,19 @@ def bench_rpc(args):
                 if res.value != base + k:
                     raise AssertionError("async echo(%d) returned %r" % (base + k, res.value))
 
-        batch(0)  # warm-up
-        done = 0
-        start = time.perf_counter()
-        for b in range(args.batches):
-            batch((b + 1) * PIPELINE_DEPTH)
-            done += PIPELINE_DEPTH
-            if time.perf_counter() - start > args.max_seconds:
-                break
-        total = time.perf_counter() - start
+        def run_batches():
+            """Warm-up batch, then timed batches (bounded in count and time): (calls, seconds)."""
+            batch(0)
+            done = 0
+            start = time.perf_counter()
+            for b in range(args.batches):
+                batch((b + 1) * PIPELINE_DEPTH)
+                done += PIPELINE_DEPTH
+                if time.perf_counter() - start > args.max_seconds:
+                    break
+            return done, time.perf_counter() - start
+
+        done, total = run_batches()
         warn_if_short("rpc_pipelined", done, args.batches * PIPELINE_DEPTH)
         emit("rpc_pipelined_calls", done / total, "calls/s")
 
@@ -274,15 +278,7 @@ def bench_rpc(args):
             from rpyc.utils.helpers import BgServingThread
             bg = BgServingThread(conn)
             try:
-                batch(0)
-                done = 0
-                start = time.perf_counter()
-                for b in range(args.batches):
-                    batch((b + 1) * PIPELINE_DEPTH)
-                    done += PIPELINE_DEPTH
-                    if time.perf_counter() - start > args.max_seconds:
-                        break
-                total = time.perf_counter() - start
+                done, total = run_batches()
                 print("# rpc_pipelined_calls with BgServingThread: %.6g calls/s" % (done / total),
                       file=sys.stderr)
             finally:
