@@ -35,9 +35,10 @@ public final class Job<Output: Sendable>: Sendable {
     /// Whether the job has finished, with a result or an error.
     public var isFinished: Bool { core.isFinished }
 
-    /// Cancels the job: one that has not started never runs; one running in a worker process
-    /// stops with that process, which is replaced; one running on a thread or on a remote node
-    /// finishes, but its result is discarded. Waiters get ``JobError/cancelled``.
+    /// Cancels the job: one that has not started never runs; one running in a worker process,
+    /// here or on a remote node, stops with that process, which is replaced; one running on a
+    /// thread finishes (a thread cannot be stopped), but its result is discarded. Waiters get
+    /// ``JobError/cancelled``.
     public func cancel() {
         core.complete(.failure(JobError.cancelled))
     }

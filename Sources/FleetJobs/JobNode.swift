@@ -49,13 +49,23 @@ distributed actor JobNode {
     }
 
     /// Runs a job on a worker process of the executable `digest`.
-    distributed func run(executable digest: String, function: String, input: [UInt8]) async throws -> [UInt8] {
-        try await service.run(executable: digest, function: function, input: input)
+    ///
+    /// - Parameters:
+    ///   - client: the calling job server's token, which with `job.ticket` names the job for
+    ///     ``cancel(client:tickets:)``.
+    distributed func run(executable digest: String, client: UInt64, job: BatchedJob) async throws -> [UInt8] {
+        try await service.run(executable: digest, client: client, jobs: [job])[0].get()
     }
 
     /// Runs several jobs of the executable `digest` at once; returns each one's outcome.
-    distributed func runBatch(executable digest: String, jobs: [BatchedJob]) async throws -> [BatchedOutcome] {
-        try await service.runBatch(executable: digest, jobs: jobs)
+    distributed func runBatch(executable digest: String, client: UInt64, jobs: [BatchedJob]) async throws -> [BatchedOutcome] {
+        try await service.run(executable: digest, client: client, jobs: jobs).map(BatchedOutcome.init)
+    }
+
+    /// Cancels jobs this client sent: one still queued here never runs, one running stops with
+    /// its worker process, which is replaced. Their calls return ``JobError/cancelled``.
+    distributed func cancel(client: UInt64, tickets: [UInt64]) {
+        service.cancel(client: client, tickets: tickets)
     }
 
     /// The node's own table: jobs run here, per client executable.
@@ -66,6 +76,8 @@ distributed actor JobNode {
 
 /// One job of a batch sent to a node.
 struct BatchedJob: Codable, Sendable {
+    /// The job's number at its job server, which cancels it by this number.
+    var ticket: UInt64
     var function: String
     var input: [UInt8]
 }
@@ -130,6 +142,8 @@ final class JobNodeService: Sendable {
     private let uploads = Mutex<[String: Upload]>([:])
     private let pools = Mutex<[String: Pool]>([:])
     private let done = Mutex<[String: NodeStats]>([:])
+    /// The jobs sent here that have no outcome yet, by client and ticket, for ``cancel(client:tickets:)``.
+    private let registry = Mutex<[RunningJob.Key: RunningJob]>([:])
 
     init(workers: Int, cacheDirectory: URL) throws {
         self.workers = max(1, workers)
@@ -202,45 +216,56 @@ final class JobNodeService: Sendable {
         return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
 
-    func run(executable digest: String, function: String, input: [UInt8]) async throws -> [UInt8] {
-        guard hasExecutable(digest) else { throw JobNodeError.unknownExecutable(digest) }
-        let pool = try await pool(for: digest)
-        let start = ContinuousClock.now
-        let result: Result<[UInt8], any Error> = await withCheckedContinuation { continuation in
-            let accepted = pool.queue.push(PortableJob(
-                id: 0, function: function, input: input, retryable: false,
-                isFinished: { false },
-                finish: { outcome, _, _ in continuation.resume(returning: outcome) }
-            ))
-            if !accepted { continuation.resume(returning: .failure(JobError.serverShutDown)) }
-        }
-        let elapsed = start.duration(to: .now)
-        done.withLock { $0[digest, default: NodeStats(name: String(digest.prefix(12)))].record(elapsed) }
-        return try result.get()
-    }
-
-    func runBatch(executable digest: String, jobs: [BatchedJob]) async throws -> [BatchedOutcome] {
+    /// Runs `jobs` on the worker processes of executable `digest` and returns their outcomes,
+    /// in order. Each job can be cancelled by `client` and its ticket while it runs; cancelling
+    /// the call (the client went away, or gave the jobs up) cancels them all.
+    func run(executable digest: String, client: UInt64, jobs: [BatchedJob]) async throws -> [Result<[UInt8], any Error>] {
         guard !jobs.isEmpty else { return [] }
         guard hasExecutable(digest) else { throw JobNodeError.unknownExecutable(digest) }
         let pool = try await pool(for: digest)
-        let start = ContinuousClock.now
         let batch = BatchCollector(count: jobs.count)
-        let outcomes: [BatchedOutcome] = await withCheckedContinuation { continuation in
-            batch.onCompletion { continuation.resume(returning: $0) }
-            for (index, job) in jobs.enumerated() {
-                let accepted = pool.queue.push(PortableJob(
-                    id: UInt64(index), function: job.function, input: job.input, retryable: false,
-                    isFinished: { false },
-                    finish: { outcome, _, _ in batch.set(index, BatchedOutcome(outcome)) }
-                ))
-                if !accepted { batch.set(index, BatchedOutcome(.failure(JobError.serverShutDown))) }
+        let running = jobs.indices.map { index in
+            RunningJob { outcome, elapsed in
+                if case .success = outcome { self.record(elapsed, for: digest) }
+                batch.set(index, outcome)
             }
         }
-        let elapsed = start.duration(to: .now)
-        done.withLock { stats in
-            for _ in jobs { stats[digest, default: NodeStats(name: String(digest.prefix(12)))].record(elapsed / jobs.count) }
+        let keys = jobs.map { RunningJob.Key(client: client, ticket: $0.ticket) }
+        registry.withLock { registry in
+            for (key, job) in zip(keys, running) { registry[key] = job }
         }
-        return outcomes
+        defer {
+            registry.withLock { registry in
+                for (key, job) in zip(keys, running) where registry[key] === job { registry[key] = nil }
+            }
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                batch.onCompletion { continuation.resume(returning: $0) }
+                for (job, running) in zip(jobs, running) {
+                    var portable = PortableJob(
+                        id: job.ticket, function: job.function, input: job.input, retryable: false,
+                        isFinished: { running.isFinished },
+                        finish: { outcome, elapsed, _ in running.finish(outcome, elapsed) })
+                    portable.whenAbandoned = { running.whenAbandoned($0) }
+                    if !pool.queue.push(portable) { running.finish(.failure(JobError.serverShutDown), .zero) }
+                }
+            }
+        } onCancel: {
+            for job in running { job.abandon() }
+        }
+    }
+
+    /// Cancels the jobs `client` sent with these tickets, where they are still running here.
+    func cancel(client: UInt64, tickets: [UInt64]) {
+        let jobs = registry.withLock { registry in
+            tickets.compactMap { registry[RunningJob.Key(client: client, ticket: $0)] }
+        }
+        for job in jobs { job.abandon() }
+    }
+
+    private func record(_ elapsed: Duration, for digest: String) {
+        done.withLock { $0[digest, default: NodeStats(name: String(digest.prefix(12)))].record(elapsed) }
     }
 
     /// The worker processes of executable `digest`, started on first use.
@@ -278,18 +303,19 @@ final class JobNodeService: Sendable {
 /// Collects a batch's outcomes as its jobs finish, in any order; hands them on, in the jobs'
 /// order, when the last one arrives.
 private final class BatchCollector: Sendable {
-    private let state: Mutex<(outcomes: [BatchedOutcome?], left: Int, done: (@Sendable ([BatchedOutcome]) -> Void)?)>
+    typealias Outcome = Result<[UInt8], any Error>
+    private let state: Mutex<(outcomes: [Outcome?], left: Int, done: (@Sendable ([Outcome]) -> Void)?)>
 
     init(count: Int) {
         state = Mutex((Array(repeating: nil, count: count), count, nil))
     }
 
-    func onCompletion(_ done: @escaping @Sendable ([BatchedOutcome]) -> Void) {
+    func onCompletion(_ done: @escaping @Sendable ([Outcome]) -> Void) {
         state.withLock { $0.done = done }
     }
 
-    func set(_ index: Int, _ outcome: BatchedOutcome) {
-        let finished: (([BatchedOutcome]) -> Void, [BatchedOutcome])? = state.withLock { state in
+    func set(_ index: Int, _ outcome: Outcome) {
+        let finished: (([Outcome]) -> Void, [Outcome])? = state.withLock { state in
             guard state.outcomes[index] == nil else { return nil }
             state.outcomes[index] = outcome
             state.left -= 1
@@ -297,5 +323,60 @@ private final class BatchCollector: Sendable {
             return (done, state.outcomes.map { $0! })
         }
         if let (done, outcomes) = finished { done(outcomes) }
+    }
+}
+
+/// A job a node is running for a client: its outcome is set once, by its worker or by
+/// ``abandon()``; abandoning it runs what its worker registered (stopping the worker process
+/// when the job is running there).
+private final class RunningJob: Sendable {
+    struct Key: Hashable, Sendable {
+        var client: UInt64
+        var ticket: UInt64
+    }
+
+    private let deliver: @Sendable (Result<[UInt8], any Error>, Duration) -> Void
+    private struct State {
+        var finished = false
+        var abandoned = false
+        var onAbandon: [@Sendable () -> Void] = []
+    }
+    private let state = Mutex(State())
+
+    init(deliver: @escaping @Sendable (Result<[UInt8], any Error>, Duration) -> Void) {
+        self.deliver = deliver
+    }
+
+    var isFinished: Bool { state.withLock { $0.finished } }
+
+    /// Sets the outcome, unless there is one already.
+    func finish(_ outcome: Result<[UInt8], any Error>, _ elapsed: Duration) {
+        let first = state.withLock { state in
+            defer { state.finished = true; state.onAbandon = [] }
+            return !state.finished
+        }
+        if first { deliver(outcome, elapsed) }
+    }
+
+    /// Runs `action` if the job is abandoned while it runs (at once, if it was already).
+    func whenAbandoned(_ action: @escaping @Sendable () -> Void) {
+        let now = state.withLock { state in
+            if state.abandoned { return true }
+            if !state.finished { state.onAbandon.append(action) }
+            return false
+        }
+        if now { action() }
+    }
+
+    /// Fails the job with ``JobError/cancelled`` and stops it where it runs.
+    func abandon() {
+        let actions: [@Sendable () -> Void]? = state.withLock { state in
+            guard !state.finished else { return nil }
+            defer { state.finished = true; state.abandoned = true; state.onAbandon = [] }
+            return state.onAbandon
+        }
+        guard let actions else { return }
+        deliver(.failure(JobError.cancelled), .zero)
+        for action in actions { action() }
     }
 }

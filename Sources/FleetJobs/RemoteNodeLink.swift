@@ -15,6 +15,8 @@ final class RemoteNodeLink: Sendable {
     private let queue: PortableJobQueue
     private let program: ShippedProgram
     private let logger: Logger
+    /// Names this job server to the node, which with a job's number names the job to cancel.
+    private let client = UInt64.random(in: .min ... .max)
 
     /// Connection attempts in a row that may fail before the node is given up.
     static let maximumAttempts = 3
@@ -115,24 +117,27 @@ final class RemoteNodeLink: Sendable {
             var jobs = ([first] + (backlog > 1 ? queue.take(upTo: Self.batchSize - 1) : [])).filter { !$0.isFinished() }
             if jobs.isEmpty { continue }
             for index in jobs.indices { jobs[index].attempts += 1 }
+            for job in jobs {
+                // A job cancelled or timed out while the node has it: the node stops it (and the
+                // worker process running it, which it replaces).
+                job.whenAbandoned { [client] in
+                    Task { try? await node.cancel(client: client, tickets: [job.id]) }
+                }
+            }
             let start = ContinuousClock.now
             var outcomes: [Result<[UInt8], any Error>]
             do {
-                if jobs.count == 1 {
-                    outcomes = [.success(try await node.run(executable: digest, function: jobs[0].function, input: jobs[0].input))]
+                let batch = jobs.map { BatchedJob(ticket: $0.id, function: $0.function, input: $0.input) }
+                if batch.count == 1 {
+                    outcomes = [.success(try await node.run(executable: digest, client: client, job: batch[0]))]
                 } else {
-                    let batch = jobs.map { BatchedJob(function: $0.function, input: $0.input) }
-                    outcomes = try await node.runBatch(executable: digest, jobs: batch).map(\.result)
+                    outcomes = try await node.runBatch(executable: digest, client: client, jobs: batch).map(\.result)
                     guard outcomes.count == jobs.count else {
                         throw RemoteCallError.invalidResult("\(outcomes.count) outcomes for \(jobs.count) jobs")
                     }
                 }
             } catch {
-                if jobs.count == 1 {
-                    outcomes = [.failure(error)]
-                } else {
-                    outcomes = Array(repeating: .failure(error), count: jobs.count)
-                }
+                outcomes = Array(repeating: .failure(error), count: jobs.count)
             }
             var gone = false
             for (job, outcome) in zip(jobs, outcomes) {

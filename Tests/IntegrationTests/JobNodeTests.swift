@@ -93,6 +93,20 @@ struct JobNodeTests {
         }
     }
 
+    @Test func cancellingAJobRunningOnANodeStopsItsWorkerThere() async throws {
+        try await withNodes(1) { nodes, _ in
+            let outcome = try await run("JobTestPeer", ["cancelnode", nodes[0].endpoint.description],
+                                        environment: ["FLEET_SECRET": Self.secret], seconds: 120)
+            #expect(outcome.status == 0, "\(outcome.stderr)")
+            #expect(outcome.stdout.contains("cancelled: error JobError the job was cancelled"), "\(outcome.stdout)")
+            #expect(outcome.stdout.contains("timed out: error JobError the job did not finish within 1.0 seconds"), "\(outcome.stdout)")
+            #expect(outcome.stdout.contains("after: 2870"))
+            // Both node workers held a 20 s nap: the jobs after them ran only because the node
+            // stopped those workers and started others.
+            #expect(outcome.stdout.contains("done within 10 s: true"), "\(outcome.stdout)")
+        }
+    }
+
     @Test func garbageToTheNodesPortLeavesItServing() async throws {
         try await withNodes(1) { nodes, _ in
             try sendRaw(Array("GET / HTTP/1.0\r\n\r\n".utf8), to: nodes[0].endpoint)

@@ -56,7 +56,7 @@ enum Nap: JobFunction {
 
 let arguments = CommandLine.arguments.dropFirst()
 let server: JobServer
-if arguments.first == "nodes" || arguments.first == "longnodes" {
+if ["nodes", "longnodes", "cancelnode"].contains(arguments.first) {
     // job-test-peer nodes HOST:PORT ...: only remote nodes, no local workers.
     let nodes = try arguments.dropFirst().map { try Endpoint($0) }
     server = try await JobServer(workers: 0, nodes: nodes, credentials: Credentials.resolve(secretFile: nil, insecure: false))
@@ -113,6 +113,22 @@ case "cancel":
     print("after: \(pids.count) workers")
     await server.shutdown()
     print("stopped within 10 s: \(began.duration(to: .now) < .seconds(10))")
+case "cancelnode":
+    // On a node with 2 workers: a job cancelled, and another timed out, while they run there.
+    // The node stops their workers; else the 20 s naps would hold both for 20 s, and the jobs
+    // after them with them.
+    let began = ContinuousClock.now
+    let long = server.submit(Nap.self, 20_000)
+    let timed = server.submit(Nap.self, 20_000, timeout: .milliseconds(1_000))
+    try await Task.sleep(for: .milliseconds(1_000))
+    long.cancel()
+    await report("cancelled") { "\(try await long.value)" }
+    await report("timed out") { "\(try await timed.value)" }
+    let after = (1...20).map { server.submit(Square.self, $0) }
+    var sum = 0
+    for job in after { sum += try await job.value }
+    print("after: \(sum)")
+    print("done within 10 s: \(began.duration(to: .now) < .seconds(10))")
 case "nohook":
     await report("job") { "\(try await server.submit(Square.self, 3).value)" }
 case "idlecrash":
