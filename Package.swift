@@ -23,6 +23,7 @@ let package = Package(
         .executable(name: "waste-time", targets: ["WasteTime"]),
         .executable(name: "prime-service", targets: ["PrimeService"]),
         .executable(name: "sum-primes", targets: ["SumPrimes"]),
+        .executable(name: "compute-pi", targets: ["ComputePi"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -63,7 +64,15 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .target(name: "FleetMPI", dependencies: ["FleetWire"]),
+        .target(
+            name: "FleetMPI",
+            dependencies: [
+                "FleetWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "FleetCooperative",
             dependencies: [
@@ -93,7 +102,7 @@ let package = Package(
         .target(
             name: "FleetExamples",
             dependencies: [
-                "CWasteTime", "FleetWire", "FleetActors", "FleetJobs",
+                "CWasteTime", "FleetWire", "FleetActors", "FleetJobs", "FleetMPI",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -136,6 +145,15 @@ let package = Package(
             path: "Examples/SumPrimes"
         ),
 
+        .executableTarget(
+            name: "ComputePi",
+            dependencies: [
+                "FleetExamples",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Examples/ComputePi"
+        ),
+
         // MARK: Tests
         .testTarget(
             name: "FleetWireTests",
@@ -157,6 +175,7 @@ let package = Package(
         .testTarget(name: "FleetActorsTests", dependencies: ["FleetActors", "FleetActorsTestSupport", "FleetWire"]),
         .executableTarget(name: "JobTestPeer", dependencies: ["FleetJobs"], path: "Tests/JobTestPeer"),
         .testTarget(name: "FleetJobsTests", dependencies: ["FleetJobs"]),
+        .executableTarget(name: "MPITestPeer", dependencies: ["FleetMPI", "FleetWire"], path: "Tests/MPITestPeer"),
         .testTarget(name: "FleetExamplesTests", dependencies: ["FleetExamples", "CWasteTime"]),
         .testTarget(
             name: "IntegrationTests",

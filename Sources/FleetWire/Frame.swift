@@ -46,6 +46,8 @@ public struct Frame: Sendable, Hashable {
         case reply = 34
         /// FleetActors: the caller no longer waits for a ``call`` (cancelled or timed out).
         case cancel = 35
+        /// FleetMPI: a message between two ranks (a fixed header, then the data).
+        case rankMessage = 48
     }
 
     /// The size of the header in bytes: one kind byte and a 32-bit length.

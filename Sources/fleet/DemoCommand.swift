@@ -42,8 +42,7 @@ struct DemoCommand: AsyncParsableCommand {
         var pending: PendingModule? {
             switch self {
             case .threads, .extension: nil
-            case .rpc, .jobs: nil
-            case .mpi: .mpi
+            case .rpc, .jobs, .mpi: nil
             case .cooperative: .cooperative
             }
         }
@@ -127,7 +126,9 @@ struct DemoCommand: AsyncParsableCommand {
             print("node stopped")
         case .rpc:
             try await RPCDemo.run()
-        case .mpi, .cooperative:
+        case .mpi:
+            try await MPIDemo.run(fleet: try currentExecutable())
+        case .cooperative:
             throw NotAvailableYet("fleet demo \(section.rawValue)", module: section.pending!)
         }
     }

@@ -35,6 +35,7 @@ struct FleetCommand: AsyncParsableCommand {
             LaunchCommand.self,
             StatusCommand.self,
             BenchCommand.self,
+            ExampleCommand.self,
         ]
     )
 }

@@ -1,0 +1,392 @@
+import FleetWire
+import NIOCore
+
+/// Collectives: every rank of the communicator calls the same ones, in the same order. They use
+/// the algorithms MPI libraries use — dissemination barrier, binomial trees for broadcast,
+/// scatter, gather and reduce, recursive doubling for small allreduces, a ring
+/// (reduce-scatter, then allgather) for large commutative array allreduces, pairwise exchange
+/// for alltoall — so no rank relays everything. Each costs O(log size) message latencies,
+/// except the ring steps of allgather and large allreduces (size - 1 each, bandwidth-optimal).
+extension Communicator {
+    /// Waits until every rank has called it (`MPI_Barrier`).
+    public func barrier() async throws {
+        try checkOpen()
+        let tag = nextCollectiveTag()
+        try await onLoop {
+            var distance = 1
+            while distance < size {
+                _ = try await exchange(UInt8(0), to: (rank + distance) % size, from: (rank - distance + size) % size, tag: tag)
+                distance <<= 1
+            }
+        }
+    }
+
+    /// Gives every rank the value `root` has (`MPI_Bcast`; mpi4py's `data = comm.bcast(data, root=0)`).
+    ///
+    /// - Parameter value: the value, on `root`; the other ranks may pass `nil`.
+    public func bcast<T: Codable & Sendable>(_ value: T?, root: Int = 0) async throws -> T {
+        try checkOpen()
+        _ = try worldRank(of: root)
+        let tag = nextCollectiveTag()
+        return try await onLoop {
+            let relative = (rank - root + size) % size
+            var data: ByteBuffer
+            var mask = 1
+            if rank == root {
+                guard let value else { throw CommunicatorError.invalidArgument("bcast needs a value on its root, rank \(root)") }
+                data = try collectiveMessage(value, tag: tag)
+                while mask < size { mask <<= 1 }
+            } else {
+                while relative & mask == 0 { mask <<= 1 }
+                data = try await collectiveReceive(from: (relative - mask + root) % size, tag: tag).data
+                data = resend(data, tag: tag)
+            }
+            mask >>= 1
+            while mask > 0 {
+                if relative + mask < size {
+                    try await transmit(data, context: collectiveContext, tag: tag, to: (relative + mask + root) % size)
+                }
+                mask >>= 1
+            }
+            if let value, rank == root { return value }
+            return try decode(T.self, RankMessage(context: collectiveContext, source: members[root], tag: tag, data: body(of: data)))
+        }
+    }
+
+    /// Gives rank `i` the element `values[i]` of `root` (`MPI_Scatter`).
+    ///
+    /// - Parameter values: `size` values, on `root`; the other ranks may pass `nil`.
+    public func scatter<T: Codable & Sendable>(_ values: [T]?, root: Int = 0) async throws -> T {
+        try checkOpen()
+        _ = try worldRank(of: root)
+        let tag = nextCollectiveTag()
+        return try await onLoop {
+            let relative = (rank - root + size) % size
+            var block: [T]
+            var mask = 1
+            if rank == root {
+                guard let values, values.count == size else {
+                    throw CommunicatorError.invalidArgument("scatter needs \(size) values on its root, rank \(root); it has \(values?.count ?? 0)")
+                }
+                block = (0..<size).map { values[($0 + root) % size] }   // in relative order
+                while mask < size { mask <<= 1 }
+            } else {
+                while relative & mask == 0 { mask <<= 1 }
+                block = try await collectiveRecv([T].self, from: (relative - mask + root) % size, tag: tag)
+            }
+            mask >>= 1
+            while mask > 0 {
+                if relative + mask < size, block.count > mask {
+                    try await collectiveSend(Array(block[mask...]), to: (relative + mask + root) % size, tag: tag)
+                    block.removeSubrange(mask...)
+                }
+                mask >>= 1
+            }
+            guard let mine = block.first else { throw CommunicatorError.invalidArgument("scatter received nothing for rank \(rank)") }
+            return mine
+        }
+    }
+
+    /// Collects every rank's value on `root`, in rank order (`MPI_Gather`).
+    ///
+    /// - Returns: the `size` values on `root`; `nil` on the other ranks.
+    public func gather<T: Codable & Sendable>(_ value: T, root: Int = 0) async throws -> [T]? {
+        try checkOpen()
+        _ = try worldRank(of: root)
+        let tag = nextCollectiveTag()
+        return try await onLoop {
+            let relative = (rank - root + size) % size
+            var block = [value]
+            var mask = 1
+            while mask < size {
+                if relative & mask != 0 {
+                    try await collectiveSend(block, to: (relative - mask + root) % size, tag: tag)
+                    return nil
+                }
+                if relative + mask < size {
+                    block += try await collectiveRecv([T].self, from: (relative + mask + root) % size, tag: tag)
+                }
+                mask <<= 1
+            }
+            // `block` is in relative order: rank r's value is at (r - root) mod size.
+            return (0..<size).map { block[($0 - root + size) % size] }
+        }
+    }
+
+    /// Gives every rank every rank's value, in rank order (`MPI_Allgather`), around a ring.
+    public func allgather<T: Codable & Sendable>(_ value: T) async throws -> [T] {
+        try checkOpen()
+        let tag = nextCollectiveTag()
+        return try await onLoop {
+            var values = [T?](repeating: nil, count: size)
+            values[rank] = value
+            let right = (rank + 1) % size, left = (rank - 1 + size) % size
+            for step in 0..<(size - 1) {
+                let sending = (rank - step + size) % size
+                values[(rank - step - 1 + size) % size] = try await exchange(values[sending]!, to: right, from: left, tag: tag)
+            }
+            return values.map { $0! }
+        }
+    }
+
+    /// Sends `values[i]` to rank `i` and returns what each rank sent this one, by rank
+    /// (`MPI_Alltoall`), by pairwise exchange.
+    ///
+    /// - Parameter values: exactly `size` values.
+    public func alltoall<T: Codable & Sendable>(_ values: [T]) async throws -> [T] {
+        try checkOpen()
+        guard values.count == size else {
+            throw CommunicatorError.invalidArgument("alltoall needs \(size) values, one per rank; it has \(values.count)")
+        }
+        let tag = nextCollectiveTag()
+        return try await onLoop {
+            var received = [T?](repeating: nil, count: size)
+            received[rank] = values[rank]
+            for step in 1..<max(size, 1) {
+                let destination = (rank + step) % size, source = (rank - step + size) % size
+                received[source] = try await exchange(values[destination], to: destination, from: source, tag: tag)
+            }
+            return received.map { $0! }
+        }
+    }
+
+    /// Combines every rank's value with `operation` onto `root` (`MPI_Reduce`), in rank order.
+    ///
+    /// - Returns: `value₀ ⊕ value₁ ⊕ … ⊕ valueₛᵢᵤₑ₋₁` on `root`; `nil` on the other ranks.
+    public func reduce<T: Codable & Sendable>(_ value: T, _ operation: Reduction<T>, root: Int = 0) async throws -> T? {
+        try await reduce(value, root: root, combine: operation.combine)
+    }
+
+    /// Combines every rank's array element by element onto `root` (`MPI_Reduce` of a buffer).
+    public func reduce<T: Codable & Sendable>(_ values: [T], _ operation: Reduction<T>, root: Int = 0) async throws -> [T]? {
+        try await reduce(values, root: root, combine: Self.elementwise(operation))
+    }
+
+    /// Combines every rank's value with `operation` and gives every rank the result
+    /// (`MPI_Allreduce`): pyMPI's `mpi.allreduce(mypi, mpi.SUM)`. Every rank gets the same
+    /// result, bit for bit.
+    ///
+    /// ```swift
+    /// let pi = 4 * (try await world.allreduce(inside, .sum)) / Double(samples * world.size)
+    /// ```
+    public func allreduce<T: Codable & Sendable>(_ value: T, _ operation: Reduction<T>) async throws -> T {
+        try await allreduce(value, combine: operation.combine)
+    }
+
+    /// Combines every rank's array element by element and gives every rank the result.
+    ///
+    /// - Throws: ``CommunicatorError/invalidArgument(_:)`` when the ranks' arrays differ in
+    ///   length.
+    public func allreduce<T: Codable & Sendable>(_ values: [T], _ operation: Reduction<T>) async throws -> [T] {
+        try await allreduce(values, combine: Self.elementwise(operation))
+    }
+
+    /// Combines every rank's numeric array element by element and gives every rank the result;
+    /// large arrays with a commutative operation go around a ring (reduce-scatter, then
+    /// allgather), moving `2 (size - 1) / size` of the array per rank, as raw bytes.
+    public func allreduce<T: Codable & Sendable & BitwiseCopyable>(_ values: [T], _ operation: Reduction<T>) async throws -> [T] {
+        let bytes = values.count * MemoryLayout<T>.stride
+        guard operation.isCommutative, size > 1, values.count >= size, bytes >= Self.ringThreshold else {
+            return try await allreduce(values, combine: Self.elementwise(operation))
+        }
+        try checkOpen()
+        let tag = nextCollectiveTag()
+        return try await onLoop { try await ringAllreduce(values, operation, tag: tag) }
+    }
+
+    /// Arrays at least this large (in bytes) go around the ring.
+    static var ringThreshold: Int { 64 << 10 }
+
+    /// The inclusive prefix: rank `r` gets `value₀ ⊕ … ⊕ valueᵣ` (`MPI_Scan`).
+    public func scan<T: Codable & Sendable>(_ value: T, _ operation: Reduction<T>) async throws -> T {
+        try await scan(value, combine: operation.combine)
+    }
+
+    /// The inclusive prefix of arrays, element by element.
+    public func scan<T: Codable & Sendable>(_ values: [T], _ operation: Reduction<T>) async throws -> [T] {
+        try await scan(values, combine: Self.elementwise(operation))
+    }
+
+    // MARK: The algorithms
+
+    /// Binomial tree onto rank 0 (lower blocks on the left), then to `root`.
+    private func reduce<T: Codable & Sendable>(_ value: T, root: Int, combine: @Sendable (T, T) throws -> T) async throws -> T? {
+        try checkOpen()
+        _ = try worldRank(of: root)
+        let tag = nextCollectiveTag()
+        return try await onLoop {
+            var accumulated = value
+            var mask = 1
+            while mask < size {
+                if rank & mask != 0 {
+                    try await collectiveSend(accumulated, to: rank - mask, tag: tag)
+                    break
+                }
+                if rank + mask < size {
+                    accumulated = try combine(accumulated, try await collectiveRecv(T.self, from: rank + mask, tag: tag))
+                }
+                mask <<= 1
+            }
+            if root == 0 { return rank == 0 ? accumulated : nil }
+            if rank == 0 { try await collectiveSend(accumulated, to: root, tag: tag) }
+            return rank == root ? try await collectiveRecv(T.self, from: 0, tag: tag) : nil
+        }
+    }
+
+    /// Recursive doubling; with a size that is no power of two, the first `2 × extra` ranks
+    /// pair up first and the odd ones stand for both.
+    private func allreduce<T: Codable & Sendable>(_ value: T, combine: @Sendable (T, T) throws -> T) async throws -> T {
+        try checkOpen()
+        let tag = nextCollectiveTag()
+        return try await onLoop {
+            var power = 1
+            while power * 2 <= size { power *= 2 }
+            let extra = size - power
+            var accumulated = value
+            let stand: Int?   // This rank's number among the `power` that double.
+            if rank < 2 * extra {
+                if rank % 2 == 0 {
+                    try await collectiveSend(accumulated, to: rank + 1, tag: tag)
+                    stand = nil
+                } else {
+                    accumulated = try combine(try await collectiveRecv(T.self, from: rank - 1, tag: tag), accumulated)
+                    stand = rank / 2
+                }
+            } else {
+                stand = rank - extra
+            }
+            if let stand {
+                var mask = 1
+                while mask < power {
+                    let partnerStand = stand ^ mask
+                    let partner = partnerStand < extra ? partnerStand * 2 + 1 : partnerStand + extra
+                    let other = try await exchange(accumulated, to: partner, from: partner, tag: tag)
+                    accumulated = partnerStand < stand ? try combine(other, accumulated) : try combine(accumulated, other)
+                    mask <<= 1
+                }
+            }
+            if rank < 2 * extra {
+                if rank % 2 == 1 {
+                    try await collectiveSend(accumulated, to: rank - 1, tag: tag)
+                } else {
+                    accumulated = try await collectiveRecv(T.self, from: rank + 1, tag: tag)
+                }
+            }
+            return accumulated
+        }
+    }
+
+    /// Hillis–Steele: after the step at distance `d`, rank `r` holds `value[r-2d+1] ⊕ … ⊕ value[r]`.
+    private func scan<T: Codable & Sendable>(_ value: T, combine: @Sendable (T, T) throws -> T) async throws -> T {
+        try checkOpen()
+        let tag = nextCollectiveTag()
+        return try await onLoop {
+            var partial = value
+            var distance = 1
+            while distance < size {
+                let lower = rank - distance >= 0
+                    ? world.mailbox.post(MessagePattern(context: collectiveContext, source: members[rank - distance], tag: tag))
+                    : nil
+                if rank + distance < size { try await collectiveSend(partial, to: rank + distance, tag: tag) }
+                if let lower { partial = try combine(try decode(T.self, try await wait(for: lower, operation: "scan")), partial) }
+                distance <<= 1
+            }
+            return partial
+        }
+    }
+
+    /// Reduce-scatter then allgather around the ring, chunks as raw bytes.
+    private func ringAllreduce<T: Codable & Sendable & BitwiseCopyable>(_ values: [T], _ operation: Reduction<T>, tag: Int32) async throws -> [T] {
+        var data = values
+        let count = data.count
+        func bounds(_ chunk: Int) -> Range<Int> { (chunk * count / size)..<((chunk + 1) * count / size) }
+        let right = (rank + 1) % size, left = (rank - 1 + size) % size
+        let stride = MemoryLayout<T>.stride
+        for phase in 0..<2 {
+            for step in 0..<(size - 1) {
+                let sending = bounds((rank - step + phase + size) % size)
+                let receiving = bounds((rank - step - 1 + phase + size) % size)
+                let incoming = world.mailbox.post(MessagePattern(context: collectiveContext, source: members[left], tag: tag))
+                var buffer = world.messageBuffer(context: collectiveContext, tag: tag, capacity: sending.count * stride)
+                data.withUnsafeBytes { raw in
+                    _ = buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[(sending.lowerBound * stride)..<(sending.upperBound * stride)]))
+                }
+                let written = try world.write(context: collectiveContext, tag: tag, data: buffer, to: members[right])
+                let message = try await wait(for: incoming, operation: "allreduce")
+                guard message.data.readableBytes == receiving.count * stride else {
+                    throw CommunicatorError.invalidArgument("allreduce arrays differ in length between ranks")
+                }
+                data.withUnsafeMutableBufferPointer { target in
+                    let chunk = UnsafeMutableBufferPointer(rebasing: target[receiving])
+                    message.data.withUnsafeReadableBytes { raw in
+                        if phase == 1 {
+                            UnsafeMutableRawBufferPointer(chunk).copyMemory(from: raw)
+                        } else if Int(bitPattern: raw.baseAddress) % MemoryLayout<T>.alignment == 0 {
+                            operation.combineElements(chunk, raw.assumingMemoryBound(to: T.self))
+                        } else {
+                            let aligned = [T](unsafeUninitializedCapacity: chunk.count) { copy, initialized in
+                                UnsafeMutableRawBufferPointer(copy).copyMemory(from: raw)
+                                initialized = chunk.count
+                            }
+                            aligned.withUnsafeBufferPointer { operation.combineElements(chunk, $0) }
+                        }
+                    }
+                }
+                if let written { try await world.completion(of: written, to: members[right]) }
+            }
+        }
+        return data
+    }
+
+    /// `operation` applied element by element, as a combine of whole arrays.
+    private static func elementwise<T: Sendable>(_ operation: Reduction<T>) -> @Sendable ([T], [T]) throws -> [T] {
+        { lower, higher in
+            guard lower.count == higher.count else {
+                throw CommunicatorError.invalidArgument("the ranks' arrays differ in length (\(lower.count) and \(higher.count))")
+            }
+            var result = higher
+            result.withUnsafeMutableBufferPointer { target in
+                lower.withUnsafeBufferPointer { operation.combineElementsFromLeft(target, $0) }
+            }
+            return result
+        }
+    }
+
+    // MARK: Messages on the collective context
+
+    func collectiveMessage<T: Encodable>(_ value: T, tag: Int32) throws -> ByteBuffer {
+        try encode(value, context: collectiveContext, tag: tag)
+    }
+
+    func collectiveSend<T: Encodable>(_ value: T, to rank: Int, tag: Int32) async throws {
+        try await transmit(try collectiveMessage(value, tag: tag), context: collectiveContext, tag: tag, to: rank)
+    }
+
+    func collectiveReceive(from rank: Int, tag: Int32) async throws -> RankMessage {
+        try await receive(context: collectiveContext, from: rank, tag: tag, operation: "collective")
+    }
+
+    func collectiveRecv<T: Decodable>(_ type: T.Type, from rank: Int, tag: Int32) async throws -> T {
+        try decode(type, try await collectiveReceive(from: rank, tag: tag))
+    }
+
+    /// Sends `value` to `destination` while receiving a `T` from `source`.
+    func exchange<T: Codable>(_ value: T, to destination: Int, from source: Int, tag: Int32) async throws -> T {
+        let incoming = world.mailbox.post(MessagePattern(context: collectiveContext, source: try worldRank(of: source), tag: tag))
+        try await collectiveSend(value, to: destination, tag: tag)
+        return try decode(T.self, try await wait(for: incoming, operation: "collective"))
+    }
+
+    /// A received message's data as a message to send on (the broadcast tree forwards bytes
+    /// without decoding them).
+    private func resend(_ data: ByteBuffer, tag: Int32) -> ByteBuffer {
+        var buffer = world.messageBuffer(context: collectiveContext, tag: tag, capacity: data.readableBytes)
+        buffer.writeImmutableBuffer(data)
+        return buffer
+    }
+
+    /// The data of a message built by ``World/messageBuffer(context:tag:capacity:)``.
+    private func body(of message: ByteBuffer) -> ByteBuffer {
+        message.getSlice(at: message.readerIndex + RankMessageHeader.size, length: message.readableBytes - RankMessageHeader.size) ?? ByteBuffer()
+    }
+}

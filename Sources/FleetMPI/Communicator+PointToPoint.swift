@@ -1,0 +1,217 @@
+import FleetWire
+import NIOCore
+import Synchronization
+
+extension Communicator {
+    /// Sends `value` to `destination` (mpi4py's `comm.send`): any `Encodable` value, in Fleet's
+    /// binary format. Returns once the message is on its way; messages between two ranks
+    /// arrive in the order sent.
+    ///
+    /// ```swift
+    /// if world.rank == 0 { try await world.send(["alpha": 1], to: 1, tag: 7) }
+    /// ```
+    ///
+    /// - Throws: ``CommunicatorError/invalidRank(_:size:)``, ``CommunicatorError/invalidTag(_:)``,
+    ///   ``CommunicatorError/rankFailed(rank:reason:)`` once the job has failed.
+    public func send<T: Encodable & Sendable>(_ value: T, to destination: Int, tag: Int = 0) async throws {
+        let tag = try userTag(tag)
+        try checkOpen()
+        try await onLoop {
+            try await transmit(try encode(value, context: context, tag: tag), context: context, tag: tag, to: destination)
+        }
+    }
+
+    /// Receives a `T` (mpi4py's `comm.recv`) from `source` (any rank when `nil`) with `tag`
+    /// (any tag when `nil`).
+    ///
+    /// ```swift
+    /// let table = try await world.recv([String: Int].self, from: 0, tag: 7)
+    /// ```
+    ///
+    /// - Throws: ``CommunicatorError/malformedMessage(from:_:)`` when the message is not a `T`;
+    ///   ``CommunicatorError/rankFailed(rank:reason:)``; ``CommunicatorError/rankFinished(rank:)``
+    ///   when `source` has finalized; ``CommunicatorError/timedOut(operation:after:)``;
+    ///   `CancellationError`.
+    public func recv<T: Decodable & Sendable>(_ type: T.Type = T.self, from source: Int? = nil, tag: Int? = nil) async throws -> T {
+        try await recvWithStatus(type, from: source, tag: tag).value
+    }
+
+    /// Receives a `T` and tells who sent it, with which tag (`MPI_Status`).
+    public func recvWithStatus<T: Decodable & Sendable>(
+        _ type: T.Type = T.self, from source: Int? = nil, tag: Int? = nil
+    ) async throws -> (value: T, status: MessageStatus) {
+        let tag = try tag.map(userTag)
+        try checkOpen()
+        return try await onLoop {
+            let message = try await receive(context: context, from: source, tag: tag, operation: "recv")
+            return (try decode(T.self, message), status(of: message))
+        }
+    }
+
+    /// Sends numbers as raw bytes, with no per-element coding (mpi4py's `comm.Send`). Receive them
+    /// with ``recv(into:from:tag:)`` or ``recv(contentsOf:from:tag:)``.
+    public func send<T: BitwiseCopyable & Sendable>(contentsOf values: [T], to destination: Int, tag: Int = 0) async throws {
+        let tag = try userTag(tag)
+        try checkOpen()
+        try await onLoop {
+            var buffer = world.messageBuffer(context: context, tag: tag, capacity: values.count * MemoryLayout<T>.stride)
+            values.withUnsafeBytes { _ = buffer.writeBytes($0) }
+            try await transmit(buffer, context: context, tag: tag, to: destination)
+        }
+    }
+
+    /// Receives raw numbers into `buffer`, from its start (mpi4py's `comm.Recv`).
+    ///
+    /// - Returns: the message's status; `status.count(of: T.self)` elements were written.
+    /// - Throws: ``CommunicatorError/malformedMessage(from:_:)`` when the message holds more
+    ///   than `buffer` can take, or not a whole number of `T`s.
+    @discardableResult
+    public func recv<T: BitwiseCopyable & Sendable>(into buffer: inout [T], from source: Int? = nil, tag: Int? = nil) async throws -> MessageStatus {
+        let tag = try tag.map(userTag)
+        try checkOpen()
+        let message = try await onLoop { try await receive(context: context, from: source, tag: tag, operation: "recv") }
+        let stride = MemoryLayout<T>.stride
+        let bytes = message.data.readableBytes
+        guard bytes % stride == 0, bytes / stride <= buffer.count else {
+            throw CommunicatorError.malformedMessage(
+                from: localRank(of: message.source), "\(bytes) bytes do not fit a buffer of \(buffer.count) \(T.self)")
+        }
+        buffer.withUnsafeMutableBytes { target in
+            message.data.withUnsafeReadableBytes { source in
+                target.baseAddress!.copyMemory(from: source.baseAddress!, byteCount: bytes)
+            }
+        }
+        return status(of: message)
+    }
+
+    /// Receives raw numbers as a new array.
+    public func recv<T: BitwiseCopyable & Sendable>(contentsOf type: T.Type, from source: Int? = nil, tag: Int? = nil) async throws -> [T] {
+        let tag = try tag.map(userTag)
+        try checkOpen()
+        let message = try await onLoop { try await receive(context: context, from: source, tag: tag, operation: "recv") }
+        let stride = MemoryLayout<T>.stride
+        guard message.data.readableBytes % stride == 0 else {
+            throw CommunicatorError.malformedMessage(
+                from: localRank(of: message.source), "\(message.data.readableBytes) bytes are not a whole number of \(T.self)")
+        }
+        return message.data.withUnsafeReadableBytes { raw in
+            Array(unsafeUninitializedCapacity: raw.count / stride) { target, count in
+                if raw.count > 0 { UnsafeMutableRawPointer(target.baseAddress!).copyMemory(from: raw.baseAddress!, byteCount: raw.count) }
+                count = raw.count / stride
+            }
+        }
+    }
+
+    /// Sends `value` to `destination` and receives a `T` from `source` at the same time
+    /// (`MPI_Sendrecv`): the way to swap with a neighbour without deadlock.
+    public func sendrecv<Sent: Encodable & Sendable, Received: Decodable & Sendable>(
+        _ value: Sent, to destination: Int, sendTag: Int = 0,
+        from source: Int? = nil, receiveTag: Int? = nil, as type: Received.Type = Received.self
+    ) async throws -> Received {
+        let sendTag = try userTag(sendTag)
+        let receiveTag = try receiveTag.map(userTag)
+        try checkOpen()
+        return try await onLoop {
+            let pattern = MessagePattern(context: context, source: try source.map { try worldRank(of: $0) }, tag: receiveTag)
+            let posted = world.mailbox.post(pattern)
+            try await transmit(try encode(value, context: context, tag: sendTag), context: context, tag: sendTag, to: destination)
+            return try decode(Received.self, try await wait(for: posted, operation: "sendrecv"))
+        }
+    }
+
+    /// Waits until a message from `source` with `tag` has arrived and tells what it is, leaving
+    /// it to be received (`MPI_Probe`).
+    public func probe(from source: Int? = nil, tag: Int? = nil) async throws -> MessageStatus {
+        let tag = try tag.map(userTag)
+        try checkOpen()
+        return try await onLoop {
+            let pattern = MessagePattern(context: context, source: try source.map { try worldRank(of: $0) }, tag: tag)
+            return status(of: try await world.mailbox.probe(pattern))
+        }
+    }
+
+    /// What message from `source` with `tag` has arrived, if any, without waiting (`MPI_Iprobe`).
+    public func iprobe(from source: Int? = nil, tag: Int? = nil) throws -> MessageStatus? {
+        let tag = try tag.map(userTag)
+        try checkOpen()
+        let pattern = MessagePattern(context: context, source: try source.map { try worldRank(of: $0) }, tag: tag)
+        return try world.mailbox.peek(pattern).map(status(of:))
+    }
+
+    /// Starts sending `value` and returns at once (`MPI_Isend`); ``SendRequest/wait()`` waits
+    /// until it is written. Messages leave in the order they were started.
+    public func isend<T: Encodable & Sendable>(_ value: T, to destination: Int, tag: Int = 0) throws -> SendRequest {
+        let tag = try userTag(tag)
+        try checkOpen()
+        let destination = try worldRank(of: destination)
+        let written = try world.write(context: context, tag: tag, data: try encode(value, context: context, tag: tag), to: destination)
+        let done = WriteDone()
+        written?.whenComplete { _ in done.value.store(true, ordering: .releasing) }
+        return SendRequest(world: world, written: written, destination: destination, done: written == nil ? nil : done)
+    }
+
+    /// Posts a receive and returns at once (`MPI_Irecv`); ``ReceiveRequest/value`` waits for the
+    /// message. Receives match messages in the order they were posted.
+    public func irecv<T: Decodable & Sendable>(_ type: T.Type = T.self, from source: Int? = nil, tag: Int? = nil) throws -> ReceiveRequest<T> {
+        let tag = try tag.map(userTag)
+        try checkOpen()
+        let pattern = MessagePattern(context: context, source: try source.map { try worldRank(of: $0) }, tag: tag)
+        return ReceiveRequest(communicator: self, posted: world.mailbox.post(pattern))
+    }
+
+    func userTag(_ tag: Int) throws(CommunicatorError) -> Int32 {
+        guard tag >= 0, tag <= Int(Int32.max) else { throw .invalidTag(tag) }
+        return Int32(tag)
+    }
+}
+
+/// A send in progress, from ``Communicator/isend(_:to:tag:)``.
+public struct SendRequest: Sendable {
+    let world: World
+    /// The write; `nil` for a message to this rank, delivered at once.
+    let written: EventLoopFuture<Void>?
+    let destination: Int
+    let done: WriteDone?
+
+    /// Whether the message is written (`MPI_Test`).
+    public var isComplete: Bool { done?.value.load(ordering: .acquiring) ?? true }
+
+    /// Waits until the message is written (`MPI_Wait`).
+    public func wait() async throws {
+        if let written { try await world.completion(of: written, to: destination) }
+    }
+}
+
+/// Whether a write has completed.
+final class WriteDone: Sendable {
+    let value = Atomic<Bool>(false)
+}
+
+/// A receive in progress, from ``Communicator/irecv(_:from:tag:)``.
+public struct ReceiveRequest<T: Decodable & Sendable>: Sendable {
+    let communicator: Communicator
+    let posted: PostedReceive
+
+    /// Whether the message has arrived (`MPI_Test`).
+    public var isComplete: Bool { posted.outcome != nil }
+
+    /// Waits for the message and decodes it (`MPI_Wait`).
+    public var value: T {
+        get async throws { try await valueWithStatus.value }
+    }
+
+    /// Waits for the message; returns it and its status.
+    public var valueWithStatus: (value: T, status: MessageStatus) {
+        get async throws {
+            let communicator = communicator, posted = posted
+            let message = try await communicator.onLoop { try await communicator.wait(for: posted, operation: "irecv") }
+            return (try communicator.decode(T.self, message), communicator.status(of: message))
+        }
+    }
+
+    /// Withdraws the receive, if no message has matched it yet (`MPI_Cancel`); waiting then
+    /// throws `CancellationError`.
+    public func cancel() {
+        communicator.world.mailbox.withdraw(posted, because: CancellationError())
+    }
+}

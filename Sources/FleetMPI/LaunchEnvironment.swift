@@ -1,0 +1,79 @@
+import FleetWire
+import Foundation
+
+/// What the launcher tells each rank it starts, in the rank's environment: the per-job secret
+/// travels there, never in argv.
+struct LaunchEnvironment: Sendable {
+    static let rankVariable = "FLEET_MPI_RANK"
+    static let sizeVariable = "FLEET_MPI_SIZE"
+    static let launcherVariable = "FLEET_MPI_LAUNCHER"
+    static let secretVariable = "FLEET_MPI_SECRET"
+    static let hostVariable = "FLEET_MPI_HOST"
+    static let timeoutVariable = "FLEET_MPI_TIMEOUT"
+
+    var rank: Int
+    var size: Int
+    /// Where the launcher's control port is.
+    var launcher: Endpoint
+    var secret: Secret
+    /// The address this rank listens on for the others.
+    var host: String
+    /// The operation timeout the launcher asked for, if any.
+    var timeout: Duration?
+
+    /// The launch environment, `nil` when the program was not launched (a world of one rank).
+    ///
+    /// - Throws: ``CommunicatorError/notLaunched(_:)`` when some of it is there but not all,
+    ///   or malformed.
+    static func current(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> LaunchEnvironment? {
+        guard let rankText = environment[rankVariable] else { return nil }
+        func required(_ name: String) throws -> String {
+            guard let value = environment[name], !value.isEmpty else {
+                throw CommunicatorError.notLaunched("\(rankVariable) is set but \(name) is not")
+            }
+            return value
+        }
+        guard let rank = Int(rankText), let size = Int(try required(sizeVariable)), size >= 1, (0..<size).contains(rank) else {
+            throw CommunicatorError.notLaunched("\(rankVariable)=\(rankText) and \(sizeVariable)=\(environment[sizeVariable] ?? "") do not make a rank")
+        }
+        let launcher: Endpoint
+        do {
+            launcher = try Endpoint(try required(launcherVariable))
+        } catch let error as CommunicatorError {
+            throw error
+        } catch {
+            throw CommunicatorError.notLaunched("\(launcherVariable): \(error)")
+        }
+        let secret: Secret
+        do {
+            secret = try Secret(Array(try required(secretVariable).utf8), source: secretVariable)
+        } catch let error as CommunicatorError {
+            throw error
+        } catch {
+            throw CommunicatorError.notLaunched("\(secretVariable): \(error)")
+        }
+        let timeout = environment[timeoutVariable].flatMap(Double.init).map { Duration.milliseconds(Int64($0 * 1000)) }
+        return LaunchEnvironment(
+            rank: rank, size: size, launcher: launcher, secret: secret,
+            host: environment[hostVariable] ?? "127.0.0.1", timeout: timeout)
+    }
+}
+
+/// What ranks and the launcher tell each other on the launcher's control connections.
+enum LaunchMessage: Codable, Sendable {
+    /// Rank to launcher: this rank is up and listens on `endpoint`.
+    case register(rank: Int, endpoint: String)
+    /// Launcher to each rank, once all have registered: every rank's endpoint, by rank.
+    case table([String])
+    /// Rank to launcher: finalized in order.
+    case finished
+    /// Rank to launcher: the rank's program failed (threw) with this reason.
+    case failed(reason: String)
+    /// Launcher to rank: the job is going down because `rank` failed.
+    case abort(rank: Int, reason: String)
+}
+
+/// The first frame on a connection between two ranks: who dialled.
+struct RankHello: Codable, Sendable {
+    var rank: Int
+}

@@ -1,0 +1,364 @@
+import FleetWire
+import Foundation
+import Logging
+import Synchronization
+
+/// Starts the ranks of a job and watches them: what `fleet launch` runs (pyMPI's `mpirun`).
+///
+/// ```swift
+/// let status = try await Launcher.run(Launcher.Job(ranks: 4, program: "/usr/local/bin/compute-pi"))
+/// exit(status)
+/// ```
+///
+/// It makes a secret for the job, starts `ranks` processes of the program with their rank, the
+/// job's size, the secret and the launcher's control address in their environment, and hands
+/// every rank the others' addresses once all have registered. When a rank dies, exits non-zero
+/// or throws, the launcher tells every other rank (their operations throw
+/// ``CommunicatorError/rankFailed(rank:reason:)``), gives them a moment to exit, kills those
+/// that have not, and returns that rank's status. Signals it gets (SIGINT, SIGTERM) go on to the
+/// ranks. It returns only once every process it started has ended.
+public enum Launcher {
+    /// What to launch.
+    public struct Job: Sendable {
+        /// How many ranks.
+        public var ranks: Int
+        /// The program every rank runs (a path, or a name looked up in `PATH`).
+        public var program: String
+        /// Its arguments.
+        public var arguments: [String]
+        /// Prefix every line a rank prints with `[rank] `.
+        public var prefixOutput: Bool
+        /// The timeout of each communicator operation in the ranks (`nil`: none).
+        public var timeout: Duration?
+        /// How long ranks have to exit after a failure before they are killed.
+        public var gracePeriod: Duration
+        /// Extra environment variables for the ranks.
+        public var environment: [String: String]
+        /// Where the launcher logs.
+        public var logger: Logger
+
+        /// A job of `ranks` copies of `program`.
+        public init(
+            ranks: Int, program: String, arguments: [String] = [], prefixOutput: Bool = false,
+            timeout: Duration? = nil, gracePeriod: Duration = .seconds(3), environment: [String: String] = [:],
+            logger: Logger = Logger(label: "fleet.launch")
+        ) {
+            self.ranks = ranks
+            self.program = program
+            self.arguments = arguments
+            self.prefixOutput = prefixOutput
+            self.timeout = timeout
+            self.gracePeriod = gracePeriod
+            self.environment = environment
+            self.logger = logger
+        }
+    }
+
+    /// What became of a job.
+    public struct Outcome: Sendable, Hashable {
+        /// The status to exit with: 0 when every rank finished in order; else the first failing
+        /// rank's exit status (128 + the signal for one killed by a signal).
+        public var status: Int32
+        /// The first rank that failed, if one did.
+        public var failedRank: Int?
+        /// How it failed ("was killed by signal 9 (Killed)", or the error it threw).
+        public var failureReason: String?
+    }
+
+    /// Runs `job` to its end.
+    ///
+    /// - Throws: ``CommunicatorError/invalidArgument(_:)`` for fewer than one rank; an error
+    ///   when the program cannot be started.
+    public static func run(_ job: Job) async throws -> Outcome {
+        guard job.ranks >= 1 else { throw CommunicatorError.invalidArgument("a job needs at least one rank, not \(job.ranks)") }
+        let executable = try resolve(job.program)
+        let secret = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: .min ... .max)) }.joined()
+        let configuration = WireConfiguration(credentials: .secret(try Secret(Array(secret.utf8))), logger: job.logger)
+        let listener = try await WireListener.bind(to: Endpoint(host: "127.0.0.1", port: 0), configuration: configuration)
+        let control = LaunchControl(job: job)
+        let serving = Task {
+            try? await listener.run { connection in await control.serve(connection) }
+        }
+        var environment = ProcessInfo.processInfo.environment.merging(job.environment) { $1 }
+        environment[LaunchEnvironment.sizeVariable] = String(job.ranks)
+        environment[LaunchEnvironment.launcherVariable] = listener.localEndpoint.description
+        environment[LaunchEnvironment.secretVariable] = secret
+        environment[LaunchEnvironment.hostVariable] = "127.0.0.1"
+        if let timeout = job.timeout {
+            environment[LaunchEnvironment.timeoutVariable] = String(Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18)
+        }
+        let signals = SignalForwarding(control: control)
+        do {
+            for rank in 0..<job.ranks {
+                environment[LaunchEnvironment.rankVariable] = String(rank)
+                try control.start(rank: rank, executable: executable, arguments: job.arguments, environment: environment)
+            }
+        } catch {
+            control.startFailed("cannot start \(executable.path): \(error)")
+        }
+        let outcome = await control.allExited()
+        signals.stop()
+        await listener.close()
+        serving.cancel()
+        _ = await serving.value
+        return outcome
+    }
+
+    /// The program's path: as given when it has a slash, else the first match in `PATH`.
+    static func resolve(_ program: String) throws -> URL {
+        if program.contains("/") { return URL(fileURLWithPath: program) }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        for directory in path.split(separator: ":") {
+            let candidate = URL(fileURLWithPath: String(directory)).appendingPathComponent(program)
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+        }
+        throw CommunicatorError.invalidArgument("no program '\(program)' in PATH")
+    }
+}
+
+/// The launcher's state: the rank processes, their registrations, and the first failure.
+final class LaunchControl: Sendable {
+    private let job: Launcher.Job
+    private struct State {
+        var processes: [Int: RankProcess] = [:]
+        var exited: [Int: Int32] = [:]
+        var registered: [Int: String] = [:]
+        var finished: Set<Int> = []
+        /// The ranks' connections, to tell them of a failure.
+        var notify: [Int: AsyncStream<LaunchMessage>.Continuation] = [:]
+        var tableWaiters: [CheckedContinuation<[String]?, Never>] = []
+        var table: [String]?
+        var failure: (rank: Int, reason: String, status: Int32)?
+        var exitWaiter: CheckedContinuation<Launcher.Outcome, Never>?
+        var startFailure: String?
+    }
+    private let state = Mutex(State())
+
+    init(job: Launcher.Job) {
+        self.job = job
+    }
+
+    func start(rank: Int, executable: URL, arguments: [String], environment: [String: String]) throws {
+        let output = job.prefixOutput ? OutputPrefixer(rank: rank, to: FileHandle.standardOutput) : nil
+        let errors = job.prefixOutput ? OutputPrefixer(rank: rank, to: FileHandle.standardError) : nil
+        let process = try state.withLock { state in
+            let process = try RankProcess.spawn(
+                executable: executable.path, arguments: arguments, environment: environment,
+                output: output?.writeEnd, errors: errors?.writeEnd)
+            state.processes[rank] = process
+            return process
+        }
+        output?.start()
+        errors?.start()
+        process.whenEnded { [weak self] ending in self?.exited(rank: rank, ending) }
+    }
+
+    /// Starting a rank failed: stop the ones that started.
+    func startFailed(_ reason: String) {
+        let started = state.withLock { state in
+            state.startFailure = reason
+            if state.failure == nil { state.failure = (-1, reason, 127) }
+            return Array(state.processes.values)
+        }
+        job.logger.error("\(reason)")
+        for process in started { process.signal(SIGKILL) }
+        finishIfAllExited()
+    }
+
+    /// Serves one rank's control connection.
+    func serve(_ connection: WireConnection) async {
+        var iterator = connection.inbound.makeAsyncIterator()
+        guard let first = try? await iterator.next(),
+              case let .register(rank, endpoint)? = try? first.decode(LaunchMessage.self),
+              (0..<job.ranks).contains(rank) else { return }
+        let (stream, notify) = AsyncStream<LaunchMessage>.makeStream()
+        let accepted = state.withLock { state in
+            guard state.registered[rank] == nil else { return false }
+            state.registered[rank] = endpoint
+            state.notify[rank] = notify
+            return true
+        }
+        guard accepted else { return }
+        tableIfComplete()
+        guard let table = await waitForTable() else { return }
+        do {
+            try await connection.send(Frame(kind: .message, encoding: LaunchMessage.table(table)))
+        } catch {
+            return
+        }
+        let pendingFailure = state.withLock { $0.failure }
+        if let pendingFailure { notify.yield(.abort(rank: pendingFailure.rank, reason: pendingFailure.reason)) }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await message in stream {
+                    guard let frame = try? Frame(kind: .message, encoding: message) else { continue }
+                    try? await connection.send(frame)
+                }
+            }
+            do {
+                while let frame = try await iterator.next() {
+                    switch try frame.decode(LaunchMessage.self) {
+                    case .finished: state.withLock { _ = $0.finished.insert(rank) }
+                    case let .failed(reason): failed(rank: rank, reason: reason, status: 1)
+                    default: break
+                    }
+                }
+            } catch {}
+            notify.finish()
+        }
+    }
+
+    private func tableIfComplete() {
+        let (table, waiters) = state.withLock { state -> ([String]?, [CheckedContinuation<[String]?, Never>]) in
+            guard state.table == nil, state.registered.count == job.ranks else { return (nil, []) }
+            let table = (0..<job.ranks).map { state.registered[$0]! }
+            state.table = table
+            defer { state.tableWaiters = [] }
+            return (table, state.tableWaiters)
+        }
+        for waiter in waiters { waiter.resume(returning: table) }
+    }
+
+    private func waitForTable() async -> [String]? {
+        await withCheckedContinuation { continuation in
+            let now: [String]?? = state.withLock { state in
+                if let table = state.table { return .some(table) }
+                if state.failure != nil { return .some(nil) }
+                state.tableWaiters.append(continuation)
+                return nil
+            }
+            if let now { continuation.resume(returning: now) }
+        }
+    }
+
+    /// A rank failed: remember the first failure, tell every rank, and kill those still
+    /// running after the grace period.
+    func failed(rank: Int, reason: String, status: Int32) {
+        let first: (notify: [AsyncStream<LaunchMessage>.Continuation], waiters: [CheckedContinuation<[String]?, Never>])? = state.withLock { state in
+            guard state.failure == nil else { return nil }
+            state.failure = (rank, reason, status)
+            defer { state.tableWaiters = [] }
+            return (Array(state.notify.filter { $0.key != rank }.values), state.tableWaiters)
+        }
+        guard let first else { return }
+        job.logger.error("rank \(rank) failed: \(reason)")
+        for waiter in first.waiters { waiter.resume(returning: nil) }
+        for channel in first.notify { channel.yield(.abort(rank: rank, reason: reason)) }
+        let grace = job.gracePeriod
+        Thread.detachNewThread { [self] in
+            Thread.sleep(forTimeInterval: Double(grace.components.seconds) + Double(grace.components.attoseconds) / 1e18)
+            let running = state.withLock { state in state.processes.filter { state.exited[$0.key] == nil }.map(\.value) }
+            for process in running { process.signal(SIGKILL) }
+        }
+    }
+
+    private func exited(rank: Int, _ ending: RankProcess.Ending) {
+        let status = ending.status
+        let reason = ending.description
+        let (finishedInOrder, joined, othersJoined) = state.withLock { state in
+            state.exited[rank] = status
+            return (state.finished.contains(rank), state.registered[rank] != nil, !state.registered.isEmpty)
+        }
+        if status != 0 {
+            failed(rank: rank, reason: reason, status: status)
+        } else if joined, !finishedInOrder {
+            // The others would wait for it in vain.
+            failed(rank: rank, reason: "exited without finalizing its communicator (call finalize(), or use Communicator.withWorld)", status: 1)
+        } else if !joined, othersJoined {
+            // It ended without joining while others wait for it: they never would get a table.
+            failed(rank: rank, reason: "exited before joining the job (does it use Communicator.world()?)", status: 1)
+        }
+        finishIfAllExited()
+    }
+
+    private func finishIfAllExited() {
+        let outcome: (CheckedContinuation<Launcher.Outcome, Never>, Launcher.Outcome)? = state.withLock { state in
+            let started = state.startFailure == nil ? job.ranks : state.processes.count
+            guard state.exited.count >= started, let waiter = state.exitWaiter else { return nil }
+            state.exitWaiter = nil
+            let outcome = Launcher.Outcome(
+                status: state.failure?.status ?? 0, failedRank: state.failure?.rank, failureReason: state.failure?.reason)
+            return (waiter, outcome)
+        }
+        if let (waiter, outcome) = outcome { waiter.resume(returning: outcome) }
+    }
+
+    /// Waits until every rank process has ended.
+    func allExited() async -> Launcher.Outcome {
+        await withCheckedContinuation { continuation in
+            state.withLock { $0.exitWaiter = continuation }
+            finishIfAllExited()
+        }
+    }
+
+    /// Sends `signal` to every rank still running.
+    func forward(_ signal: Int32) {
+        let running = state.withLock { state in state.processes.filter { state.exited[$0.key] == nil }.map(\.value) }
+        for process in running { process.signal(signal) }
+    }
+}
+
+/// Forwards SIGINT and SIGTERM to the ranks while the job runs.
+private final class SignalForwarding {
+    private let sources: [any DispatchSourceSignal]
+
+    init(control: LaunchControl) {
+        sources = [SIGINT, SIGTERM].map { signal in
+            Foundation.signal(signal, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signal, queue: .global())
+            source.setEventHandler { control.forward(signal) }
+            source.resume()
+            return source
+        }
+    }
+
+    func stop() {
+        for source in sources { source.cancel() }
+        for signal in [SIGINT, SIGTERM] { Foundation.signal(signal, SIG_DFL) }
+    }
+}
+
+/// Copies a rank's output to ours, each line prefixed with `[rank] `, on a thread of its own.
+private final class OutputPrefixer: Sendable {
+    /// The end the rank writes to; closed here once the rank has it.
+    let writeEnd: Int32
+    private let readEnd: Int32
+    private let rank: Int
+    private let output: FileHandle
+
+    init(rank: Int, to output: FileHandle) {
+        var ends: [Int32] = [0, 0]
+        _ = pipe(&ends)
+        readEnd = ends[0]
+        writeEnd = ends[1]
+        self.rank = rank
+        self.output = output
+    }
+
+    /// Closes this side's copy of the write end and copies lines until the rank closes its own.
+    func start() {
+        close(writeEnd)
+        let readEnd = readEnd, output = output
+        let prefix = Array("[\(rank)] ".utf8)
+        let thread = Thread {
+            var pending: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                let count = chunk.withUnsafeMutableBytes { read(readEnd, $0.baseAddress, $0.count) }
+                if count < 0, errno == EINTR { continue }
+                if count <= 0 { break }
+                pending += chunk[..<count]
+                var lines: [UInt8] = []
+                while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                    lines += prefix + pending[...newline]
+                    pending.removeSubrange(...newline)
+                }
+                if !lines.isEmpty { output.write(Data(lines)) }
+            }
+            if !pending.isEmpty { output.write(Data(prefix + pending + [UInt8(ascii: "\n")])) }
+            close(readEnd)
+        }
+        thread.name = "fleet-launch-output-\(rank)"
+        thread.start()
+    }
+}

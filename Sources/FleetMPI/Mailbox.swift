@@ -1,0 +1,200 @@
+import NIOCore
+import Synchronization
+
+/// A message that arrived at this rank: which communicator context, from which world rank, with
+/// which tag, and its data.
+struct RankMessage: Sendable {
+    var context: UInt64
+    var source: Int
+    var tag: Int32
+    var data: ByteBuffer
+}
+
+/// What a receive or probe waits for: a context, and a source and tag or any.
+struct MessagePattern: Sendable {
+    var context: UInt64
+    /// World rank; `nil` for any source.
+    var source: Int?
+    /// `nil` for any tag.
+    var tag: Int32?
+
+    func matches(_ message: RankMessage) -> Bool {
+        message.context == context && (source == nil || source == message.source) && (tag == nil || tag == message.tag)
+    }
+}
+
+/// Where this rank's incoming messages meet its receives: MPI's matching engine.
+///
+/// A message goes to the oldest posted receive it matches, or waits among the unexpected ones
+/// until a receive takes it. Messages from one sender arrive in the order sent (one ordered
+/// connection per pair of ranks), so matching never overtakes. Once the job fails, every posted
+/// receive and every later one throws the failure.
+final class Mailbox: Sendable {
+    private struct State {
+        var unexpected: [RankMessage] = []
+        var posted: [PostedReceive] = []
+        var probes: [(pattern: MessagePattern, continuation: CheckedContinuation<RankMessage, any Error>, id: UInt64)] = []
+        var failure: CommunicatorError?
+        /// World ranks that said goodbye: nothing more can come from them.
+        var finished: Set<Int> = []
+    }
+
+    private let state = Mutex(State())
+    private let probeIDs = Atomic<UInt64>(0)
+
+    /// A message arrived (on the event loop, or from this rank to itself).
+    func deliver(_ message: RankMessage) {
+        let receive: PostedReceive? = state.withLock { state in
+            if let index = state.posted.firstIndex(where: { $0.pattern.matches(message) }) {
+                return state.posted.remove(at: index)
+            }
+            state.unexpected.append(message)
+            return nil
+        }
+        if let receive {
+            receive.complete(.success(message))
+            return
+        }
+        let probes = state.withLock { state in
+            let matching = state.probes.filter { $0.pattern.matches(message) }
+            if !matching.isEmpty { state.probes.removeAll { $0.pattern.matches(message) } }
+            return matching
+        }
+        for probe in probes { probe.continuation.resume(returning: message) }
+    }
+
+    /// Posts a receive: it takes the oldest matching unexpected message now, or the next matching
+    /// one to arrive. Posting order is matching order (MPI's rule for `irecv`).
+    func post(_ pattern: MessagePattern) -> PostedReceive {
+        let receive = PostedReceive(pattern: pattern)
+        let outcome: Result<RankMessage, CommunicatorError>? = state.withLock { state in
+            if let index = state.unexpected.firstIndex(where: { pattern.matches($0) }) {
+                return .success(state.unexpected.remove(at: index))
+            }
+            if let failure = state.failure { return .failure(failure) }
+            if let source = pattern.source, state.finished.contains(source) { return .failure(.rankFinished(rank: source)) }
+            state.posted.append(receive)
+            return nil
+        }
+        if let outcome { receive.complete(outcome.mapError { $0 }) }
+        return receive
+    }
+
+    /// Withdraws a posted receive that no message has matched yet; `false` when one already has.
+    @discardableResult
+    func withdraw(_ receive: PostedReceive, because error: any Error) -> Bool {
+        let removed = state.withLock { state in
+            guard let index = state.posted.firstIndex(where: { $0 === receive }) else { return false }
+            state.posted.remove(at: index)
+            return true
+        }
+        if removed { receive.complete(.failure(error)) }
+        return removed
+    }
+
+    /// The oldest unexpected message matching `pattern`, left in place.
+    func peek(_ pattern: MessagePattern) throws(CommunicatorError) -> RankMessage? {
+        try state.withLock { state throws(CommunicatorError) in
+            if let message = state.unexpected.first(where: { pattern.matches($0) }) { return message }
+            if let failure = state.failure { throw failure }
+            return nil
+        }
+    }
+
+    /// Waits until a message matching `pattern` has arrived and returns it, leaving it for a
+    /// receive to take.
+    func probe(_ pattern: MessagePattern) async throws -> RankMessage {
+        let id = probeIDs.add(1, ordering: .relaxed).newValue
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let outcome: Result<RankMessage, any Error>? = state.withLock { state in
+                    if let message = state.unexpected.first(where: { pattern.matches($0) }) { return .success(message) }
+                    if let failure = state.failure { return .failure(failure) }
+                    if Task.isCancelled { return .failure(CancellationError()) }
+                    state.probes.append((pattern, continuation, id))
+                    return nil
+                }
+                if let outcome { continuation.resume(with: outcome) }
+            }
+        } onCancel: {
+            let probe = state.withLock { state in
+                state.probes.firstIndex { $0.id == id }.map { state.probes.remove(at: $0) }
+            }
+            probe?.continuation.resume(throwing: CancellationError())
+        }
+    }
+
+    /// The rank said goodbye: receives that wait on it alone can never complete.
+    func finished(_ rank: Int) {
+        let stranded = state.withLock { state in
+            state.finished.insert(rank)
+            let stranded = state.posted.filter { $0.pattern.source == rank }
+            state.posted.removeAll { $0.pattern.source == rank }
+            return stranded
+        }
+        for receive in stranded { receive.complete(.failure(CommunicatorError.rankFinished(rank: rank))) }
+    }
+
+    /// The job failed: every waiting receive and probe, and every later one, throws `error`.
+    /// The first failure reported stays.
+    func fail(_ error: CommunicatorError) {
+        let (receives, probes) = state.withLock { state in
+            if state.failure == nil { state.failure = error }
+            defer {
+                state.posted = []
+                state.probes = []
+            }
+            return (state.posted, state.probes)
+        }
+        let failure = state.withLock { $0.failure } ?? error
+        for receive in receives { receive.complete(.failure(failure)) }
+        for probe in probes { probe.continuation.resume(throwing: failure) }
+    }
+
+    /// The failure, once the job has failed.
+    var failure: CommunicatorError? { state.withLock { $0.failure } }
+}
+
+/// A receive posted to a ``Mailbox``: completed once, by a message or a failure; ``wait()``
+/// returns that.
+final class PostedReceive: Sendable {
+    let pattern: MessagePattern
+    private enum State {
+        case waiting(CheckedContinuation<RankMessage, any Error>?)
+        case done(Result<RankMessage, any Error>)
+    }
+    private let state = Mutex(State.waiting(nil))
+
+    init(pattern: MessagePattern) {
+        self.pattern = pattern
+    }
+
+    func complete(_ outcome: Result<RankMessage, any Error>) {
+        let waiter: CheckedContinuation<RankMessage, any Error>?? = state.withLock { state in
+            guard case let .waiting(waiter) = state else { return nil }
+            state = .done(outcome)
+            return .some(waiter)
+        }
+        if case let .some(.some(waiter)) = waiter { waiter.resume(with: outcome) }
+    }
+
+    /// The outcome, when there is one already.
+    var outcome: Result<RankMessage, any Error>? {
+        state.withLock { if case let .done(outcome) = $0 { outcome } else { nil } }
+    }
+
+    /// Waits for the message. One task waits at a time.
+    func wait() async throws -> RankMessage {
+        try await withCheckedThrowingContinuation { continuation in
+            let outcome: Result<RankMessage, any Error>? = state.withLock { state in
+                switch state {
+                case let .done(outcome): return outcome
+                case .waiting:
+                    state = .waiting(continuation)
+                    return nil
+                }
+            }
+            if let outcome { continuation.resume(with: outcome) }
+        }
+    }
+}

@@ -1,0 +1,90 @@
+import FleetWire
+import NIOCore
+
+/// The header of a ``Frame/Kind/rankMessage`` frame: the communicator context and the tag, then
+/// the data. The source is the connection's peer, so a rank cannot pose as another.
+enum RankMessageHeader {
+    static let size = 12
+
+    static func write(context: UInt64, tag: Int32, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(context, endianness: .little)
+        buffer.writeInteger(tag, endianness: .little)
+    }
+
+    static func read(from buffer: inout ByteBuffer) -> (context: UInt64, tag: Int32)? {
+        guard let context = buffer.readInteger(endianness: .little, as: UInt64.self),
+              let tag = buffer.readInteger(endianness: .little, as: Int32.self) else { return nil }
+        return (context, tag)
+    }
+}
+
+/// What happened on a connection to another rank.
+enum RankLinkEvent: Sendable {
+    /// The peer said goodbye: it sends nothing more.
+    case goodbye(Int)
+    /// The connection closed; the peer, when it had said who it is.
+    case closed(Int?, afterGoodbye: Bool)
+}
+
+/// Sits after FleetWire's handlers on a connection to another rank: hands each message to the
+/// ``Mailbox`` within the read that brought it in, learns who dialled from its hello, and
+/// reports goodbyes and closed connections.
+final class RankConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = Frame
+    typealias OutboundOut = Frame
+
+    private let mailbox: Mailbox
+    private let size: Int
+    /// The peer's world rank: known when this side dialled, learned from the hello otherwise.
+    private var peer: Int?
+    private var saidGoodbye = false
+    private let identified: (Int, any Channel) -> Bool
+    private let event: (RankLinkEvent) -> Void
+
+    /// - Parameters:
+    ///   - peer: the rank dialled, or `nil` on an accepted connection.
+    ///   - identified: an accepted connection's peer said who it is; returns `false` to refuse it
+    ///     (a rank that is already connected, or no rank of this job).
+    ///   - event: the peer said goodbye, or the connection closed.
+    init(
+        mailbox: Mailbox, size: Int, peer: Int?,
+        identified: @escaping (Int, any Channel) -> Bool, event: @escaping (RankLinkEvent) -> Void
+    ) {
+        self.mailbox = mailbox
+        self.size = size
+        self.peer = peer
+        self.identified = identified
+        self.event = event
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var frame = unwrapInboundIn(data)
+        switch frame.kind {
+        case .rankMessage:
+            guard let peer, let header = RankMessageHeader.read(from: &frame.payload) else {
+                return context.fireErrorCaught(WireError.malformedPayload(.rankMessage, peer == nil ? "message before hello" : "short header"))
+            }
+            mailbox.deliver(RankMessage(context: header.context, source: peer, tag: header.tag, data: frame.payload))
+        case .message where peer == nil:
+            guard let hello = try? frame.decode(RankHello.self), (0..<size).contains(hello.rank),
+                  identified(hello.rank, context.channel) else {
+                return context.fireErrorCaught(WireError.malformedPayload(.message, "not a rank of this job, or one already connected"))
+            }
+            peer = hello.rank
+        case .goodbye:
+            saidGoodbye = true
+            if let peer { event(.goodbye(peer)) }
+        default:
+            context.fireErrorCaught(WireError.malformedPayload(frame.kind, "unexpected between ranks"))
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        event(.closed(peer, afterGoodbye: saidGoodbye))
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,343 @@
+import FleetWire
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// One rank's part of a job: its connections to the other ranks (TCP, one per pair, dialled by
+/// the higher rank), its ``Mailbox``, the event loop that runs its I/O and its operations, and
+/// its link to the launcher. Every ``Communicator`` of the rank shares it.
+final class World: Sendable {
+    let rank: Int
+    let size: Int
+    let mailbox: Mailbox
+    /// The rank's one event loop: connections read on it, and operations run on it, so that a
+    /// message wakes the receive that waits for it without a thread hop.
+    let executor: EventLoopTaskExecutor
+    let timeout: Duration?
+    private let group: MultiThreadedEventLoopGroup?
+    /// The channel to each other rank, by world rank (`nil` for this rank).
+    private let links: [(any Channel)?]
+    private let launcher: LauncherLink?
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    /// The largest message one frame carries between ranks.
+    static let maximumMessageSize = 1 << 30
+
+    private struct State {
+        var finalizing = false
+        var finalized = false
+        /// Ranks whose goodbye (or closed connection) finalize still waits for.
+        var goodbyesMissing: Set<Int> = []
+        var goodbyeWaiter: CheckedContinuation<Void, Never>?
+    }
+
+    private init(
+        rank: Int, size: Int, mailbox: Mailbox, executor: EventLoopTaskExecutor, timeout: Duration?,
+        group: MultiThreadedEventLoopGroup?, links: [(any Channel)?], launcher: LauncherLink?, logger: Logger
+    ) {
+        self.rank = rank
+        self.size = size
+        self.mailbox = mailbox
+        self.executor = executor
+        self.timeout = timeout
+        self.group = group
+        self.links = links
+        self.launcher = launcher
+        self.logger = logger
+        state.withLock { $0.goodbyesMissing = Set((0..<size).filter { $0 != rank }) }
+    }
+
+    /// A world of one rank: a program run without a launcher.
+    static func single(timeout: Duration?) -> World {
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        return World(
+            rank: 0, size: 1, mailbox: Mailbox(), executor: EventLoopTaskExecutor(loop), timeout: timeout,
+            group: nil, links: [nil], launcher: nil, logger: Logger(label: "fleet.mpi"))
+    }
+
+    /// Joins the job the launcher described: listens for the higher ranks, registers with the
+    /// launcher, receives every rank's address, dials the lower ranks, and waits until every
+    /// connection is up.
+    static func join(_ environment: LaunchEnvironment, logger: Logger = Logger(label: "fleet.mpi")) async throws -> World {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        do {
+            return try await join(environment, group: group, logger: logger)
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+    }
+
+    private static func join(_ environment: LaunchEnvironment, group: MultiThreadedEventLoopGroup, logger: Logger) async throws -> World {
+        let rank = environment.rank, size = environment.size
+        let loop = group.next()
+        let mailbox = Mailbox()
+        let configuration = WireConfiguration(
+            credentials: .secret(environment.secret), maximumPayloadSize: maximumMessageSize,
+            handshakeTimeout: .seconds(30), connectTimeout: .seconds(10), logger: logger)
+        // Until the world exists, closed connections and goodbyes go to the joining state.
+        let joining = Joining(expected: size - 1 - rank, loop: loop)
+        let server = try await WireBootstrap.server(group: group)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    _ = try WirePipeline.configure(channel, role: .server, configuration: configuration, tlsContext: nil)
+                    try channel.pipeline.syncOperations.addHandler(RankConnectionHandler(
+                        mailbox: mailbox, size: size, peer: nil,
+                        identified: { peer, channel in peer > rank && joining.accepted(peer, channel) },
+                        event: { joining.handle($0) }))
+                }
+            }
+            .bind(host: environment.host, port: 0).get()
+        let port = server.localAddress?.port ?? 0
+        let ownEndpoint = Endpoint(host: environment.host, port: port)
+
+        let (launcher, table) = try await LauncherLink.connect(
+            to: environment.launcher, configuration: configuration, rank: rank, endpoint: ownEndpoint,
+            abort: { rank, reason in mailbox.fail(.rankFailed(rank: rank, reason: reason)) })
+        guard table.count == size else {
+            throw CommunicatorError.notLaunched("the launcher sent \(table.count) addresses for \(size) ranks")
+        }
+        var links = [(any Channel)?](repeating: nil, count: size)
+        for peer in 0..<rank {
+            let endpoint = try Endpoint(table[peer])
+            let authenticated = loop.makePromise(of: PeerInfo.self)
+            let channel: any Channel
+            do {
+                channel = try await WireBootstrap.client(group: group, configuration: configuration)
+                    .channelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            let handshake = try WirePipeline.configure(
+                                channel, role: .client(serverHostname: nil), configuration: configuration, tlsContext: nil)
+                            try channel.pipeline.syncOperations.addHandler(RankConnectionHandler(
+                                mailbox: mailbox, size: size, peer: peer,
+                                identified: { _, _ in false },
+                                event: { joining.handle($0) }))
+                            // The hello goes out first, before any message.
+                            handshake.whenSuccess { _ in
+                                let hello = try? Frame(kind: .message, encoding: RankHello(rank: rank))
+                                if let hello { channel.writeAndFlush(hello, promise: nil) }
+                            }
+                            handshake.cascade(to: authenticated)
+                        }
+                    }
+                    .connect(host: endpoint.host, port: endpoint.port).get()
+            } catch {
+                authenticated.fail(error)
+                throw error
+            }
+            _ = try await authenticated.futureResult.get()
+            links[peer] = channel
+        }
+        for (peer, channel) in try await joining.everyoneAccepted(timeout: .seconds(60)) { links[peer] = channel }
+        // New connections are not wanted any more.
+        try? await server.close()
+
+        let world = World(
+            rank: rank, size: size, mailbox: mailbox, executor: EventLoopTaskExecutor(loop), timeout: environment.timeout,
+            group: group, links: links, launcher: launcher, logger: logger)
+        joining.hand(to: world)
+        launcher.whenLost { reason in world.launcherLost(reason) }
+        return world
+    }
+
+    // MARK: Sending
+
+    /// Sends one message to a world rank. Small messages are handed to the connection and the
+    /// call returns; large ones return once written (backpressure).
+    func transmit(context: UInt64, tag: Int32, data: ByteBuffer, to destination: Int) async throws {
+        guard let written = try write(context: context, tag: tag, data: data, to: destination),
+              data.readableBytes >= 1 << 16 else { return }
+        try await completion(of: written, to: destination)
+    }
+
+    /// Hands one message to the connection to `destination` at once (or to this rank's own
+    /// mailbox): messages leave in the order written.
+    ///
+    /// - Returns: the write, or `nil` for a message to this rank.
+    func write(context: UInt64, tag: Int32, data: ByteBuffer, to destination: Int) throws -> EventLoopFuture<Void>? {
+        if let failure = mailbox.failure { throw failure }
+        if destination == rank {
+            mailbox.deliver(RankMessage(context: context, source: rank, tag: tag, data: data.getSlice(at: data.readerIndex + RankMessageHeader.size, length: data.readableBytes - RankMessageHeader.size) ?? ByteBuffer()))
+            return nil
+        }
+        guard data.readableBytes <= Self.maximumMessageSize else {
+            throw CommunicatorError.messageTooLarge(size: data.readableBytes - RankMessageHeader.size, limit: Self.maximumMessageSize - RankMessageHeader.size)
+        }
+        guard let channel = links[destination] else { throw CommunicatorError.invalidRank(destination, size: size) }
+        return channel.writeAndFlush(Frame(kind: .rankMessage, payload: data))
+    }
+
+    /// Waits for a write; a failed one is the job's failure, or the destination's.
+    func completion(of written: EventLoopFuture<Void>, to destination: Int) async throws {
+        do {
+            try await written.get()
+        } catch {
+            throw mailbox.failure ?? CommunicatorError.rankFailed(rank: destination, reason: "cannot send to it: \(error)")
+        }
+    }
+
+    /// A buffer for a message, with the header written.
+    func messageBuffer(context: UInt64, tag: Int32, capacity: Int = 64) -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: capacity + RankMessageHeader.size)
+        RankMessageHeader.write(context: context, tag: tag, into: &buffer)
+        return buffer
+    }
+
+    // MARK: Failures and the end
+
+    /// Something happened on the connection to another rank.
+    ///
+    /// A goodbye: nothing more comes from that rank. A close without a goodbye: the rank died
+    /// (or was cut off); the launcher usually says how within moments, and if it has not after
+    /// a second, the job fails with what this rank saw.
+    fileprivate func handle(_ event: RankLinkEvent) {
+        let peer: Int
+        switch event {
+        case let .goodbye(from):
+            peer = from
+            mailbox.finished(from)
+        case .closed(nil, _):
+            return
+        case let .closed(from?, afterGoodbye):
+            peer = from
+            if !afterGoodbye, !state.withLock({ $0.finalized }) {
+                executor.eventLoop.scheduleTask(in: .seconds(1)) { [mailbox] in
+                    mailbox.fail(.rankFailed(rank: from, reason: "its connection closed without a goodbye (the process died, or was cut off)"))
+                }
+            }
+        }
+        let waiter: CheckedContinuation<Void, Never>? = state.withLock { state in
+            state.goodbyesMissing.remove(peer)
+            guard state.goodbyesMissing.isEmpty else { return nil }
+            defer { state.goodbyeWaiter = nil }
+            return state.goodbyeWaiter
+        }
+        waiter?.resume()
+    }
+
+    private func launcherLost(_ reason: String) {
+        guard !state.withLock({ $0.finalized }) else { return }
+        mailbox.fail(.launcherLost(reason))
+    }
+
+    /// Says goodbye to every other rank, waits (up to `timeout`) for theirs, closes the
+    /// connections and tells the launcher how this rank ended.
+    ///
+    /// - Parameter failure: why the rank's program failed, or `nil` when it finished in order.
+    func finalize(failure: String?, timeout: Duration = .seconds(30)) async {
+        let first = state.withLock { state in
+            defer { state.finalizing = true }
+            return !state.finalizing
+        }
+        guard first else { return }
+        if let failure {
+            await launcher?.send(.failed(reason: failure))
+        } else {
+            for case let channel? in links { channel.writeAndFlush(Frame(kind: .goodbye), promise: nil) }
+            // Closing before the others have read everything could lose their data: wait for
+            // their goodbyes first (MPI_Finalize is collective too).
+            let deadline = executor.eventLoop.scheduleTask(in: TimeAmount(timeout)) { [self] in
+                state.withLock { state in
+                    defer { state.goodbyeWaiter = nil }
+                    return state.goodbyeWaiter
+                }?.resume()
+            }
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let done = state.withLock { state in
+                    if state.goodbyesMissing.isEmpty || mailbox.failure != nil { return true }
+                    state.goodbyeWaiter = continuation
+                    return false
+                }
+                if done { continuation.resume() }
+            }
+            deadline.cancel()
+            await launcher?.send(.finished)
+        }
+        state.withLock { $0.finalized = true }
+        for case let channel? in links { try? await channel.close() }
+        await launcher?.close()
+        try? await group?.shutdownGracefully()
+    }
+
+    var isFinalized: Bool { state.withLock { $0.finalizing } }
+}
+
+/// The connections of a rank that is joining: the accepted ones as they identify themselves,
+/// and, once the world exists, where closes and goodbyes go.
+private final class Joining: Sendable {
+    private struct State {
+        var accepted: [Int: any Channel] = [:]
+        var waiter: CheckedContinuation<[Int: any Channel], any Error>?
+        var failure: (any Error)?
+        var world: World?
+        /// Goodbyes and closes that came before the world existed.
+        var early: [RankLinkEvent] = []
+    }
+    private let expected: Int
+    private let loop: any EventLoop
+    private let state = Mutex(State())
+
+    init(expected: Int, loop: any EventLoop) {
+        self.expected = expected
+        self.loop = loop
+    }
+
+    func accepted(_ peer: Int, _ channel: any Channel) -> Bool {
+        let (ok, ready) = state.withLock { state -> (Bool, (CheckedContinuation<[Int: any Channel], any Error>, [Int: any Channel])?) in
+            guard state.accepted[peer] == nil, state.world == nil else { return (false, nil) }
+            state.accepted[peer] = channel
+            guard state.accepted.count == expected, let waiter = state.waiter else { return (true, nil) }
+            state.waiter = nil
+            return (true, (waiter, state.accepted))
+        }
+        if let (waiter, accepted) = ready { waiter.resume(returning: accepted) }
+        return ok
+    }
+
+    func fail(_ error: any Error) {
+        let waiter = state.withLock { state in
+            if state.failure == nil { state.failure = error }
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(throwing: error)
+    }
+
+    func everyoneAccepted(timeout: Duration) async throws -> [Int: any Channel] {
+        let timer = loop.scheduleTask(in: TimeAmount(timeout)) { [self] in
+            fail(CommunicatorError.notLaunched("not every rank connected within \(timeout)"))
+        }
+        defer { timer.cancel() }
+        return try await withCheckedThrowingContinuation { continuation in
+            let outcome: Result<[Int: any Channel], any Error>? = state.withLock { state in
+                if let failure = state.failure { return .failure(failure) }
+                if state.accepted.count == expected { return .success(state.accepted) }
+                state.waiter = continuation
+                return nil
+            }
+            if let outcome { continuation.resume(with: outcome) }
+        }
+    }
+
+    func handle(_ event: RankLinkEvent) {
+        let world = state.withLock { state -> World? in
+            if state.world == nil { state.early.append(event) }
+            return state.world
+        }
+        if let world { return world.handle(event) }
+        if case let .closed(peer?, false) = event {
+            fail(CommunicatorError.rankFailed(rank: peer, reason: "its connection closed while the ranks were connecting"))
+        }
+    }
+
+    func hand(to world: World) {
+        let early = state.withLock { state in
+            state.world = world
+            defer { state.early = [] }
+            return state.early
+        }
+        for event in early { world.handle(event) }
+    }
+}

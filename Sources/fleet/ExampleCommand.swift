@@ -1,0 +1,37 @@
+// `fleet example NAME`: runs one of the seed's programs inside `fleet` itself, so that `fleet demo`
+// can start it (as ranks under `fleet launch`) without the examples' own executables.
+
+import ArgumentParser
+import FleetExamples
+
+/// `fleet example compute-pi [--nsamples N] [--every N] [--timing]` (hidden: `fleet demo` uses it).
+struct ExampleCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "example",
+        abstract: "Run one of the seed's programs in this process (used by fleet demo).",
+        shouldDisplay: false
+    )
+
+    enum Name: String, ExpressibleByArgument {
+        case computePi = "compute-pi"
+    }
+
+    @Argument(help: "The program: compute-pi.")
+    var name: Name
+
+    @Option(help: "compute-pi: random points per rank per round.")
+    var nsamples: Int = ComputePi.seedSamples
+
+    @Option(help: "compute-pi: print every Nth round's line.")
+    var every: Int = 1
+
+    @Flag(help: "compute-pi: print the rounds and the time per round.")
+    var timing = false
+
+    func run() async throws {
+        switch name {
+        case .computePi:
+            try await ComputePi.main(samples: nsamples, every: every, timing: timing)
+        }
+    }
+}

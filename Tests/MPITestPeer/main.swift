@@ -1,0 +1,273 @@
+// mpi-test-peer: the program the FleetMPI integration tests launch as ranks
+// (`fleet launch -n N -- MPITestPeer SCENARIO`). Each rank checks what it got against a serial
+// computation and prints `rank R ok NAME` or `rank R FAIL NAME: detail`; rank 0 ends with
+// `checks: N failed` over all ranks.
+
+import FleetMPI
+import FleetWire
+import Foundation
+import Synchronization
+
+struct Point: Codable, Sendable, Equatable {
+    var x: Int
+    var label: String
+}
+
+struct Refusal: Error, CustomStringConvertible {
+    var description: String { "rank 2 refuses to go on" }
+}
+
+let scenario = CommandLine.arguments.dropFirst().first ?? "collectives"
+/// Checks failed on this rank so far.
+let failures = Mutex(0)
+
+/// Prints a line and flushes it: a rank may end abruptly (that is what some scenarios test).
+func say(_ line: String) {
+    print(line)
+    fflush(nil)
+}
+
+func check(_ world: Communicator, _ name: String, _ condition: Bool, _ detail: @autoclosure () -> String = "") {
+    if condition {
+        say("rank \(world.rank) ok \(name)")
+    } else {
+        failures.withLock { $0 += 1 }
+        say("rank \(world.rank) FAIL \(name): \(detail())")
+    }
+}
+
+func collectives(_ world: Communicator) async throws {
+    let rank = world.rank, size = world.size
+    let ranks = Array(0..<size)
+
+    try await world.barrier()
+    check(world, "barrier", true)
+
+    let point = try await world.bcast(rank == 0 ? Point(x: 42, label: "from zero") : nil, root: 0)
+    check(world, "bcast root 0", point == Point(x: 42, label: "from zero"), "\(point)")
+    let last = size - 1
+    let table = try await world.bcast(rank == last ? ["size": size, "root": last] : nil, root: last)
+    check(world, "bcast last root", table == ["size": size, "root": last], "\(table)")
+
+    let scatterRoot = 1 % size
+    let mine = try await world.scatter(rank == scatterRoot ? ranks.map { "v\($0)" } : nil, root: scatterRoot)
+    check(world, "scatter", mine == "v\(rank)", mine)
+
+    let gathered = try await world.gather(rank * rank, root: last)
+    check(world, "gather", rank == last ? gathered == ranks.map { $0 * $0 } : gathered == nil, "\(String(describing: gathered))")
+
+    let everyone = try await world.allgather("r\(rank)")
+    check(world, "allgather", everyone == ranks.map { "r\($0)" }, "\(everyone)")
+
+    let sum = try await world.reduce(rank + 1, .sum, root: 0)
+    check(world, "reduce sum", rank == 0 ? sum == size * (size + 1) / 2 : sum == nil, "\(String(describing: sum))")
+    let product = try await world.reduce(rank + 1, .prod, root: last)
+    check(world, "reduce prod", rank == last ? product == (1...size).reduce(1, *) : product == nil, "\(String(describing: product))")
+
+    check(world, "allreduce sum", try await world.allreduce(rank + 1, .sum) == size * (size + 1) / 2)
+    check(world, "allreduce min", try await world.allreduce(Double(rank) + 0.5, .min) == 0.5)
+    check(world, "allreduce max", try await world.allreduce(rank * 3, .max) == (size - 1) * 3)
+    // Not commutative: the result shows the order the values were combined in.
+    let order = try await world.allreduce("\(rank)", Reduction { $0 + "," + $1 })
+    check(world, "allreduce in rank order", order == ranks.map(String.init).joined(separator: ","), order)
+
+    let small = try await world.allreduce([rank, rank * 2, 1], .sum)
+    let rankSum = ranks.reduce(0, +)
+    check(world, "allreduce array", small == [rankSum, rankSum * 2, size], "\(small)")
+
+    // Large enough for the ring; integers in doubles add exactly.
+    let count = 100_003
+    let large = try await world.allreduce((0..<count).map { Double($0 % 97) * Double(rank + 1) }, .sum)
+    let factor = Double(size * (size + 1) / 2)
+    check(world, "allreduce ring", large == (0..<count).map { Double($0 % 97) * factor }, "first \(large.prefix(3))")
+    let largest = try await world.allreduce((0..<count).map { ($0 * 7 + rank * 13) % 1_000 }, .max)
+    check(world, "allreduce ring max", largest == (0..<count).map { index in ranks.map { (index * 7 + $0 * 13) % 1_000 }.max()! })
+
+    let exchanged = try await world.alltoall(ranks.map { rank * 100 + $0 })
+    check(world, "alltoall", exchanged == ranks.map { $0 * 100 + rank }, "\(exchanged)")
+
+    check(world, "scan sum", try await world.scan(rank + 1, .sum) == (rank + 1) * (rank + 2) / 2)
+    let prefix = try await world.scan("\(rank)", Reduction { $0 + $1 })
+    check(world, "scan in rank order", prefix == (0...rank).map(String.init).joined(), prefix)
+    check(world, "scan array", try await world.scan([1, rank], .sum) == [rank + 1, rank * (rank + 1) / 2])
+
+    // Sub-communicators: even and odd ranks, each ordered from the highest rank down.
+    let half = try await world.split(color: rank % 2, key: -rank)
+    if let half {
+        let members = ranks.filter { $0 % 2 == rank % 2 }.reversed()
+        check(world, "split size", half.size == members.count, "\(half.size)")
+        check(world, "split rank", half.rank == Array(members).firstIndex(of: rank), "\(half.rank)")
+        let parity = try await half.allreduce(rank, .sum)
+        check(world, "split allreduce", parity == members.reduce(0, +), "\(parity)")
+        // The same tag on both communicators: each receive sees its own communicator's message.
+        if half.size > 1 {
+            let next = (half.rank + 1) % half.size, previous = (half.rank - 1 + half.size) % half.size
+            try await half.send("sub", to: next, tag: 5)
+            try await world.send("world", to: (rank + 1) % size, tag: 5)
+            let fromWorld = try await world.recv(String.self, from: (rank - 1 + size) % size, tag: 5)
+            let fromHalf = try await half.recv(String.self, from: previous, tag: 5)
+            check(world, "split messages stay apart", fromWorld == "world" && fromHalf == "sub", "\(fromWorld) \(fromHalf)")
+        }
+    } else {
+        check(world, "split", false, "no communicator")
+    }
+    let none = try await world.split(color: rank == 0 ? nil : 1)
+    check(world, "split undefined", rank == 0 ? none == nil : none?.size == size - 1)
+}
+
+func pointToPoint(_ world: Communicator) async throws {
+    let rank = world.rank, size = world.size
+    let next = (rank + 1) % size, previous = (rank - 1 + size) % size
+
+    // A ring of Codable values, then tags out of order.
+    try await world.send(Point(x: rank, label: "ring"), to: next, tag: 1)
+    let got = try await world.recv(Point.self, from: previous, tag: 1)
+    check(world, "ring", got == Point(x: previous, label: "ring"), "\(got)")
+    try await world.send(2, to: next, tag: 2)
+    try await world.send(3, to: next, tag: 3)
+    let three = try await world.recv(Int.self, from: previous, tag: 3)
+    let two = try await world.recv(Int.self, from: previous, tag: 2)
+    check(world, "tags match, not order", three == 3 && two == 2)
+
+    // Any source: rank 0 collects one message from each other rank.
+    if rank == 0 {
+        var sources = Set<Int>()
+        for _ in 1..<size {
+            let (value, status) = try await world.recvWithStatus(Int.self, tag: 9)
+            if value == status.source * 10 { sources.insert(status.source) }
+        }
+        check(world, "any source", sources == Set(1..<size), "\(sources)")
+    } else {
+        try await world.send(rank * 10, to: 0, tag: 9)
+    }
+
+    // Non-blocking: post the receive first, then send.
+    let request = try world.irecv([Int].self, from: previous, tag: 4)
+    let sent = try world.isend([rank, rank], to: next, tag: 4)
+    try await sent.wait()
+    check(world, "isend/irecv", try await request.value == [previous, previous])
+
+    let swapped = try await world.sendrecv("from \(rank)", to: next, sendTag: 6, from: previous, receiveTag: 6, as: String.self)
+    check(world, "sendrecv", swapped == "from \(previous)", swapped)
+
+    try await world.send(contentsOf: [Double](repeating: Double(rank), count: 1_000), to: next, tag: 7)
+    let status = try await world.probe(from: previous, tag: 7)
+    check(world, "probe", status.source == previous && status.count(of: Double.self) == 1_000, "\(status)")
+    var buffer = [Double](repeating: -1, count: 1_000)
+    try await world.recv(into: &buffer, from: previous, tag: 7)
+    check(world, "buffer send/recv", buffer.allSatisfy { $0 == Double(previous) })
+    try await world.send(contentsOf: [Int32(rank), 7], to: next, tag: 8)
+    try await world.barrier()
+    check(world, "iprobe", try world.iprobe(from: previous, tag: 8) != nil)
+    check(world, "recv contents", try await world.recv(contentsOf: Int32.self, from: previous, tag: 8) == [Int32(previous), 7])
+
+    // Errors: a message of the wrong type, a rank that does not exist.
+    try await world.send("not a number", to: next, tag: 10)
+    do {
+        _ = try await world.recv(Int.self, from: previous, tag: 10)
+        check(world, "wrong type", false, "no error")
+    } catch let error as CommunicatorError {
+        if case .malformedMessage(from: previous, _) = error { check(world, "wrong type", true) } else { check(world, "wrong type", false, "\(error)") }
+    }
+    do {
+        try await world.send(1, to: size + 3)
+        check(world, "invalid rank", false, "no error")
+    } catch let error as CommunicatorError {
+        check(world, "invalid rank", error == .invalidRank(size + 3, size: size), "\(error)")
+    }
+}
+
+func report(_ world: Communicator) async throws {
+    let total = try await world.reduce(failures.withLock { $0 }, .sum, root: 0)
+    if let total { say("checks: \(total) failed") }
+}
+
+
+do {
+switch scenario {
+case "collectives":
+    try await Communicator.withWorld { world in
+        try await collectives(world)
+        try await pointToPoint(world)
+        try await report(world)
+    }
+case "kill":
+    // Rank 1 dies (SIGKILL) in the middle of a run of allreduces.
+    try await Communicator.withWorld { world in
+        for round in 0..<100_000 {
+            if world.rank == 1, round == 200 { kill(getpid(), SIGKILL) }
+            do {
+                _ = try await world.allreduce(round, .sum)
+            } catch {
+                say("rank \(world.rank) error after \(round) rounds: \(error)")
+                throw error
+            }
+        }
+    }
+case "throw":
+    // Rank 2 throws out of its program; the others wait in a barrier.
+    try await Communicator.withWorld { world in
+        try await world.barrier()
+        if world.rank == 2 { throw Refusal() }
+        do {
+            try await world.barrier()
+        } catch {
+            say("rank \(world.rank) error: \(error)")
+            throw error
+        }
+    }
+case "secret":
+    // Another program, with the wrong secret, tries the launcher's port; the job goes on.
+    try await Communicator.withWorld { world in
+        if world.rank == 0 {
+            let launcher = try Endpoint(ProcessInfo.processInfo.environment["FLEET_MPI_LAUNCHER"] ?? "")
+            let configuration = WireConfiguration(credentials: .secret(try Secret(Array("not the job's secret".utf8))))
+            do {
+                try await WireClient.withConnection(to: launcher, configuration: configuration) { @Sendable _ in }
+                say("intruder: accepted")
+            } catch let error as HandshakeError {
+                say("intruder: rejected: \(error)")
+            }
+        }
+        say("rank \(world.rank) sum after intruder: \(try await world.allreduce(1, .sum))")
+    }
+case "timeout":
+    // Under `fleet launch --timeout 0.5`: a receive nobody sends to times out; one from a rank
+    // that has finished fails at once; the rank goes on.
+    try await Communicator.withWorld { world in
+        if world.rank == 0 {
+            do {
+                _ = try await world.recv(Int.self, tag: 99)
+                say("rank 0 timeout: no error")
+            } catch {
+                say("rank 0 timeout: \(error)")
+            }
+            do {
+                _ = try await world.recv(Int.self, from: 1, tag: 99)
+                say("rank 0 from finished rank: no error")
+            } catch {
+                say("rank 0 from finished rank: \(error)")
+            }
+            try await world.send("after", to: 0, tag: 1)
+            say("rank 0 after timeout: \(try await world.recv(String.self, from: 0, tag: 1))")
+        }
+    }
+case "nofinalize":
+    // A rank that ends without finalizing leaves the others waiting: the launcher says so.
+    let world = try await Communicator.world()
+    if world.rank == 1 { exit(0) }
+    do {
+        try await world.barrier()
+    } catch {
+        say("rank \(world.rank) error: \(error)")
+    }
+    exit(3)
+default:
+    say("unknown scenario \(scenario)")
+    exit(2)
+}
+} catch {
+    // Exit rather than crash: the status says it failed, and stdout is flushed.
+    say("rank \(ProcessInfo.processInfo.environment["FLEET_MPI_RANK"] ?? "?") ends with: \(error)")
+    exit(1)
+}
