@@ -175,6 +175,7 @@ let package = Package(
         .testTarget(name: "FleetActorsTests", dependencies: ["FleetActors", "FleetActorsTestSupport", "FleetWire"]),
         .executableTarget(name: "JobTestPeer", dependencies: ["FleetJobs"], path: "Tests/JobTestPeer"),
         .testTarget(name: "FleetJobsTests", dependencies: ["FleetJobs"]),
+        .testTarget(name: "FleetMPITests", dependencies: ["FleetMPI", .product(name: "NIOCore", package: "swift-nio")]),
         .executableTarget(name: "MPITestPeer", dependencies: ["FleetMPI", "FleetWire"], path: "Tests/MPITestPeer"),
         .testTarget(name: "FleetExamplesTests", dependencies: ["FleetExamples", "CWasteTime"]),
         .testTarget(

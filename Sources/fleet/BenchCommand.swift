@@ -51,7 +51,7 @@ struct BenchCommand: AsyncParsableCommand {
         case .echo:
             throw NotAvailableYet("fleet bench echo", module: .cooperative)
         case .mpi:
-            throw NotAvailableYet("fleet bench mpi", module: .mpi)
+            try await MPIBench.run(fleet: try currentExecutable(), quick: quick)
         }
     }
 }

@@ -4,7 +4,8 @@
 import ArgumentParser
 import FleetExamples
 
-/// `fleet example compute-pi [--nsamples N] [--every N] [--timing]` (hidden: `fleet demo` uses it).
+/// `fleet example compute-pi [--nsamples N] [--every N] [--timing]`, `fleet example mpi-bench
+/// [--quick]` (hidden: `fleet demo mpi` and `fleet bench mpi` launch them as ranks).
 struct ExampleCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "example",
@@ -14,6 +15,7 @@ struct ExampleCommand: AsyncParsableCommand {
 
     enum Name: String, ExpressibleByArgument {
         case computePi = "compute-pi"
+        case mpiBench = "mpi-bench"
     }
 
     @Argument(help: "The program: compute-pi.")
@@ -28,10 +30,15 @@ struct ExampleCommand: AsyncParsableCommand {
     @Flag(help: "compute-pi: print the rounds and the time per round.")
     var timing = false
 
+    @Flag(help: "mpi-bench: short timings.")
+    var quick = false
+
     func run() async throws {
         switch name {
         case .computePi:
             try await ComputePi.main(samples: nsamples, every: every, timing: timing)
+        case .mpiBench:
+            try await MPIBench.rank(quick: quick)
         }
     }
 }

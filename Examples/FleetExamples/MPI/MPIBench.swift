@@ -1,0 +1,89 @@
+import FleetMPI
+import Foundation
+
+/// `fleet bench mpi`: two ranks under the launcher measure FleetMPI's TCP transport — one-way
+/// ping-pong latency of 8 bytes, allreduce of one Double, barrier, allreduce of 1M Doubles — in
+/// alternating rounds with a raw TCP ping-pong between the same two processes (blocking
+/// sockets), the baseline the transport is held to. Medians over the rounds.
+public enum MPIBench {
+    /// Launches the two ranks (copies of `fleet`, running `fleet example mpi-bench`).
+    public static func run(fleet: String, quick: Bool) async throws {
+        let outcome = try await Launcher.run(Launcher.Job(
+            ranks: 2, program: fleet, arguments: ["example", "mpi-bench"] + (quick ? ["--quick"] : [])))
+        guard outcome.status == 0 else {
+            throw MPIDemoError(description: "the benchmark's ranks failed: rank \(outcome.failedRank ?? -1) \(outcome.failureReason ?? "")")
+        }
+    }
+
+    /// What each rank runs; rank 0 prints the figures.
+    public static func rank(quick: Bool) async throws {
+        try await Communicator.withWorld { world in
+            guard world.size == 2 else { throw MPIDemoError(description: "the MPI benchmark runs on 2 ranks, not \(world.size)") }
+            let rounds = quick ? 3 : 5
+            let count = quick ? 2_000 : 10_000
+            let bulkCount = quick ? 5 : 20
+            let peer = 1 - world.rank
+            // The raw TCP baseline: rank 1 echoes 8-byte messages on a thread of its own.
+            let port = try await world.bcast(world.rank == 1 ? try RawTCP.startEchoServer(size: 8) : nil, root: 1)
+            let client = world.rank == 0 ? try RawTCP.Client(port: port, size: 8) : nil
+            var figures: [String: [Double]] = [:]
+            let small: [Double] = [1.5]
+            var buffer: [Double] = [0]
+            let bulk = [Double](repeating: 0.25, count: 1_000_000)
+            for _ in 0..<rounds {
+                try await world.barrier()
+                if let client {
+                    let samples = try await onThread { try client.roundTrips(count: count) }.sorted()
+                    figures["raw_tcp_one_way", default: []].append(samples[samples.count / 2] / 2 * 1e6)
+                }
+                try await world.barrier()
+                var start = ContinuousClock.now
+                for _ in 0..<count {
+                    if world.rank == 0 {
+                        try await world.send(contentsOf: small, to: peer)
+                        try await world.recv(into: &buffer, from: peer)
+                    } else {
+                        try await world.recv(into: &buffer, from: peer)
+                        try await world.send(contentsOf: buffer, to: peer)
+                    }
+                }
+                figures["pingpong_8B_one_way", default: []].append(start.duration(to: .now).inSeconds / Double(2 * count) * 1e6)
+
+                try await world.barrier()
+                start = .now
+                for _ in 0..<count { _ = try await world.allreduce(1.5, .sum) }
+                figures["allreduce_1_double", default: []].append(start.duration(to: .now).inSeconds / Double(count) * 1e6)
+
+                start = .now
+                for _ in 0..<count { try await world.barrier() }
+                figures["barrier", default: []].append(start.duration(to: .now).inSeconds / Double(count) * 1e6)
+
+                try await world.barrier()
+                start = .now
+                for _ in 0..<bulkCount { _ = try await world.allreduce(bulk, .sum) }
+                let seconds = start.duration(to: .now).inSeconds / Double(bulkCount)
+                figures["allreduce_1M_doubles", default: []].append(seconds * 1e3)
+                figures["allreduce_1M_doubles_throughput", default: []].append(8e6 / seconds / 1e9)
+            }
+            guard world.rank == 0 else { return }
+            func median(_ name: String) -> Double {
+                let values = (figures[name] ?? [0]).sorted()
+                return values[values.count / 2]
+            }
+            let units = [
+                ("raw_tcp_one_way", "us"), ("pingpong_8B_one_way", "us"), ("allreduce_1_double", "us"),
+                ("barrier", "us"), ("allreduce_1M_doubles", "ms"), ("allreduce_1M_doubles_throughput", "GB/s"),
+            ]
+            for (name, unit) in units { print(BenchFigure(name, median(name), unit)) }
+            print(BenchFigure("pingpong_vs_raw_tcp", median("pingpong_8B_one_way") / median("raw_tcp_one_way"), "x"))
+            fflush(nil)
+        }
+    }
+
+    /// Runs blocking `body` on a thread of its own.
+    private static func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try body() }) }.start()
+        }
+    }
+}
