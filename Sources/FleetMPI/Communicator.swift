@@ -164,9 +164,11 @@ public final class Communicator: Sendable {
         if world.isFinalized { throw .finalized }
     }
 
-    /// Runs `body` on the rank's event loop (already there under ``withWorld(_:)``).
+    /// Runs `body` on the rank's event loop; under ``withWorld(_:)`` it is there already, and
+    /// runs at once.
     func onLoop<T: Sendable>(_ body: () async throws -> T) async throws -> T {
-        try await withTaskExecutorPreference(world.executor) { try await body() }
+        if world.executor.eventLoop.inEventLoop { return try await body() }
+        return try await withTaskExecutorPreference(world.executor) { try await body() }
     }
 
     /// Sends `data` (a buffer from ``World/messageBuffer(context:tag:capacity:)``) to `rank`.
