@@ -64,9 +64,11 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        .target(name: "CFleetMPI"),
         .target(
             name: "FleetMPI",
             dependencies: [
+                "CFleetMPI",
                 "FleetWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -124,6 +124,8 @@ final class LaunchControl: Sendable {
         var exited: [Int: Int32] = [:]
         var registered: [Int: String] = [:]
         var finished: Set<Int> = []
+        /// Ranks whose control connection is still open: what they said is not all read yet.
+        var controlOpen: Set<Int> = []
         /// The ranks' connections, to tell them of a failure.
         var notify: [Int: AsyncStream<LaunchMessage>.Continuation] = [:]
         var tableWaiters: [CheckedContinuation<[String]?, Never>] = []
@@ -176,9 +178,11 @@ final class LaunchControl: Sendable {
             guard state.registered[rank] == nil else { return false }
             state.registered[rank] = endpoint
             state.notify[rank] = notify
+            state.controlOpen.insert(rank)
             return true
         }
         guard accepted else { return }
+        defer { controlClosed(rank) }
         tableIfComplete()
         guard let table = await waitForTable() else { return }
         do {
@@ -255,26 +259,44 @@ final class LaunchControl: Sendable {
     private func exited(rank: Int, _ ending: RankProcess.Ending) {
         let status = ending.status
         let reason = ending.description
-        let (finishedInOrder, joined, othersJoined) = state.withLock { state in
+        let (joined, othersJoined) = state.withLock { state in
             state.exited[rank] = status
-            return (state.finished.contains(rank), state.registered[rank] != nil, !state.registered.isEmpty)
+            return (state.registered[rank] != nil, !state.registered.isEmpty)
         }
         if status != 0 {
             failed(rank: rank, reason: reason, status: status)
-        } else if joined, !finishedInOrder {
-            // The others would wait for it in vain.
-            failed(rank: rank, reason: "exited without finalizing its communicator (call finalize(), or use Communicator.withWorld)", status: 1)
-        } else if !joined, othersJoined {
+        } else if joined {
+            checkFinalized(rank)
+        } else if othersJoined {
             // It ended without joining while others wait for it: they never would get a table.
             failed(rank: rank, reason: "exited before joining the job (does it use Communicator.world()?)", status: 1)
         }
         finishIfAllExited()
     }
 
+    /// Its control connection closed: all it said has been read.
+    private func controlClosed(_ rank: Int) {
+        state.withLock { _ = $0.controlOpen.remove(rank) }
+        checkFinalized(rank)
+        finishIfAllExited()
+    }
+
+    /// A rank that exited with status 0 without saying it finished left the others waiting in
+    /// vain. Decided once both its exit and the end of its control connection are known (its
+    /// last words may still be on the way when the exit is seen).
+    private func checkFinalized(_ rank: Int) {
+        let unfinished = state.withLock { state in
+            state.exited[rank] == 0 && !state.controlOpen.contains(rank) && !state.finished.contains(rank)
+        }
+        if unfinished {
+            failed(rank: rank, reason: "exited without finalizing its communicator (call finalize(), or use Communicator.withWorld)", status: 1)
+        }
+    }
+
     private func finishIfAllExited() {
         let outcome: (CheckedContinuation<Launcher.Outcome, Never>, Launcher.Outcome)? = state.withLock { state in
             let started = state.startFailure == nil ? job.ranks : state.processes.count
-            guard state.exited.count >= started, let waiter = state.exitWaiter else { return nil }
+            guard state.exited.count >= started, state.controlOpen.isEmpty, let waiter = state.exitWaiter else { return nil }
             state.exitWaiter = nil
             let outcome = Launcher.Outcome(
                 status: state.failure?.status ?? 0, failedRank: state.failure?.rank, failureReason: state.failure?.reason)

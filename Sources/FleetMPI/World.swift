@@ -1,3 +1,4 @@
+import CFleetMPI
 import FleetWire
 import Logging
 import NIOCore
@@ -71,6 +72,7 @@ final class World: Sendable {
     }
 
     private static func join(_ environment: LaunchEnvironment, group: MultiThreadedEventLoopGroup, logger: Logger) async throws -> World {
+        keepLargeBuffersMapped()
         let rank = environment.rank, size = environment.size
         let loop = group.next()
         let mailbox = Mailbox()
@@ -140,6 +142,15 @@ final class World: Sendable {
         joining.hand(to: world)
         launcher.whenLost { reason in world.launcherLost(reason) }
         return world
+    }
+
+    /// Large messages are buffers of megabytes, allocated and freed at every step of a
+    /// collective. By default glibc maps each one afresh and unmaps it when freed, and touching
+    /// fresh pages costs a fault per 4 KiB (tens of milliseconds per 8 MB on a VM). MPI libraries
+    /// keep such memory (OpenMPI's memory hooks set the same options): buffers up to 64 MiB come
+    /// from the heap, and the heap keeps up to 256 MiB of free memory for reuse.
+    private static func keepLargeBuffersMapped() {
+        _ = fleet_mpi_keep_large_buffers(64 << 20, 256 << 20)
     }
 
     // MARK: Sending

@@ -1,0 +1,1 @@
+// The C part of FleetMPI lives in include/CFleetMPI.h (static inline functions).
