@@ -26,6 +26,12 @@ final class World: Sendable {
     /// The largest message one frame carries between ranks.
     static let maximumMessageSize = 1 << 30
 
+    /// Reads of up to 1 MiB, so that large messages (collectives on big arrays) arrive in few
+    /// reads; small ones still get small buffers.
+    static var receiveBuffers: AdaptiveRecvByteBufferAllocator {
+        AdaptiveRecvByteBufferAllocator(minimum: 1 << 10, initial: 16 << 10, maximum: 1 << 20)
+    }
+
     private struct State {
         var finalizing = false
         var finalized = false
@@ -82,6 +88,7 @@ final class World: Sendable {
         // Until the world exists, closed connections and goodbyes go to the joining state.
         let joining = Joining(expected: size - 1 - rank, loop: loop)
         let server = try await WireBootstrap.server(group: group)
+            .childChannelOption(.recvAllocator, value: Self.receiveBuffers)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     _ = try WirePipeline.configure(channel, role: .server, configuration: configuration, tlsContext: nil)
@@ -108,6 +115,7 @@ final class World: Sendable {
             let channel: any Channel
             do {
                 channel = try await WireBootstrap.client(group: group, configuration: configuration)
+                    .channelOption(.recvAllocator, value: Self.receiveBuffers)
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
                             let handshake = try WirePipeline.configure(
