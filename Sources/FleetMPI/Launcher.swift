@@ -245,7 +245,7 @@ final class LaunchControl: Sendable {
             return (Array(state.notify.filter { $0.key != rank }.values), state.tableWaiters)
         }
         guard let first else { return }
-        job.logger.error("rank \(rank) failed: \(reason)")
+        job.logger.debug("rank \(rank) failed: \(reason)")
         for waiter in first.waiters { waiter.resume(returning: nil) }
         for channel in first.notify { channel.yield(.abort(rank: rank, reason: reason)) }
         let grace = job.gracePeriod

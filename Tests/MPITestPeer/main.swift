@@ -100,14 +100,12 @@ func collectives(_ world: Communicator) async throws {
         let parity = try await half.allreduce(rank, .sum)
         check(world, "split allreduce", parity == members.reduce(0, +), "\(parity)")
         // The same tag on both communicators: each receive sees its own communicator's message.
-        if half.size > 1 {
-            let next = (half.rank + 1) % half.size, previous = (half.rank - 1 + half.size) % half.size
-            try await half.send("sub", to: next, tag: 5)
-            try await world.send("world", to: (rank + 1) % size, tag: 5)
-            let fromWorld = try await world.recv(String.self, from: (rank - 1 + size) % size, tag: 5)
-            let fromHalf = try await half.recv(String.self, from: previous, tag: 5)
-            check(world, "split messages stay apart", fromWorld == "world" && fromHalf == "sub", "\(fromWorld) \(fromHalf)")
-        }
+        let next = (half.rank + 1) % half.size, previous = (half.rank - 1 + half.size) % half.size
+        try await half.send("sub", to: next, tag: 5)
+        try await world.send("world", to: (rank + 1) % size, tag: 5)
+        let fromWorld = try await world.recv(String.self, from: (rank - 1 + size) % size, tag: 5)
+        let fromHalf = try await half.recv(String.self, from: previous, tag: 5)
+        check(world, "split messages stay apart", fromWorld == "world" && fromHalf == "sub", "\(fromWorld) \(fromHalf)")
     } else {
         check(world, "split", false, "no communicator")
     }
