@@ -16,6 +16,7 @@ final class World: Sendable {
     /// message wakes the receive that waits for it without a thread hop.
     let executor: EventLoopTaskExecutor
     let timeout: Duration?
+    /// The loop's group, held for the rank's life (see ``finalize(failure:timeout:)``).
     private let group: MultiThreadedEventLoopGroup?
     /// The channel to each other rank, by world rank (`nil` for this rank).
     private let links: [(any Channel)?]
@@ -277,7 +278,8 @@ final class World: Sendable {
         state.withLock { $0.finalized = true }
         for case let channel? in links { try? await channel.close() }
         await launcher?.close()
-        try? await group?.shutdownGracefully()
+        // The loop thread stays: code after finalize may still run on it (under withWorld it
+        // does), and an idle loop costs nothing until the process ends.
     }
 
     var isFinalized: Bool { state.withLock { $0.finalizing } }

@@ -59,6 +59,7 @@ struct LaunchTests {
         #expect(outcome.stdout.contains("rank 0 timeout: recv did not complete within 0.5 seconds"), "\(outcome.stdout)")
         #expect(outcome.stdout.contains("rank 0 from finished rank: rank 1 has already finished"), "\(outcome.stdout)")
         #expect(outcome.stdout.contains("rank 0 after timeout: after"))
+        #expect(outcome.stdout.contains("rank 1 finalized"))
     }
 
     @Test func aRankThatEndsWithoutFinalizingIsAFailure() async throws {

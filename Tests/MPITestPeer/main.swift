@@ -248,6 +248,10 @@ case "timeout":
             }
             try await world.send("after", to: 0, tag: 1)
             say("rank 0 after timeout: \(try await world.recv(String.self, from: 0, tag: 1))")
+        } else {
+            // Finalizing from the rank's own loop, before withWorld does it again.
+            await world.finalize()
+            say("rank \(world.rank) finalized")
         }
     }
 case "nofinalize":
