@@ -105,6 +105,7 @@ let package = Package(
             name: "FleetExamples",
             dependencies: [
                 "CWasteTime", "FleetWire", "FleetActors", "FleetJobs", "FleetMPI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

@@ -18,21 +18,9 @@ struct ComputePiCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "Random points per rank per round (the seed's 10000).")
-    var nsamples: Int = ComputePi.seedSamples
-
-    @Option(help: "Print every Nth round's line (the seed prints every round).")
-    var every: Int = 1
-
-    @Flag(help: "Also print the rounds and the time per round.")
-    var timing = false
-
-    func validate() throws {
-        guard nsamples >= 1 else { throw ValidationError("--nsamples must be at least 1.") }
-        guard every >= 0 else { throw ValidationError("--every must not be negative.") }
-    }
+    @OptionGroup var options: ComputePiOptions
 
     func run() async throws {
-        try await ComputePi.main(samples: nsamples, every: every, timing: timing)
+        try await options.run()
     }
 }

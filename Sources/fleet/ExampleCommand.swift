@@ -21,14 +21,7 @@ struct ExampleCommand: AsyncParsableCommand {
     @Argument(help: "The program: compute-pi.")
     var name: Name
 
-    @Option(help: "compute-pi: random points per rank per round.")
-    var nsamples: Int = ComputePi.seedSamples
-
-    @Option(help: "compute-pi: print every Nth round's line.")
-    var every: Int = 1
-
-    @Flag(help: "compute-pi: print the rounds and the time per round.")
-    var timing = false
+    @OptionGroup var computePi: ComputePiOptions
 
     @Flag(help: "mpi-bench: short timings.")
     var quick = false
@@ -36,7 +29,7 @@ struct ExampleCommand: AsyncParsableCommand {
     func run() async throws {
         switch name {
         case .computePi:
-            try await ComputePi.main(samples: nsamples, every: every, timing: timing)
+            try await computePi.run()
         case .mpiBench:
             try await MPIBench.rank(quick: quick)
         }

@@ -1,3 +1,4 @@
+import ArgumentParser
 import FleetMPI
 import Foundation
 
@@ -63,6 +64,30 @@ public enum ComputePi {
             }
             fflush(nil)
         }
+    }
+}
+
+/// The options of the seed's pi program, shared by `compute-pi` and `fleet example compute-pi`.
+public struct ComputePiOptions: ParsableArguments {
+    @Option(help: "Random points per rank per round (the seed's 10000).")
+    public var nsamples: Int = ComputePi.seedSamples
+
+    @Option(help: "Print every Nth round's line (the seed prints every round).")
+    public var every: Int = 1
+
+    @ArgumentParser.Flag(help: "Also print the rounds and the time per round.")
+    public var timing = false
+
+    public init() {}
+
+    public func validate() throws {
+        guard nsamples >= 1 else { throw ValidationError("--nsamples must be at least 1.") }
+        guard every >= 0 else { throw ValidationError("--every must not be negative.") }
+    }
+
+    /// Runs the program with these options.
+    public func run() async throws {
+        try await ComputePi.main(samples: nsamples, every: every, timing: timing)
     }
 }
 
