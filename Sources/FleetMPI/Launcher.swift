@@ -85,7 +85,7 @@ public enum Launcher {
         environment[LaunchEnvironment.secretVariable] = secret
         environment[LaunchEnvironment.hostVariable] = "127.0.0.1"
         if let timeout = job.timeout {
-            environment[LaunchEnvironment.timeoutVariable] = String(Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18)
+            environment[LaunchEnvironment.timeoutVariable] = String(timeout.seconds)
         }
         let signals = SignalForwarding(control: control)
         do {
@@ -250,7 +250,7 @@ final class LaunchControl: Sendable {
         for channel in first.notify { channel.yield(.abort(rank: rank, reason: reason)) }
         let grace = job.gracePeriod
         Thread.detachNewThread { [self] in
-            Thread.sleep(forTimeInterval: Double(grace.components.seconds) + Double(grace.components.attoseconds) / 1e18)
+            Thread.sleep(forTimeInterval: grace.seconds)
             let running = state.withLock { state in state.processes.filter { state.exited[$0.key] == nil }.map(\.value) }
             for process in running { process.signal(SIGKILL) }
         }
@@ -382,5 +382,12 @@ private final class OutputPrefixer: Sendable {
         }
         thread.name = "fleet-launch-output-\(rank)"
         thread.start()
+    }
+}
+
+extension Duration {
+    /// This duration in seconds.
+    var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) * 1e-18
     }
 }

@@ -58,7 +58,7 @@ public enum ComputePi {
             if world.rank == 0 {
                 print("Computed value of pi on", world.size, "processors is", result.pi)
                 if timing {
-                    let seconds = Double(result.elapsed.components.seconds) + Double(result.elapsed.components.attoseconds) / 1e18
+                    let seconds = result.elapsed.inSeconds
                     print(String(format: "%d rounds of %d samples per rank in %.3f s: %.3f ms per round", result.rounds, samples, seconds, seconds * 1000 / Double(result.rounds)))
                 }
             }
