@@ -39,6 +39,8 @@ public final class Communicator: Sendable {
     public let rank: Int
     /// The number of ranks in the communicator.
     public let size: Int
+    /// How the ranks exchange messages: what the launcher chose (`fleet launch --transport`).
+    public var transport: Launcher.Transport { world.transport }
 
     let world: World
     /// The world rank of each member, by rank in this communicator.
@@ -199,11 +201,15 @@ public final class Communicator: Sendable {
             }
         }
         defer { timer?.cancel() }
-        return try await withTaskCancellationHandler {
-            try await receive.wait()
-        } onCancel: {
-            mailbox.withdraw(receive, because: CancellationError())
+        let message = try await world.wait(until: { receive.outcome != nil }) {
+            try await withTaskCancellationHandler {
+                try await receive.wait()
+            } onCancel: {
+                mailbox.withdraw(receive, because: CancellationError())
+            }
         }
+        if let message { return message }
+        return try await receive.wait()
     }
 
     /// Decodes a received message as `T`.

@@ -10,6 +10,21 @@ struct LaunchEnvironment: Sendable {
     static let secretVariable = "FLEET_MPI_SECRET"
     static let hostVariable = "FLEET_MPI_HOST"
     static let timeoutVariable = "FLEET_MPI_TIMEOUT"
+    /// `tcp`, or `shm` with the segment's descriptor in ``segmentVariable``.
+    static let transportVariable = "FLEET_MPI_TRANSPORT"
+    static let segmentVariable = "FLEET_MPI_SEGMENT"
+    /// Microseconds a shared-memory wait polls before it parks (tuning; default 1000, or 200
+    /// with more ranks than processors).
+    static let spinVariable = "FLEET_MPI_SPIN_US"
+    /// The launcher's: bytes per shared-memory ring (tuning and tests).
+    static let ringBytesVariable = "FLEET_MPI_SHM_RING_BYTES"
+
+    /// How this rank reaches the others.
+    enum Transport: Sendable, Equatable {
+        case tcp
+        /// Shared memory; the segment is open in this descriptor (inherited from the launcher).
+        case sharedMemory(segment: Int32)
+    }
 
     var rank: Int
     var size: Int
@@ -20,6 +35,14 @@ struct LaunchEnvironment: Sendable {
     var host: String
     /// The operation timeout the launcher asked for, if any.
     var timeout: Duration?
+    var transport: Transport = .tcp
+    /// The spin budget asked for, if any.
+    var spin: Duration?
+
+    /// How long a shared-memory wait polls before it parks.
+    func spinBudget(ranks: Int) -> Duration {
+        spin ?? (ranks > ProcessInfo.processInfo.activeProcessorCount ? .microseconds(200) : .milliseconds(1))
+    }
 
     /// The launch environment, `nil` when the program was not launched (a world of one rank).
     ///
@@ -53,9 +76,22 @@ struct LaunchEnvironment: Sendable {
             throw CommunicatorError.notLaunched("\(secretVariable): \(error)")
         }
         let timeout = environment[timeoutVariable].flatMap(Double.init).map { Duration.milliseconds(Int64($0 * 1000)) }
-        return LaunchEnvironment(
+        var launch = LaunchEnvironment(
             rank: rank, size: size, launcher: launcher, secret: secret,
             host: environment[hostVariable] ?? "127.0.0.1", timeout: timeout)
+        switch environment[transportVariable] ?? "tcp" {
+        case "tcp":
+            break
+        case "shm":
+            guard let segment = Int32(try required(segmentVariable)), segment >= 0 else {
+                throw CommunicatorError.notLaunched("\(segmentVariable)=\(environment[segmentVariable] ?? "") is not a descriptor")
+            }
+            launch.transport = .sharedMemory(segment: segment)
+        case let other:
+            throw CommunicatorError.notLaunched("\(transportVariable)=\(other) is not a transport (tcp or shm)")
+        }
+        launch.spin = environment[spinVariable].flatMap(Int64.init).map { .microseconds($0) }
+        return launch
     }
 }
 

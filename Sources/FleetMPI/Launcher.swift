@@ -1,3 +1,4 @@
+import CFleetMPI
 import FleetWire
 import Foundation
 import Logging
@@ -34,6 +35,8 @@ public enum Launcher {
         public var gracePeriod: Duration
         /// Extra environment variables for the ranks.
         public var environment: [String: String]
+        /// How the ranks exchange messages.
+        public var transport: Transport
         /// Where the launcher logs.
         public var logger: Logger
 
@@ -41,8 +44,9 @@ public enum Launcher {
         public init(
             ranks: Int, program: String, arguments: [String] = [], prefixOutput: Bool = false,
             timeout: Duration? = nil, gracePeriod: Duration = .seconds(3), environment: [String: String] = [:],
-            logger: Logger = Logger(label: "fleet.launch")
+            transport: Transport = .tcp, logger: Logger = Logger(label: "fleet.launch")
         ) {
+            self.transport = transport
             self.ranks = ranks
             self.program = program
             self.arguments = arguments
@@ -52,6 +56,16 @@ public enum Launcher {
             self.environment = environment
             self.logger = logger
         }
+    }
+
+    /// How the ranks of a job exchange messages.
+    public enum Transport: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+        /// Authenticated TCP connections, one per pair of ranks: within a host and across hosts.
+        case tcp
+        /// Rings in memory the ranks share: ranks on one host only, and the fastest there.
+        case sharedMemory = "shm"
+
+        public var description: String { rawValue }
     }
 
     /// What became of a job.
@@ -87,6 +101,19 @@ public enum Launcher {
         if let timeout = job.timeout {
             environment[LaunchEnvironment.timeoutVariable] = String(timeout.seconds)
         }
+        environment[LaunchEnvironment.transportVariable] = job.transport.rawValue
+        var segment: Int32?
+        if job.transport == .sharedMemory {
+            let fd = fleet_shm_create(UInt32(job.ranks), sharedMemoryRingCapacity(ranks: job.ranks, environment: environment))
+            guard fd >= 0 else {
+                await listener.close()
+                serving.cancel()
+                throw CommunicatorError.invalidArgument("cannot make the shared-memory segment: \(String(cString: strerror(-fd)))")
+            }
+            segment = fd
+            environment[LaunchEnvironment.segmentVariable] = String(fd)
+        }
+        defer { if let segment { close(segment) } }
         let signals = SignalForwarding(control: control)
         do {
             for rank in 0..<job.ranks {
@@ -102,6 +129,17 @@ public enum Launcher {
         serving.cancel()
         _ = await serving.value
         return outcome
+    }
+
+    /// The bytes of each ring between two ranks: 64 MiB over all the job's rings, from 64 KiB to
+    /// 4 MiB each, or `FLEET_MPI_SHM_RING_BYTES` (a power of two, at least 4 KiB). Only pages a
+    /// message touched take memory.
+    static func sharedMemoryRingCapacity(ranks: Int, environment: [String: String]) -> UInt64 {
+        if let asked = environment[LaunchEnvironment.ringBytesVariable].flatMap(UInt64.init) { return asked }
+        let pairs = UInt64(max(1, ranks * (ranks - 1)))
+        var capacity: UInt64 = 64 << 10
+        while capacity < 4 << 20, capacity * 2 * pairs <= 64 << 20 { capacity *= 2 }
+        return capacity
     }
 
     /// The program's path: as given when it has a slash, else the first match in `PATH`.

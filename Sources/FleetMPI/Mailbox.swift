@@ -37,6 +37,7 @@ final class Mailbox: Sendable {
         var failure: CommunicatorError?
         /// World ranks that said goodbye: nothing more can come from them.
         var finished: Set<Int> = []
+        var failureObservers: [@Sendable (CommunicatorError) -> Void] = []
     }
 
     private let state = Mutex(State())
@@ -138,17 +139,30 @@ final class Mailbox: Sendable {
     /// The job failed: every waiting receive and probe, and every later one, throws `error`.
     /// The first failure reported stays.
     func fail(_ error: CommunicatorError) {
-        let (receives, probes) = state.withLock { state in
-            if state.failure == nil { state.failure = error }
+        let (receives, probes, observers) = state.withLock { state in
+            let first = state.failure == nil
+            if first { state.failure = error }
             defer {
                 state.posted = []
                 state.probes = []
+                state.failureObservers = []
             }
-            return (state.posted, state.probes)
+            return (state.posted, state.probes, first ? state.failureObservers : [])
         }
         let failure = state.withLock { $0.failure } ?? error
         for receive in receives { receive.complete(.failure(failure)) }
         for probe in probes { probe.continuation.resume(throwing: failure) }
+        for observer in observers { observer(failure) }
+    }
+
+    /// Calls `observer` with the job's failure once it fails (at once if it has).
+    func whenFailed(_ observer: @escaping @Sendable (CommunicatorError) -> Void) {
+        let failure: CommunicatorError? = state.withLock { state in
+            if let failure = state.failure { return failure }
+            state.failureObservers.append(observer)
+            return nil
+        }
+        if let failure { observer(failure) }
     }
 
     /// The failure, once the job has failed.

@@ -5,9 +5,9 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// One rank's part of a job: its connections to the other ranks (TCP, one per pair, dialled by
-/// the higher rank), its ``Mailbox``, the event loop that runs its I/O and its operations, and
-/// its link to the launcher. Every ``Communicator`` of the rank shares it.
+/// One rank's part of a job: its links to the other ranks (``RankLinks``), its ``Mailbox``, the
+/// event loop that runs its I/O and its operations, and its link to the launcher. Every
+/// ``Communicator`` of the rank shares it.
 final class World: Sendable {
     let rank: Int
     let size: Int
@@ -18,8 +18,7 @@ final class World: Sendable {
     let timeout: Duration?
     /// The loop's group, held for the rank's life (see ``finalize(failure:timeout:)``).
     private let group: MultiThreadedEventLoopGroup?
-    /// The channel to each other rank, by world rank (`nil` for this rank).
-    private let links: [(any Channel)?]
+    private let links: RankLinks
     private let launcher: LauncherLink?
     private let logger: Logger
     private let state = Mutex(State())
@@ -43,7 +42,7 @@ final class World: Sendable {
 
     private init(
         rank: Int, size: Int, mailbox: Mailbox, executor: EventLoopTaskExecutor, timeout: Duration?,
-        group: MultiThreadedEventLoopGroup?, links: [(any Channel)?], launcher: LauncherLink?, logger: Logger
+        group: MultiThreadedEventLoopGroup?, links: RankLinks, launcher: LauncherLink?, logger: Logger
     ) {
         self.rank = rank
         self.size = size
@@ -62,7 +61,7 @@ final class World: Sendable {
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         return World(
             rank: 0, size: 1, mailbox: Mailbox(), executor: EventLoopTaskExecutor(loop), timeout: timeout,
-            group: nil, links: [nil], launcher: nil, logger: Logger(label: "fleet.mpi"))
+            group: nil, links: .tcp([nil]), launcher: nil, logger: Logger(label: "fleet.mpi"))
     }
 
     /// Joins the job the launcher described: listens for the higher ranks, registers with the
@@ -80,6 +79,9 @@ final class World: Sendable {
 
     private static func join(_ environment: LaunchEnvironment, group: MultiThreadedEventLoopGroup, logger: Logger) async throws -> World {
         keepLargeBuffersMapped()
+        if case let .sharedMemory(fd) = environment.transport {
+            return try await joinSharedMemory(environment, segment: fd, group: group, logger: logger)
+        }
         let rank = environment.rank, size = environment.size
         let loop = group.next()
         let mailbox = Mailbox()
@@ -147,7 +149,42 @@ final class World: Sendable {
 
         let world = World(
             rank: rank, size: size, mailbox: mailbox, executor: EventLoopTaskExecutor(loop), timeout: environment.timeout,
-            group: group, links: links, launcher: launcher, logger: logger)
+            group: group, links: .tcp(links), launcher: launcher, logger: logger)
+        joining.hand(to: world)
+        launcher.whenLost { reason in world.launcherLost(reason) }
+        return world
+    }
+
+    /// Joins a job whose ranks share this host's memory: maps the segment the launcher made,
+    /// registers with the launcher and waits until every rank has.
+    private static func joinSharedMemory(
+        _ environment: LaunchEnvironment, segment fd: Int32, group: MultiThreadedEventLoopGroup, logger: Logger
+    ) async throws -> World {
+        let rank = environment.rank, size = environment.size
+        let loop = group.next()
+        let mailbox = Mailbox()
+        let joining = Joining(expected: 0, loop: loop)
+        // Made on the loop, which alone touches its state.
+        let links = try await loop.submit {
+            try SharedMemoryLinks(
+                fd: fd, rank: rank, size: size, loop: loop, spinBudget: environment.spinBudget(ranks: size),
+                deliver: { mailbox.deliver($0) },
+                event: { joining.handle($0) },
+                failed: { mailbox.fail($0) })
+        }.get()
+        mailbox.whenFailed { error in loop.execute { links.abandon(error) } }
+        let configuration = WireConfiguration(
+            credentials: .secret(environment.secret), handshakeTimeout: .seconds(30), connectTimeout: .seconds(10), logger: logger)
+        let (launcher, table) = try await LauncherLink.connect(
+            to: environment.launcher, configuration: configuration, rank: rank,
+            endpoint: Endpoint(host: environment.host, port: 0),
+            abort: { rank, reason in mailbox.fail(.rankFailed(rank: rank, reason: reason)) })
+        guard table.count == size else {
+            throw CommunicatorError.notLaunched("the launcher sent \(table.count) addresses for \(size) ranks")
+        }
+        let world = World(
+            rank: rank, size: size, mailbox: mailbox, executor: EventLoopTaskExecutor(loop), timeout: environment.timeout,
+            group: group, links: .sharedMemory(links), launcher: launcher, logger: logger)
         joining.hand(to: world)
         launcher.whenLost { reason in world.launcherLost(reason) }
         return world
@@ -185,14 +222,27 @@ final class World: Sendable {
         guard data.readableBytes <= Self.maximumMessageSize else {
             throw CommunicatorError.messageTooLarge(size: data.readableBytes - RankMessageHeader.size, limit: Self.maximumMessageSize - RankMessageHeader.size)
         }
-        guard let channel = links[destination] else { throw CommunicatorError.invalidRank(destination, size: size) }
-        return channel.writeAndFlush(Frame(kind: .rankMessage, payload: data))
+        switch links {
+        case let .tcp(channels):
+            guard let channel = channels[destination] else { throw CommunicatorError.invalidRank(destination, size: size) }
+            return channel.writeAndFlush(Frame(kind: .rankMessage, payload: data))
+        case let .sharedMemory(links):
+            let loop = executor.eventLoop
+            if loop.inEventLoop { return links.write(data, to: destination) }
+            return loop.flatSubmit { links.write(data, to: destination) ?? loop.makeSucceededVoidFuture() }
+        }
     }
 
     /// Waits for a write; a failed one is the job's failure, or the destination's.
     func completion(of written: EventLoopFuture<Void>, to destination: Int) async throws {
         do {
-            try await written.get()
+            if case .sharedMemory = links {
+                let done = WriteDone()
+                written.whenComplete { _ in done.value.store(true, ordering: .releasing) }
+                _ = try await wait(until: { done.value.load(ordering: .acquiring) }) { try await written.get() }
+            } else {
+                try await written.get()
+            }
         } catch {
             throw mailbox.failure ?? CommunicatorError.rankFailed(rank: destination, reason: "cannot send to it: \(error)")
         }
@@ -203,6 +253,25 @@ final class World: Sendable {
         var buffer = ByteBufferAllocator().buffer(capacity: capacity + RankMessageHeader.size)
         RankMessageHeader.write(context: context, tag: tag, into: &buffer)
         return buffer
+    }
+
+    /// Waits until `done` holds. Over TCP, messages arrive by reads on the loop: `suspend` waits
+    /// for what signals it (a receive completed, a write done). Over shared memory, the rank
+    /// polls its rings first (``SharedMemoryLinks/wait(until:orSuspend:)``), on its loop.
+    ///
+    /// - Returns: what `suspend` returned, or `nil` when `done` held without it.
+    func wait<T>(until done: () -> Bool, orSuspend suspend: () async throws -> T) async throws -> T? {
+        guard case let .sharedMemory(links) = links else { return try await suspend() }
+        if executor.eventLoop.inEventLoop { return try await links.wait(until: done, orSuspend: suspend) }
+        return try await withTaskExecutorPreference(executor) { try await links.wait(until: done, orSuspend: suspend) }
+    }
+
+    /// Which transport links the ranks.
+    var transport: Launcher.Transport {
+        switch links {
+        case .tcp: .tcp
+        case .sharedMemory: .sharedMemory
+        }
     }
 
     // MARK: Failures and the end
@@ -255,9 +324,14 @@ final class World: Sendable {
         if let failure {
             await launcher?.send(.failed(reason: failure))
         } else {
-            for case let channel? in links { channel.writeAndFlush(Frame(kind: .goodbye), promise: nil) }
             // Closing before the others have read everything could lose their data: wait for
             // their goodbyes first (MPI_Finalize is collective too).
+            switch links {
+            case let .tcp(channels):
+                for case let channel? in channels { channel.writeAndFlush(Frame(kind: .goodbye), promise: nil) }
+            case let .sharedMemory(links):
+                await onLoop { await finishSharedMemory(links, timeout: timeout) }
+            }
             let deadline = executor.eventLoop.scheduleTask(in: TimeAmount(timeout)) { [self] in
                 state.withLock { state in
                     defer { state.goodbyeWaiter = nil }
@@ -276,13 +350,47 @@ final class World: Sendable {
             await launcher?.send(.finished)
         }
         state.withLock { $0.finalized = true }
-        for case let channel? in links { try? await channel.close() }
+        switch links {
+        case let .tcp(channels):
+            for case let channel? in channels { try? await channel.close() }
+        case let .sharedMemory(links):
+            links.stop()
+        }
         await launcher?.close()
         // The loop thread stays: code after finalize may still run on it (under withWorld it
         // does), and an idle loop costs nothing until the process ends.
     }
 
     var isFinalized: Bool { state.withLock { $0.finalizing } }
+
+    /// Says goodbye through shared memory and drives the rings until every goodbye is in and
+    /// everything this rank wrote is out (or the job failed, or `timeout` passed).
+    private func finishSharedMemory(_ links: SharedMemoryLinks, timeout: Duration) async {
+        links.sayGoodbye()
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: timeout)
+        let done = { [self] in
+            mailbox.failure != nil || (links.allWritten && state.withLock { $0.goodbyesMissing.isEmpty })
+        }
+        while clock.now < deadline, !done() {
+            // Parked: the bell drives the rings meanwhile.
+            _ = try? await links.wait(until: done) { try await Task.sleep(for: .milliseconds(1)) }
+        }
+    }
+
+    /// Runs `body` on the rank's loop.
+    private func onLoop(_ body: () async -> Void) async {
+        if executor.eventLoop.inEventLoop { return await body() }
+        await withTaskExecutorPreference(executor) { await body() }
+    }
+}
+
+/// How a rank reaches the others.
+enum RankLinks: Sendable {
+    /// A TCP connection to each other rank, by world rank (`nil` for this rank).
+    case tcp([(any Channel)?])
+    /// Rings in memory shared by the ranks of one host.
+    case sharedMemory(SharedMemoryLinks)
 }
 
 /// The connections of a rank that is joining: the accepted ones as they identify themselves,

@@ -1,6 +1,7 @@
 // `fleet bench TOPIC`: quick measurements of one part of Fleet.
 
 import ArgumentParser
+import Fleet
 import FleetExamples
 import Foundation
 
@@ -36,6 +37,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: .hidden)
     var serve = false
 
+    @Option(help: "mpi: the transport between the ranks, tcp or shm.")
+    var transport: Launcher.Transport = .tcp
+
     func run() async throws {
         switch topic {
         case .wire:
@@ -51,7 +55,7 @@ struct BenchCommand: AsyncParsableCommand {
         case .echo:
             throw NotAvailableYet("fleet bench echo", module: .cooperative)
         case .mpi:
-            try await MPIBench.run(fleet: try currentExecutable(), quick: quick)
+            try await MPIBench.run(fleet: try currentExecutable(), quick: quick, transport: transport)
         }
     }
 }

@@ -12,7 +12,8 @@ struct LaunchCommand: AsyncParsableCommand {
         discussion: """
             Starts PROGRAM with ARGS as ranks 0..<N of one communicator, each with a per-job \
             secret in its environment; the ranks connect to each other over authenticated TCP on \
-            loopback. Their output is passed through (--prefix marks each line with its rank). \
+            loopback (--transport tcp, the default), or through rings in shared memory \
+            (--transport shm: ranks on this host, about 1 µs a message). Their output is passed through (--prefix marks each line with its rank). \
             When a rank dies, exits non-zero or throws, every other rank's operations fail with an \
             error naming it, ranks still running after a grace period are killed, and the launcher \
             exits with that rank's status (128 + signal for a signal). SIGINT and SIGTERM go on to \
@@ -21,14 +22,6 @@ struct LaunchCommand: AsyncParsableCommand {
             Example: fleet launch -n 4 -- .build/release/compute-pi
             """
     )
-
-    /// How ranks exchange messages.
-    enum Transport: String, CaseIterable, ExpressibleByArgument {
-        /// TCP sockets; works within one host and across hosts.
-        case tcp
-        /// Shared memory; ranks on the same host only.
-        case shm
-    }
 
     @Option(name: .customShort("n"), help: ArgumentHelp("Number of ranks to start.", valueName: "ranks"))
     var ranks: Int
@@ -40,7 +33,7 @@ struct LaunchCommand: AsyncParsableCommand {
     var hosts: [String] = []
 
     @Option(help: "Transport between ranks: tcp, or shm for ranks on one host.")
-    var transport: Transport = .tcp
+    var transport: Launcher.Transport = .tcp
 
     @Flag(help: "Prefix every line a rank prints with [RANK].")
     var prefix = false
@@ -60,7 +53,7 @@ struct LaunchCommand: AsyncParsableCommand {
     func validate() throws {
         guard ranks >= 1 else { throw ValidationError("-n must be at least 1.") }
         guard !command.isEmpty else { throw ValidationError("Give the program to launch after --.") }
-        if transport == .shm, hosts.count > 1 {
+        if transport == .sharedMemory, !hosts.isEmpty {
             throw ValidationError("--transport shm needs all ranks on one host.")
         }
         if let timeout, timeout <= 0 { throw ValidationError("--timeout must be positive.") }
@@ -71,12 +64,10 @@ struct LaunchCommand: AsyncParsableCommand {
         guard hosts.isEmpty else {
             throw LaunchUnavailable(what: "--hosts (ranks on fleet serve nodes)")
         }
-        guard transport == .tcp else {
-            throw LaunchUnavailable(what: "--transport shm (the shared-memory transport)")
-        }
         let outcome = try await Launcher.run(Launcher.Job(
             ranks: ranks, program: command[0], arguments: Array(command.dropFirst()), prefixOutput: prefix,
-            timeout: timeout.map { .milliseconds(Int64($0 * 1000)) }, gracePeriod: .milliseconds(Int64(grace * 1000))))
+            timeout: timeout.map { .milliseconds(Int64($0 * 1000)) }, gracePeriod: .milliseconds(Int64(grace * 1000)),
+            transport: transport))
         if let rank = outcome.failedRank {
             let who = rank >= 0 ? "rank \(rank)" : "the launch"
             FileHandle.standardError.write(Data("fleet launch: \(who) failed: \(outcome.failureReason ?? "")\n".utf8))
@@ -90,3 +81,5 @@ struct LaunchUnavailable: Error, CustomStringConvertible {
     let what: String
     var description: String { "fleet launch: \(what) is not available yet (FleetMPI, issue #5); ranks run on this host over TCP" }
 }
+
+extension Launcher.Transport: ExpressibleByArgument {}

@@ -24,7 +24,6 @@ struct CLITests {
 
     @Test(arguments: [
         ["demo", "cooperative"],
-        ["launch", "-n", "2", "--transport", "shm", "--", "true"],
         ["launch", "-n", "2", "--hosts", "node-a,node-b", "--", "true"],
         ["bench", "echo"],
     ])
@@ -51,9 +50,11 @@ struct CLITests {
         #expect(outcome.stdout.contains("wrong secret: rejected"))
     }
 
-    @Test func benchMPIPrintsEveryFigure() async throws {
-        let outcome = try await fleet(["bench", "mpi", "--quick"], seconds: 300)
+    @Test(arguments: ["tcp", "shm"])
+    func benchMPIPrintsEveryFigure(transport: String) async throws {
+        let outcome = try await fleet(["bench", "mpi", "--quick", "--transport", transport], seconds: 300)
         #expect(outcome.status == 0, "\(outcome.stderr)")
+        #expect(outcome.stdout.contains("# transport: \(transport)"), "\(outcome.stdout)")
         let metrics = Set(outcome.stdout.split(separator: "\n").compactMap { $0.split(separator: "\t").first.map(String.init) })
         for metric in ["raw_tcp_one_way", "pingpong_8B_one_way", "allreduce_1_double", "barrier",
                        "allreduce_1M_doubles", "allreduce_1M_doubles_throughput", "pingpong_vs_raw_tcp"] {

@@ -5,13 +5,20 @@ import Testing
 /// launcher (which the test runs, and kills by PID if it overstays).
 @Suite("fleet launch and FleetMPI ranks", .serialized)
 struct LaunchTests {
-    func launch(_ ranks: Int, _ scenario: String, options: [String] = [], seconds: Double = 120) async throws -> Outcome {
-        try await run("fleet", ["launch", "-n", "\(ranks)"] + options + ["--", try product("MPITestPeer").path, scenario], seconds: seconds)
+    /// The transports every test runs over.
+    static let transports = ["tcp", "shm"]
+
+    func launch(
+        _ ranks: Int, _ scenario: String, transport: String = "tcp", options: [String] = [], seconds: Double = 120
+    ) async throws -> Outcome {
+        try await run(
+            "fleet", ["launch", "-n", "\(ranks)", "--transport", transport] + options + ["--", try product("MPITestPeer").path, scenario],
+            seconds: seconds)
     }
 
-    @Test(arguments: [1, 2, 3, 4])
-    func collectivesAndMessagesMatchASerialComputation(ranks: Int) async throws {
-        let outcome = try await launch(ranks, "collectives")
+    @Test(arguments: [1, 2, 3, 4], transports)
+    func collectivesAndMessagesMatchASerialComputation(ranks: Int, transport: String) async throws {
+        let outcome = try await launch(ranks, "collectives", transport: transport)
         #expect(outcome.status == 0, "\(outcome.stdout)\n\(outcome.stderr)")
         #expect(outcome.stdout.contains("checks: 0 failed"), "\(outcome.stdout)")
         #expect(!outcome.stdout.contains("FAIL"), "\(outcome.stdout)")
@@ -21,9 +28,22 @@ struct LaunchTests {
         }
     }
 
-    @Test func aRankKilledMidCollectiveFailsEveryRankAndTheLauncher() async throws {
+    /// Small rings (64 KiB) make every large message travel in fragments and wrap around.
+    @Test(arguments: [(2, "tcp"), (2, "shm"), (4, "shm")], [nil, "65536"])
+    func largeAndOddSizedMessagesArriveIntactBothWaysAtOnce(ranks: (Int, String), ringBytes: String?) async throws {
+        let outcome = try await run(
+            "fleet", ["launch", "-n", "\(ranks.0)", "--transport", ranks.1, "--", try product("MPITestPeer").path, "bulk"],
+            environment: ringBytes.map { ["FLEET_MPI_SHM_RING_BYTES": $0] } ?? [:], seconds: 120)
+        #expect(outcome.status == 0, "\(outcome.stdout)\n\(outcome.stderr)")
+        #expect(outcome.stdout.contains("checks: 0 failed"), "\(outcome.stdout)")
+        #expect(!outcome.stdout.contains("FAIL"), "\(outcome.stdout)")
+        #expect(outcome.stdout.components(separatedBy: "ok bulk").count - 1 == 11 * ranks.0, "\(outcome.stdout)")
+    }
+
+    @Test(arguments: transports)
+    func aRankKilledMidCollectiveFailsEveryRankAndTheLauncher(transport: String) async throws {
         let began = ContinuousClock.now
-        let outcome = try await launch(4, "kill", options: ["--grace", "5"])
+        let outcome = try await launch(4, "kill", transport: transport, options: ["--grace", "5"])
         #expect(outcome.status == 137, "\(outcome.stdout)\n\(outcome.stderr)")
         #expect(outcome.stderr.contains("fleet launch: rank 1 failed: was killed by signal 9"), "\(outcome.stderr)")
         // Every other rank's pending allreduce failed with the error naming rank 1.
@@ -34,8 +54,9 @@ struct LaunchTests {
         #expect(began.duration(to: .now) < .seconds(20))
     }
 
-    @Test func aRankThatThrowsFailsTheOthersWithItsError() async throws {
-        let outcome = try await launch(3, "throw")
+    @Test(arguments: transports)
+    func aRankThatThrowsFailsTheOthersWithItsError(transport: String) async throws {
+        let outcome = try await launch(3, "throw", transport: transport)
         #expect(outcome.status == 1, "\(outcome.stdout)\n\(outcome.stderr)")
         #expect(outcome.stderr.contains("rank 2 failed: rank 2 refuses to go on"), "\(outcome.stderr)")
         // Each other rank fails in whichever barrier it is in when the news comes.
@@ -53,8 +74,9 @@ struct LaunchTests {
         #expect(outcome.stdout.contains("rank 1 sum after intruder: 2"))
     }
 
-    @Test func anOperationTimesOutAndTheRankGoesOn() async throws {
-        let outcome = try await launch(2, "timeout", options: ["--timeout", "0.5"])
+    @Test(arguments: transports)
+    func anOperationTimesOutAndTheRankGoesOn(transport: String) async throws {
+        let outcome = try await launch(2, "timeout", transport: transport, options: ["--timeout", "0.5"])
         #expect(outcome.status == 0, "\(outcome.stdout)\n\(outcome.stderr)")
         #expect(outcome.stdout.contains("rank 0 timeout: recv did not complete within 0.5 seconds"), "\(outcome.stdout)")
         #expect(outcome.stdout.contains("rank 0 from finished rank: rank 1 has already finished"), "\(outcome.stdout)")
@@ -62,8 +84,9 @@ struct LaunchTests {
         #expect(outcome.stdout.contains("rank 1 finalized"))
     }
 
-    @Test func aRankThatEndsWithoutFinalizingIsAFailure() async throws {
-        let outcome = try await launch(2, "nofinalize")
+    @Test(arguments: transports)
+    func aRankThatEndsWithoutFinalizingIsAFailure(transport: String) async throws {
+        let outcome = try await launch(2, "nofinalize", transport: transport)
         #expect(outcome.status != 0)
         #expect(outcome.stderr.contains("rank 1 failed: exited without finalizing"), "\(outcome.stderr)")
         #expect(outcome.stdout.contains("rank 0 error: rank 1 failed"), "\(outcome.stdout)")
@@ -81,7 +104,9 @@ struct LaunchTests {
     @Test func demoMPIRunsComputePiUnderTheLauncher() async throws {
         let outcome = try await run("fleet", ["demo", "mpi"])
         #expect(outcome.status == 0, "\(outcome.stderr)")
-        #expect(outcome.stdout.contains("Computed value of pi on 2 processors is 3."), "\(outcome.stdout)")
+        #expect(outcome.stdout.components(separatedBy: "Computed value of pi on 2 processors is 3.").count == 3, "\(outcome.stdout)")
+        #expect(outcome.stdout.contains("--transport tcp"))
+        #expect(outcome.stdout.contains("--transport shm"))
         #expect(outcome.stdout.contains("ms per round"))
     }
 

@@ -181,8 +181,44 @@ func report(_ world: Communicator) async throws {
 }
 
 
+/// Messages of awkward sizes both ways at once, some larger than a shared-memory ring: every
+/// byte must arrive, in order. Codable values through `isend`, raw buffers through
+/// `send(contentsOf:)` while the peer sends too.
+func bulk(_ world: Communicator) async throws {
+    let sizes = [1, 13, 1000, 4095, 65_537, (1 << 18) + 3, 17, 2]
+    func pattern(_ size: Int, from rank: Int, index: Int) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: size) { bytes, initialized in
+            for i in 0..<size { bytes[i] = UInt8(truncatingIfNeeded: i &* 31 &+ index &* 7 &+ rank) }
+            initialized = size
+        }
+    }
+    let peer = world.rank ^ 1
+    guard peer < world.size else { return }
+    var sends: [SendRequest] = []
+    for (index, size) in sizes.enumerated() {
+        sends.append(try world.isend(pattern(size, from: world.rank, index: index), to: peer, tag: index))
+    }
+    for (index, size) in sizes.enumerated() {
+        let got = try await world.recv([UInt8].self, from: peer, tag: index)
+        check(world, "bulk \(size) bytes", got == pattern(size, from: peer, index: index), "\(got.count) bytes, or other bytes")
+    }
+    for send in sends { try await send.wait() }
+    for (index, size) in [(1 << 20) + 3, (5 << 20) + 9, 4099].enumerated() {
+        let mine = pattern(size, from: world.rank, index: index)
+        async let sent: Void = world.send(contentsOf: mine, to: peer, tag: 100 + index)
+        let got = try await world.recv(contentsOf: UInt8.self, from: peer, tag: 100 + index)
+        try await sent
+        check(world, "bulk raw \(size) bytes", got == pattern(size, from: peer, index: index), "\(got.count) bytes, or other bytes")
+    }
+}
+
 do {
 switch scenario {
+case "bulk":
+    try await Communicator.withWorld { world in
+        try await bulk(world)
+        try await report(world)
+    }
 case "collectives":
     try await Communicator.withWorld { world in
         try await collectives(world)

@@ -1,15 +1,17 @@
 import FleetMPI
 import Foundation
 
-/// `fleet bench mpi`: two ranks under the launcher measure FleetMPI's TCP transport — one-way
+/// `fleet bench mpi`: two ranks under the launcher measure a FleetMPI transport — one-way
 /// ping-pong latency of 8 bytes, allreduce of one Double, barrier, allreduce of 1M Doubles — in
 /// alternating rounds with a raw TCP ping-pong between the same two processes (blocking
 /// sockets), the baseline the transport is held to. Medians over the rounds.
 public enum MPIBench {
-    /// Launches the two ranks (copies of `fleet`, running `fleet example mpi-bench`).
-    public static func run(fleet: String, quick: Bool) async throws {
+    /// Launches the two ranks (copies of `fleet`, running `fleet example mpi-bench`) over
+    /// `transport`.
+    public static func run(fleet: String, quick: Bool, transport: Launcher.Transport = .tcp) async throws {
         let outcome = try await Launcher.run(Launcher.Job(
-            ranks: 2, program: fleet, arguments: ["example", "mpi-bench"] + (quick ? ["--quick"] : [])))
+            ranks: 2, program: fleet, arguments: ["example", "mpi-bench"] + (quick ? ["--quick"] : []),
+            transport: transport))
         guard outcome.status == 0 else {
             throw MPIDemoError(description: "the benchmark's ranks failed: rank \(outcome.failedRank ?? -1) \(outcome.failureReason ?? "")")
         }
@@ -66,6 +68,7 @@ public enum MPIBench {
                 figures["allreduce_1M_doubles_throughput", default: []].append(8e6 / seconds / 1e9)
             }
             guard world.rank == 0 else { return }
+            print("# transport: \(world.transport)")
             func median(_ name: String) -> Double {
                 let values = (figures[name] ?? [0]).sorted()
                 return values[values.count / 2]

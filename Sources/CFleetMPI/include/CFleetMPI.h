@@ -1,7 +1,10 @@
-// What FleetMPI needs from C that Swift cannot import by itself (glibc's malloc tuning macros).
+// What FleetMPI needs from C that Swift cannot import by itself: glibc's malloc tuning macros,
+// and the shared-memory rings (CFleetShm.h) whose atomics and futexes want C's control.
 
 #ifndef CFLEETMPI_H
 #define CFLEETMPI_H
+
+#include "CFleetShm.h"
 
 #if defined(__GLIBC__) || (defined(__linux__) && __has_include(<malloc.h>))
 #include <malloc.h>

@@ -1,0 +1,335 @@
+import CFleetMPI
+import Foundation
+import NIOCore
+import Synchronization
+
+/// The links of a rank to the others on the same host through shared memory: one
+/// single-producer, single-consumer ring per ordered pair of ranks in a segment the launcher
+/// made, and a doorbell per rank (CFleetShm.h).
+///
+/// A rank that waits (for a message, for room to write, for goodbyes) polls its rings on its own
+/// event loop thread — a message a few hundred nanoseconds old is taken at once, with no system
+/// call on either side. Polling stops after ``spinBudget``; the rank then *parks*: it raises the
+/// flag on its doorbell and lets its loop sleep. The next rank that writes to it (or reads from
+/// it, freeing room) sees the flag and rings the bell — a futex — which wakes this rank's bell
+/// thread, which has the loop drain the rings. A rank that is busy computing leaves messages in
+/// its rings until its next operation, as MPI libraries do.
+///
+/// Messages larger than a ring travel as fragments, written as room frees up; messages to one
+/// rank leave in the order written.
+final class SharedMemoryLinks: Sendable {
+    let rank: Int
+    let size: Int
+    private let segment: Segment
+    private let loop: any EventLoop
+    /// What the loop thread alone touches: messages being reassembled, messages waiting for room.
+    private let state: NIOLoopBound<LoopState>
+    private let deliver: @Sendable (RankMessage) -> Void
+    private let event: @Sendable (RankLinkEvent) -> Void
+    private let failed: @Sendable (CommunicatorError) -> Void
+    private let stopped = Atomic<Bool>(false)
+    /// How long a wait polls before it parks.
+    let spinBudget: Duration
+    /// More ranks than processors: polling yields the processor at every turn, so that a
+    /// rank with work to do gets it.
+    private let oversubscribed: Bool
+
+    /// The mapped segment. Its address is fixed for the life of the process (it is never
+    /// unmapped), and the rings and doorbells in it are used only through CFleetShm's functions,
+    /// whose protocol makes them safe to use from every rank at once: each ring has one producer
+    /// and one consumer, and every index is read and written with atomics.
+    private struct Segment: @unchecked Sendable {
+        let base: UnsafeMutableRawPointer
+    }
+
+    private final class LoopState {
+        /// A message from each rank whose first fragments have arrived.
+        var partial: [ByteBuffer?]
+        /// Messages to each rank still to be written, oldest first.
+        var outbound: [[Outbound]]
+        /// Ranks with messages waiting in `outbound`.
+        var blocked: Set<Int> = []
+        /// Ranks that said goodbye.
+        var finished: Set<Int> = []
+        /// Tasks of this rank suspended after their spin ran out: while there are any, the rank
+        /// stays parked, so that what they wait for rings the bell.
+        var suspended = 0
+
+        init(size: Int) {
+            partial = Array(repeating: nil, count: size)
+            outbound = Array(repeating: [], count: size)
+        }
+    }
+
+    /// A message (or a goodbye) partly written.
+    private struct Outbound {
+        /// What is still to be written.
+        var data: ByteBuffer
+        /// The message's whole length.
+        let total: Int
+        var goodbye: Bool
+        var promise: EventLoopPromise<Void>?
+
+        init(data: ByteBuffer, goodbye: Bool = false) {
+            self.data = data
+            self.total = data.readableBytes
+            self.goodbye = goodbye
+        }
+    }
+
+    /// Maps the segment in file descriptor `fd` (inherited from the launcher) and starts the
+    /// rank's bell thread. Must run on `loop`.
+    ///
+    /// - Parameters:
+    ///   - deliver: a whole message arrived (called on `loop`).
+    ///   - event: a rank said goodbye (called on `loop`).
+    ///   - failed: the segment holds something no rank of this job wrote.
+    init(
+        fd: Int32, rank: Int, size: Int, loop: any EventLoop, spinBudget: Duration,
+        deliver: @escaping @Sendable (RankMessage) -> Void,
+        event: @escaping @Sendable (RankLinkEvent) -> Void,
+        failed: @escaping @Sendable (CommunicatorError) -> Void
+    ) throws {
+        var capacity: UInt64 = 0, mapped = 0, error: Int32 = 0
+        guard let base = fleet_shm_map(fd, UInt32(size), &capacity, &mapped, &error) else {
+            throw CommunicatorError.notLaunched(
+                "cannot map the shared-memory segment (descriptor \(fd)): \(String(cString: strerror(error)))")
+        }
+        close(fd)
+        self.segment = Segment(base: base)
+        self.rank = rank
+        self.size = size
+        self.loop = loop
+        self.state = NIOLoopBound(LoopState(size: size), eventLoop: loop)
+        self.deliver = deliver
+        self.event = event
+        self.failed = failed
+        self.spinBudget = spinBudget
+        self.oversubscribed = size > ProcessInfo.processInfo.activeProcessorCount
+        startBellThread()
+    }
+
+    // MARK: Writing
+
+    /// Writes `data` (a message with its header) to `destination`, or as much as fits now.
+    /// Must run on the loop.
+    ///
+    /// - Returns: `nil` when all of it is written; else a future that completes once it is.
+    func write(_ data: ByteBuffer, to destination: Int) -> EventLoopFuture<Void>? {
+        let state = state.value
+        var message = Outbound(data: data)
+        if state.outbound[destination].isEmpty, push(&message, to: destination) { return nil }
+        let promise = loop.makePromise(of: Void.self)
+        message.promise = promise
+        state.outbound[destination].append(message)
+        state.blocked.insert(destination)
+        return promise.futureResult
+    }
+
+    /// Tells every other rank that nothing more comes from this one, after what was written.
+    func sayGoodbye() {
+        let state = state.value
+        for peer in 0..<size where peer != rank {
+            var goodbye = Outbound(data: ByteBuffer(), goodbye: true)
+            if state.outbound[peer].isEmpty, push(&goodbye, to: peer) { continue }
+            state.outbound[peer].append(goodbye)
+            state.blocked.insert(peer)
+        }
+    }
+
+    /// Writes fragments of `message` while the ring has room; `true` once all of it is written.
+    private func push(_ message: inout Outbound, to destination: Int) -> Bool {
+        let from = UInt32(rank), to = UInt32(destination)
+        if message.goodbye {
+            return fleet_shm_put(segment.base, from, to, UInt32(FLEET_SHM_GOODBYE), 0, nil, 0) >= 0
+        }
+        let total = UInt64(message.total)
+        while message.data.readableBytes > 0 {
+            let first = message.data.readableBytes == message.total
+            let flags = UInt32(FLEET_SHM_LAST) | (first ? UInt32(FLEET_SHM_FIRST) : 0)
+            let written = message.data.withUnsafeReadableBytes { bytes in
+                fleet_shm_put(segment.base, from, to, flags, total, bytes.baseAddress, UInt64(bytes.count))
+            }
+            guard written >= 0 else { return false }
+            message.data.moveReaderIndex(forwardBy: Int(written))
+        }
+        return true
+    }
+
+    // MARK: Reading and waiting
+
+    /// Takes the records waiting in this rank's rings (a bounded number from each) and writes
+    /// what waits for room. Must run on the loop.
+    ///
+    /// - Returns: whether it took any record (more may wait).
+    @discardableResult
+    func progress() -> Bool {
+        let state = state.value
+        var took = false
+        for source in 0..<size where source != rank && !state.finished.contains(source) {
+            if drain(from: source, state) {
+                took = true
+                fleet_shm_notify(segment.base, UInt32(source))
+            }
+        }
+        guard !state.blocked.isEmpty else { return took }
+        for destination in state.blocked {
+            while var message = state.outbound[destination].first {
+                let done = push(&message, to: destination)
+                state.outbound[destination][0] = message
+                guard done else { break }
+                state.outbound[destination].removeFirst()
+                message.promise?.succeed()
+            }
+            if state.outbound[destination].isEmpty { state.blocked.remove(destination) }
+        }
+        return took
+    }
+
+    /// Parks, then takes everything waiting, so that no record is left behind unseen: the
+    /// writers of what comes later see the flag and ring.
+    private func park() {
+        fleet_shm_park(segment.base, UInt32(rank))
+        var turns = 0
+        while progress() {
+            turns += 1
+            // A writer that keeps writing: look again soon instead of holding the loop.
+            if turns == 1024 {
+                loop.execute { self.woken() }
+                return
+            }
+        }
+    }
+
+    /// Takes the records waiting from `source`; `true` when it took any.
+    private func drain(from source: Int, _ state: LoopState) -> Bool {
+        let from = UInt32(source), to = UInt32(rank)
+        var payload: UnsafePointer<UInt8>?
+        var length: UInt32 = 0, flags: UInt32 = 0, total: UInt64 = 0
+        var took = 0
+        // A bounded number per turn, so that one busy sender does not starve the others.
+        while took < 64, fleet_shm_peek(segment.base, from, to, &payload, &length, &flags, &total) == 1 {
+            took += 1
+            let bytes = UnsafeRawBufferPointer(start: payload, count: Int(length))
+            if flags & UInt32(FLEET_SHM_GOODBYE) != 0 {
+                fleet_shm_consume(segment.base, from, to)
+                state.finished.insert(source)
+                event(.goodbye(source))
+                return true
+            }
+            var whole: ByteBuffer?
+            if flags & UInt32(FLEET_SHM_FIRST) != 0 {
+                guard total <= UInt64(World.maximumMessageSize), UInt64(length) <= total else {
+                    fleet_shm_consume(segment.base, from, to)
+                    failed(.malformedMessage(from: source, "a message of \(total) bytes in shared memory, over the limit"))
+                    return true
+                }
+                var buffer = ByteBufferAllocator().buffer(capacity: Int(total))
+                buffer.writeBytes(bytes)
+                if flags & UInt32(FLEET_SHM_LAST) != 0 { whole = buffer } else { state.partial[source] = buffer }
+            } else if state.partial[source] != nil {
+                state.partial[source]!.writeBytes(bytes)
+                if flags & UInt32(FLEET_SHM_LAST) != 0 {
+                    whole = state.partial[source]
+                    state.partial[source] = nil
+                }
+            } else {
+                fleet_shm_consume(segment.base, from, to)
+                failed(.malformedMessage(from: source, "a fragment without its first part in shared memory"))
+                return true
+            }
+            fleet_shm_consume(segment.base, from, to)
+            if var message = whole {
+                guard let header = RankMessageHeader.read(from: &message) else {
+                    failed(.malformedMessage(from: source, "a message shorter than its header in shared memory"))
+                    continue
+                }
+                deliver(RankMessage(context: header.context, source: source, tag: header.tag, data: message))
+            }
+        }
+        return took > 0
+    }
+
+    /// Waits until `done` holds: polls the rings for up to the spin budget, and if that was not
+    /// enough, parks and runs `suspend`, which waits for the same thing to be signalled (a
+    /// message delivered, a write completed) while the bell drives the rings. Must run on the
+    /// loop, and `suspend` must resume there.
+    func wait<T>(until done: () -> Bool, orSuspend suspend: () async throws -> T) async throws -> T? {
+        if spin(until: done) { return nil }
+        state.value.suspended += 1
+        defer { state.value.suspended -= 1 }
+        return try await suspend()
+    }
+
+    /// Polls until `done` holds or the spin budget is spent. Must run on the loop.
+    ///
+    /// - Returns: whether `done` held. When not, the rank is parked, and the caller suspends
+    ///   (``wait(until:orSuspend:)``). When it did, the rank stays parked only if other tasks
+    ///   of it still wait or writes wait for room.
+    private func spin(until done: () -> Bool) -> Bool {
+        fleet_shm_unpark(segment.base, UInt32(rank))
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: spinBudget)
+        var turns = 0
+        var succeeded = false
+        while true {
+            progress()
+            if done() {
+                succeeded = true
+                break
+            }
+            turns &+= 1
+            if turns & 63 == 0, clock.now >= deadline || Task.isCancelled { break }
+            if oversubscribed || turns > 4096 { fleet_shm_yield() } else { fleet_shm_relax() }
+        }
+        let state = state.value
+        if !succeeded || state.suspended > 0 || !state.blocked.isEmpty {
+            // Whatever came between the last look and the flag: its writer did not see the flag.
+            park()
+        }
+        return succeeded || done()
+    }
+
+    /// The bell rang: drain the rings and park again. Runs on the loop.
+    private func woken() {
+        guard !stopped.load(ordering: .relaxed) else { return }
+        park()
+    }
+
+    /// A thread that sleeps on this rank's bell and has the loop drain the rings when it rings.
+    private func startBellThread() {
+        let thread = Thread { [self] in
+            var seen = fleet_shm_bell(segment.base, UInt32(rank))
+            while !stopped.load(ordering: .acquiring) {
+                fleet_shm_wait_bell(segment.base, UInt32(rank), seen, 250)
+                let now = fleet_shm_bell(segment.base, UInt32(rank))
+                guard now != seen else { continue }
+                seen = now
+                loop.execute { self.woken() }
+            }
+        }
+        thread.name = "fleet-mpi-bell-\(rank)"
+        thread.start()
+    }
+
+    /// Whether every message handed to ``write(_:to:)`` (and every goodbye) is written.
+    /// Must run on the loop.
+    var allWritten: Bool { state.value.blocked.isEmpty }
+
+    /// The job failed: writes still waiting for room never complete; they fail with `error`.
+    /// Must run on the loop.
+    func abandon(_ error: CommunicatorError) {
+        let state = state.value
+        for destination in state.blocked {
+            for message in state.outbound[destination] { message.promise?.fail(error) }
+            state.outbound[destination] = []
+        }
+        state.blocked = []
+    }
+
+    /// Stops the bell thread. Messages already written stay readable by their ranks.
+    func stop() {
+        stopped.store(true, ordering: .releasing)
+        fleet_shm_ring(segment.base, UInt32(rank))
+    }
+}
