@@ -25,6 +25,12 @@ let package = Package(
         .executable(name: "sum-primes", targets: ["SumPrimes"]),
         .executable(name: "compute-pi", targets: ["ComputePi"]),
     ],
+    traits: [
+        .trait(
+            name: "MPI",
+            description: "FleetMPI over the system's MPI library (OpenMPI, MPICH): programs run under mpirun or srun."
+        ),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
@@ -64,7 +70,13 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .target(name: "CFleetMPI"),
+        // The C part of FleetMPI; with the trait `MPI` it calls the system's MPI library
+        // (OpenMPI or MPICH: `apt-get install libopenmpi-dev openmpi-bin`).
+        .target(
+            name: "CFleetMPI",
+            cSettings: [.define("FLEET_MPI_LIBRARY", .when(traits: ["MPI"]))],
+            linkerSettings: [.linkedLibrary("mpi", .when(traits: ["MPI"]))]
+        ),
         .target(
             name: "FleetMPI",
             dependencies: [

@@ -11,6 +11,7 @@ extension Communicator {
     /// Waits until every rank has called it (`MPI_Barrier`).
     public func barrier() async throws {
         try checkOpen()
+        if try await libraryBarrier() { return }
         let tag = nextCollectiveTag()
         try await onLoop {
             var distance = 1
@@ -170,7 +171,8 @@ extension Communicator {
     /// let pi = 4 * (try await world.allreduce(inside, .sum)) / Double(samples * world.size)
     /// ```
     public func allreduce<T: Codable & Sendable>(_ value: T, _ operation: Reduction<T>) async throws -> T {
-        try await allreduce(value, combine: operation.combine)
+        if let result = try await libraryAllreduce([value], operation) { return result[0] }
+        return try await allreduce(value, combine: operation.combine)
     }
 
     /// Combines every rank's array element by element and gives every rank the result.
@@ -178,13 +180,15 @@ extension Communicator {
     /// - Throws: ``CommunicatorError/invalidArgument(_:)`` when the ranks' arrays differ in
     ///   length.
     public func allreduce<T: Codable & Sendable>(_ values: [T], _ operation: Reduction<T>) async throws -> [T] {
-        try await allreduce(values, combine: Self.elementwise(operation))
+        if let result = try await libraryAllreduce(values, operation) { return result }
+        return try await allreduce(values, combine: Self.elementwise(operation))
     }
 
     /// Combines every rank's numeric array element by element and gives every rank the result;
     /// large arrays with a commutative operation go around a ring (reduce-scatter, then
     /// allgather), moving `2 (size - 1) / size` of the array per rank, as raw bytes.
     public func allreduce<T: Codable & Sendable & BitwiseCopyable>(_ values: [T], _ operation: Reduction<T>) async throws -> [T] {
+        if let result = try await libraryAllreduce(values, operation) { return result }
         let bytes = values.count * MemoryLayout<T>.stride
         guard operation.isCommutative, size > 1, values.count >= size, bytes >= Self.ringThreshold else {
             return try await allreduce(values, combine: Self.elementwise(operation))

@@ -139,6 +139,7 @@ extension Communicator {
         let tag = try tag.map(userTag)
         try checkOpen()
         let pattern = MessagePattern(context: context, source: try source.map { try worldRank(of: $0) }, tag: tag)
+        world.pollOnce()
         return try world.mailbox.peek(pattern).map(status(of:))
     }
 

@@ -100,6 +100,8 @@ public final class Communicator: Sendable {
                     var environment = environment
                     environment.timeout = configuration.timeout ?? environment.timeout
                     world = try await World.join(environment, logger: configuration.logger)
+                } else if LibraryLinks.isLaunchedByMPI {
+                    world = try await World.joinLibrary(timeout: configuration.timeout, logger: configuration.logger)
                 } else {
                     world = World.single(timeout: configuration.timeout)
                 }

@@ -64,6 +64,9 @@ public enum Launcher {
         case tcp
         /// Rings in memory the ranks share: ranks on one host only, and the fastest there.
         case sharedMemory = "shm"
+        /// A real MPI library, for programs built with the trait `MPI` and started by `mpirun`
+        /// or `srun` (``Communicator/transport`` reports it; the launcher does not start them).
+        case library = "mpi"
 
         public var description: String { rawValue }
     }
@@ -85,6 +88,9 @@ public enum Launcher {
     ///   when the program cannot be started.
     public static func run(_ job: Job) async throws -> Outcome {
         guard job.ranks >= 1 else { throw CommunicatorError.invalidArgument("a job needs at least one rank, not \(job.ranks)") }
+        guard job.transport != .library else {
+            throw CommunicatorError.invalidArgument("ranks on an MPI library start under mpirun or srun (build with --traits MPI), not fleet launch")
+        }
         let executable = try resolve(job.program)
         let secret = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: .min ... .max)) }.joined()
         let configuration = WireConfiguration(credentials: .secret(try Secret(Array(secret.utf8))), logger: job.logger)

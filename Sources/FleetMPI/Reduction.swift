@@ -20,6 +20,8 @@ public struct Reduction<Value: Sendable>: Sendable {
     @usableFromInline let combineElementsFromLeft: @Sendable (UnsafeMutableBufferPointer<Value>, UnsafeBufferPointer<Value>) -> Void
     /// Whether `a ⊕ b == b ⊕ a`, which lets the ring algorithm combine in any order.
     public let isCommutative: Bool
+    /// Which of MPI's operations this is, for the built-ins (an MPI library can run those itself).
+    @usableFromInline let builtin: BuiltinReduction?
 
     /// An operation from an associative closure.
     ///
@@ -49,8 +51,10 @@ public struct Reduction<Value: Sendable>: Sendable {
     init(
         commutative: Bool, combine: @escaping @Sendable (Value, Value) -> Value,
         elements: @escaping @Sendable (UnsafeMutableBufferPointer<Value>, UnsafeBufferPointer<Value>) -> Void,
-        elementsFromLeft: (@Sendable (UnsafeMutableBufferPointer<Value>, UnsafeBufferPointer<Value>) -> Void)? = nil
+        elementsFromLeft: (@Sendable (UnsafeMutableBufferPointer<Value>, UnsafeBufferPointer<Value>) -> Void)? = nil,
+        builtin: BuiltinReduction? = nil
     ) {
+        self.builtin = builtin
         self.combine = combine
         self.isCommutative = commutative
         self.combineElements = elements
@@ -66,7 +70,7 @@ extension Reduction where Value: AdditiveArithmetic {
     @inlinable public static var sum: Reduction {
         Reduction(commutative: true, combine: { $0 + $1 }, elements: { accumulator, other in
             for index in accumulator.indices { accumulator[index] += other[index] }
-        })
+        }, builtin: .sum)
     }
 }
 
@@ -75,7 +79,7 @@ extension Reduction where Value: Numeric {
     @inlinable public static var prod: Reduction {
         Reduction(commutative: true, combine: { $0 * $1 }, elements: { accumulator, other in
             for index in accumulator.indices { accumulator[index] *= other[index] }
-        })
+        }, builtin: .prod)
     }
 }
 
@@ -84,13 +88,19 @@ extension Reduction where Value: Comparable {
     @inlinable public static var min: Reduction {
         Reduction(commutative: true, combine: { Swift.min($0, $1) }, elements: { accumulator, other in
             for index in accumulator.indices { accumulator[index] = Swift.min(accumulator[index], other[index]) }
-        })
+        }, builtin: .min)
     }
 
     /// The largest value (`MPI_MAX`).
     @inlinable public static var max: Reduction {
         Reduction(commutative: true, combine: { Swift.max($0, $1) }, elements: { accumulator, other in
             for index in accumulator.indices { accumulator[index] = Swift.max(accumulator[index], other[index]) }
-        })
+        }, builtin: .max)
     }
+}
+
+/// MPI's built-in operations, as ``Reduction``'s built-ins name them.
+@usableFromInline
+enum BuiltinReduction: Sendable {
+    case sum, prod, min, max
 }

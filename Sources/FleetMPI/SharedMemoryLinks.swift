@@ -1,5 +1,8 @@
 import CFleetMPI
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOCore
 import Synchronization
 
@@ -17,7 +20,7 @@ import Synchronization
 ///
 /// Messages larger than a ring travel as fragments, written as room frees up; messages to one
 /// rank leave in the order written.
-final class SharedMemoryLinks: Sendable {
+final class SharedMemoryLinks: PolledLinks {
     let rank: Int
     let size: Int
     private let segment: Segment
@@ -95,7 +98,7 @@ final class SharedMemoryLinks: Sendable {
             throw CommunicatorError.notLaunched(
                 "cannot map the shared-memory segment (descriptor \(fd)): \(String(cString: strerror(error)))")
         }
-        close(fd)
+        Glibc.close(fd)
         self.segment = Segment(base: base)
         self.rank = rank
         self.size = size
@@ -186,6 +189,8 @@ final class SharedMemoryLinks: Sendable {
         return took
     }
 
+    func poll() { progress() }
+
     /// Parks, then takes everything waiting, so that no record is left behind unseen: the
     /// writers of what comes later see the flag and ring.
     private func park() {
@@ -268,20 +273,7 @@ final class SharedMemoryLinks: Sendable {
     ///   of it still wait or writes wait for room.
     private func spin(until done: () -> Bool) -> Bool {
         fleet_shm_unpark(segment.base, UInt32(rank))
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: spinBudget)
-        var turns = 0
-        var succeeded = false
-        while true {
-            progress()
-            if done() {
-                succeeded = true
-                break
-            }
-            turns &+= 1
-            if turns & 63 == 0, clock.now >= deadline || Task.isCancelled { break }
-            if oversubscribed || turns > 4096 { fleet_shm_yield() } else { fleet_shm_relax() }
-        }
+        let succeeded = pollUntil(for: spinBudget, yielding: oversubscribed, progress: { progress() }, until: done)
         let state = state.value
         if !succeeded || state.suspended > 0 || !state.blocked.isEmpty {
             // Whatever came between the last look and the flag: its writer did not see the flag.
@@ -327,8 +319,13 @@ final class SharedMemoryLinks: Sendable {
         state.blocked = []
     }
 
+    var transport: Launcher.Transport { .sharedMemory }
+
+    /// The launcher ends the job when a rank fails: nothing to do here.
+    func abort(_ reason: String) {}
+
     /// Stops the bell thread. Messages already written stay readable by their ranks.
-    func stop() {
+    func close() {
         stopped.store(true, ordering: .releasing)
         fleet_shm_ring(segment.base, UInt32(rank))
     }

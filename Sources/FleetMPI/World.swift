@@ -184,11 +184,41 @@ final class World: Sendable {
         }
         let world = World(
             rank: rank, size: size, mailbox: mailbox, executor: EventLoopTaskExecutor(loop), timeout: environment.timeout,
-            group: group, links: .sharedMemory(links), launcher: launcher, logger: logger)
+            group: group, links: .polled(links), launcher: launcher, logger: logger)
         joining.hand(to: world)
         launcher.whenLost { reason in world.launcherLost(reason) }
         return world
     }
+
+    /// Joins the job an MPI launcher (`mpirun`, `srun`) started, through the MPI library.
+    static func joinLibrary(timeout: Duration?, logger: Logger) async throws -> World {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let mailbox = Mailbox()
+        let joining = Joining(expected: 0, loop: loop)
+        let links: LibraryLinks
+        do {
+            links = try await loop.submit {
+                try LibraryLinks(
+                    loop: loop, spinBudget: .milliseconds(1),
+                    deliver: { mailbox.deliver($0) },
+                    event: { joining.handle($0) },
+                    failed: { mailbox.fail($0) })
+            }.get()
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        let world = World(
+            rank: links.rank, size: links.size, mailbox: mailbox, executor: EventLoopTaskExecutor(loop), timeout: timeout,
+            group: group, links: .polled(links), launcher: nil, logger: logger)
+        joining.hand(to: world)
+        return world
+    }
+
+    /// Whether the world runs on an MPI library, whose own collectives serve the world
+    /// communicator.
+    var usesLibrary: Bool { transport == .library }
 
     /// Large messages are buffers of megabytes, allocated and freed at every step of a
     /// collective. By default glibc maps each one afresh and unmaps it when freed, and touching
@@ -226,7 +256,7 @@ final class World: Sendable {
         case let .tcp(channels):
             guard let channel = channels[destination] else { throw CommunicatorError.invalidRank(destination, size: size) }
             return channel.writeAndFlush(Frame(kind: .rankMessage, payload: data))
-        case let .sharedMemory(links):
+        case let .polled(links):
             let loop = executor.eventLoop
             if loop.inEventLoop { return links.write(data, to: destination) }
             return loop.flatSubmit { links.write(data, to: destination) ?? loop.makeSucceededVoidFuture() }
@@ -236,7 +266,7 @@ final class World: Sendable {
     /// Waits for a write; a failed one is the job's failure, or the destination's.
     func completion(of written: EventLoopFuture<Void>, to destination: Int) async throws {
         do {
-            if case .sharedMemory = links {
+            if case .polled = links {
                 let done = WriteDone()
                 written.whenComplete { _ in done.value.store(true, ordering: .releasing) }
                 _ = try await wait(until: { done.value.load(ordering: .acquiring) }) { try await written.get() }
@@ -261,16 +291,23 @@ final class World: Sendable {
     ///
     /// - Returns: what `suspend` returned, or `nil` when `done` held without it.
     func wait<T>(until done: () -> Bool, orSuspend suspend: () async throws -> T) async throws -> T? {
-        guard case let .sharedMemory(links) = links else { return try await suspend() }
+        guard case let .polled(links) = links else { return try await suspend() }
         if executor.eventLoop.inEventLoop { return try await links.wait(until: done, orSuspend: suspend) }
         return try await withTaskExecutorPreference(executor) { try await links.wait(until: done, orSuspend: suspend) }
+    }
+
+    /// Takes what has arrived on polled links, once, when called on the loop (a non-blocking
+    /// probe drives them so); over TCP, reads do that already.
+    func pollOnce() {
+        guard case let .polled(links) = links, executor.eventLoop.inEventLoop else { return }
+        links.poll()
     }
 
     /// Which transport links the ranks.
     var transport: Launcher.Transport {
         switch links {
         case .tcp: .tcp
-        case .sharedMemory: .sharedMemory
+        case let .polled(links): links.transport
         }
     }
 
@@ -323,14 +360,15 @@ final class World: Sendable {
         guard first else { return }
         if let failure {
             await launcher?.send(.failed(reason: failure))
+            if case let .polled(links) = links { await onLoop { links.abort(failure) } }
         } else {
             // Closing before the others have read everything could lose their data: wait for
             // their goodbyes first (MPI_Finalize is collective too).
             switch links {
             case let .tcp(channels):
                 for case let channel? in channels { channel.writeAndFlush(Frame(kind: .goodbye), promise: nil) }
-            case let .sharedMemory(links):
-                await onLoop { await finishSharedMemory(links, timeout: timeout) }
+            case let .polled(links):
+                await onLoop { await finishPolled(links, timeout: timeout) }
             }
             let deadline = executor.eventLoop.scheduleTask(in: TimeAmount(timeout)) { [self] in
                 state.withLock { state in
@@ -353,8 +391,8 @@ final class World: Sendable {
         switch links {
         case let .tcp(channels):
             for case let channel? in channels { try? await channel.close() }
-        case let .sharedMemory(links):
-            links.stop()
+        case let .polled(links):
+            await onLoop { links.close() }
         }
         await launcher?.close()
         // The loop thread stays: code after finalize may still run on it (under withWorld it
@@ -363,9 +401,9 @@ final class World: Sendable {
 
     var isFinalized: Bool { state.withLock { $0.finalizing } }
 
-    /// Says goodbye through shared memory and drives the rings until every goodbye is in and
+    /// Says goodbye through polled links and drives them until every goodbye is in and
     /// everything this rank wrote is out (or the job failed, or `timeout` passed).
-    private func finishSharedMemory(_ links: SharedMemoryLinks, timeout: Duration) async {
+    private func finishPolled(_ links: any PolledLinks, timeout: Duration) async {
         links.sayGoodbye()
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: timeout)
@@ -389,8 +427,8 @@ final class World: Sendable {
 enum RankLinks: Sendable {
     /// A TCP connection to each other rank, by world rank (`nil` for this rank).
     case tcp([(any Channel)?])
-    /// Rings in memory shared by the ranks of one host.
-    case sharedMemory(SharedMemoryLinks)
+    /// Shared memory or an MPI library: links the rank polls.
+    case polled(any PolledLinks)
 }
 
 /// The connections of a rank that is joining: the accepted ones as they identify themselves,

@@ -1,10 +1,12 @@
 // What FleetMPI needs from C that Swift cannot import by itself: glibc's malloc tuning macros,
-// and the shared-memory rings (CFleetShm.h) whose atomics and futexes want C's control.
+// the shared-memory rings (CFleetShm.h) whose atomics and futexes want C's control, and the
+// calls into a real MPI library under the trait `MPI` (CFleetMPILibrary.h).
 
 #ifndef CFLEETMPI_H
 #define CFLEETMPI_H
 
 #include "CFleetShm.h"
+#include "CFleetMPILibrary.h"
 
 #if defined(__GLIBC__) || (defined(__linux__) && __has_include(<malloc.h>))
 #include <malloc.h>

@@ -1,0 +1,143 @@
+// CFleetMPILibrary.h over the system's MPI library, when FleetMPI is built with the trait `MPI`
+// (which defines FLEET_MPI_LIBRARY and links libmpi).
+
+#include "CFleetMPILibrary.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#if defined(FLEET_MPI_LIBRARY) && __has_include(<mpi/mpi.h>)
+#include <mpi/mpi.h>
+#define HAVE_MPI 1
+#elif defined(FLEET_MPI_LIBRARY) && __has_include(<mpi.h>)
+#include <mpi.h>
+#define HAVE_MPI 1
+#endif
+
+#if defined(HAVE_MPI)
+
+static MPI_Datatype datatype_of(int code) {
+    switch (code) {
+    case FLEET_MPI_DOUBLE: return MPI_DOUBLE;
+    case FLEET_MPI_FLOAT: return MPI_FLOAT;
+    case FLEET_MPI_INT64: return MPI_INT64_T;
+    case FLEET_MPI_INT32: return MPI_INT32_T;
+    case FLEET_MPI_INT16: return MPI_INT16_T;
+    case FLEET_MPI_INT8: return MPI_INT8_T;
+    case FLEET_MPI_UINT64: return MPI_UINT64_T;
+    case FLEET_MPI_UINT32: return MPI_UINT32_T;
+    case FLEET_MPI_UINT16: return MPI_UINT16_T;
+    case FLEET_MPI_UINT8: return MPI_UINT8_T;
+    default: return MPI_DATATYPE_NULL;
+    }
+}
+
+static MPI_Op operation_of(int code) {
+    switch (code) {
+    case FLEET_MPI_SUM: return MPI_SUM;
+    case FLEET_MPI_PROD: return MPI_PROD;
+    case FLEET_MPI_MIN: return MPI_MIN;
+    case FLEET_MPI_MAX: return MPI_MAX;
+    default: return MPI_OP_NULL;
+    }
+}
+
+int fleet_mpi_library_available(void) { return 1; }
+
+const char *fleet_mpi_library_version(void) {
+    static char version[MPI_MAX_LIBRARY_VERSION_STRING];
+    int length = 0;
+    if (MPI_Get_library_version(version, &length) != MPI_SUCCESS) return "";
+    char *newline = strchr(version, '\n');
+    if (newline) *newline = 0;
+    return version;
+}
+
+int fleet_mpi_init(int *rank, int *size) {
+    int provided = 0;
+    int status = MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &provided);
+    if (status != MPI_SUCCESS) return status;
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    if ((status = MPI_Comm_rank(MPI_COMM_WORLD, rank)) != MPI_SUCCESS) return status;
+    return MPI_Comm_size(MPI_COMM_WORLD, size);
+}
+
+int fleet_mpi_finalize(void) { return MPI_Finalize(); }
+
+int fleet_mpi_abort(int code) { return MPI_Abort(MPI_COMM_WORLD, code); }
+
+size_t fleet_mpi_request_size(void) { return sizeof(MPI_Request); }
+
+int fleet_mpi_isend(const void *buffer, int count, int destination, int tag, void *request) {
+    return MPI_Isend(buffer, count, MPI_BYTE, destination, tag, MPI_COMM_WORLD, (MPI_Request *)request);
+}
+
+int fleet_mpi_test(void *request, int *done) {
+    return MPI_Test((MPI_Request *)request, done, MPI_STATUS_IGNORE);
+}
+
+int fleet_mpi_iprobe(int *found, int *source, int *tag, int *count) {
+    MPI_Status status;
+    int result = MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, found, &status);
+    if (result != MPI_SUCCESS || !*found) return result;
+    *source = status.MPI_SOURCE;
+    *tag = status.MPI_TAG;
+    return MPI_Get_count(&status, MPI_BYTE, count);
+}
+
+int fleet_mpi_recv(void *buffer, int count, int source, int tag) {
+    return MPI_Recv(buffer, count, MPI_BYTE, source, tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+}
+
+int fleet_mpi_barrier(void) { return MPI_Barrier(MPI_COMM_WORLD); }
+
+int fleet_mpi_allreduce(void *buffer, int count, int datatype, int operation) {
+    MPI_Datatype type = datatype_of(datatype);
+    MPI_Op op = operation_of(operation);
+    if (type == MPI_DATATYPE_NULL || op == MPI_OP_NULL) return MPI_ERR_ARG;
+    return MPI_Allreduce(MPI_IN_PLACE, buffer, count, type, op, MPI_COMM_WORLD);
+}
+
+int fleet_mpi_bcast(void *buffer, int count, int root) {
+    return MPI_Bcast(buffer, count, MPI_BYTE, root, MPI_COMM_WORLD);
+}
+
+void fleet_mpi_error_string(int code, char *text, int capacity) {
+    char message[MPI_MAX_ERROR_STRING];
+    int length = 0;
+    if (MPI_Error_string(code, message, &length) != MPI_SUCCESS) snprintf(message, sizeof message, "MPI error %d", code);
+    snprintf(text, (size_t)capacity, "%s", message);
+}
+
+#else
+
+int fleet_mpi_library_available(void) { return 0; }
+const char *fleet_mpi_library_version(void) { return ""; }
+int fleet_mpi_init(int *rank, int *size) { (void)rank; (void)size; return FLEET_MPI_UNAVAILABLE; }
+int fleet_mpi_finalize(void) { return FLEET_MPI_UNAVAILABLE; }
+int fleet_mpi_abort(int code) { (void)code; return FLEET_MPI_UNAVAILABLE; }
+size_t fleet_mpi_request_size(void) { return 0; }
+int fleet_mpi_isend(const void *buffer, int count, int destination, int tag, void *request) {
+    (void)buffer; (void)count; (void)destination; (void)tag; (void)request;
+    return FLEET_MPI_UNAVAILABLE;
+}
+int fleet_mpi_test(void *request, int *done) { (void)request; (void)done; return FLEET_MPI_UNAVAILABLE; }
+int fleet_mpi_iprobe(int *found, int *source, int *tag, int *count) {
+    (void)found; (void)source; (void)tag; (void)count;
+    return FLEET_MPI_UNAVAILABLE;
+}
+int fleet_mpi_recv(void *buffer, int count, int source, int tag) {
+    (void)buffer; (void)count; (void)source; (void)tag;
+    return FLEET_MPI_UNAVAILABLE;
+}
+int fleet_mpi_barrier(void) { return FLEET_MPI_UNAVAILABLE; }
+int fleet_mpi_allreduce(void *buffer, int count, int datatype, int operation) {
+    (void)buffer; (void)count; (void)datatype; (void)operation;
+    return FLEET_MPI_UNAVAILABLE;
+}
+int fleet_mpi_bcast(void *buffer, int count, int root) { (void)buffer; (void)count; (void)root; return FLEET_MPI_UNAVAILABLE; }
+void fleet_mpi_error_string(int code, char *text, int capacity) {
+    snprintf(text, (size_t)capacity, "FleetMPI was built without an MPI library (build with --traits MPI), code %d", code);
+}
+
+#endif

@@ -1,0 +1,70 @@
+// The calls FleetMPI makes into a real MPI library (OpenMPI, MPICH) under the package trait
+// `MPI`. MPI's handles (MPI_COMM_WORLD, MPI_DOUBLE, MPI_SUM) are macros or link-time objects
+// Swift cannot import, so every call goes through these functions, which take plain integers.
+//
+// Built without the trait, or where <mpi.h> is absent, every function returns
+// FLEET_MPI_UNAVAILABLE and fleet_mpi_library_available() returns 0.
+
+#ifndef CFLEETMPILIBRARY_H
+#define CFLEETMPILIBRARY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// Returned by every function when FleetMPI was built without an MPI library.
+#define FLEET_MPI_UNAVAILABLE (-1000)
+
+/// Element types of reductions (MPI datatypes).
+enum {
+    FLEET_MPI_DOUBLE = 1, FLEET_MPI_FLOAT, FLEET_MPI_INT64, FLEET_MPI_INT32, FLEET_MPI_INT16, FLEET_MPI_INT8,
+    FLEET_MPI_UINT64, FLEET_MPI_UINT32, FLEET_MPI_UINT16, FLEET_MPI_UINT8,
+};
+
+/// Reduction operations (MPI_Op).
+enum { FLEET_MPI_SUM = 1, FLEET_MPI_PROD, FLEET_MPI_MIN, FLEET_MPI_MAX };
+
+/// 1 when built with an MPI library.
+int fleet_mpi_library_available(void);
+
+/// The library's version string (MPI_Get_library_version), or "" without one.
+const char *fleet_mpi_library_version(void);
+
+/// MPI_Init_thread asking for MPI_THREAD_SERIALIZED; stores the rank and size in
+/// MPI_COMM_WORLD. Errors return as MPI error codes (MPI_ERRORS_RETURN is set).
+int fleet_mpi_init(int *rank, int *size);
+
+/// MPI_Finalize.
+int fleet_mpi_finalize(void);
+
+/// MPI_Abort on MPI_COMM_WORLD: ends every rank of the job.
+int fleet_mpi_abort(int code);
+
+/// The bytes an MPI_Request takes (requests live in memory the caller provides).
+size_t fleet_mpi_request_size(void);
+
+/// MPI_Isend of `count` bytes to `destination` with `tag` on MPI_COMM_WORLD.
+int fleet_mpi_isend(const void *buffer, int count, int destination, int tag, void *request);
+
+/// MPI_Test: stores 1 in `done` once the request completed.
+int fleet_mpi_test(void *request, int *done);
+
+/// MPI_Iprobe for any source and tag: stores 1 in `found` and the message's source, tag and
+/// byte count when one is waiting.
+int fleet_mpi_iprobe(int *found, int *source, int *tag, int *count);
+
+/// MPI_Recv of `count` bytes from `source` with `tag`.
+int fleet_mpi_recv(void *buffer, int count, int source, int tag);
+
+/// MPI_Barrier on MPI_COMM_WORLD.
+int fleet_mpi_barrier(void);
+
+/// MPI_Allreduce in place on MPI_COMM_WORLD of `count` elements of `datatype` with `operation`.
+int fleet_mpi_allreduce(void *buffer, int count, int datatype, int operation);
+
+/// MPI_Bcast of `count` bytes from `root` on MPI_COMM_WORLD.
+int fleet_mpi_bcast(void *buffer, int count, int root);
+
+/// The text of an MPI error code.
+void fleet_mpi_error_string(int code, char *text, int capacity);
+
+#endif

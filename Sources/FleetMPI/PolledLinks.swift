@@ -1,0 +1,35 @@
+import NIOCore
+
+/// Links whose messages a rank takes by polling, on its event loop, rather than by reads the
+/// loop is told of: ``SharedMemoryLinks`` and ``LibraryLinks``. Every member must be used on
+/// the rank's loop.
+protocol PolledLinks: Sendable {
+    /// Which transport these are.
+    var transport: Launcher.Transport { get }
+
+    /// Starts writing `data` (a message with its header) to `destination`.
+    ///
+    /// - Returns: `nil` when it is written already; else a future that completes once it is.
+    func write(_ data: ByteBuffer, to destination: Int) -> EventLoopFuture<Void>?
+
+    /// Waits until `done` holds: polls for a while, then runs `suspend` (which waits for the
+    /// same thing to be signalled) while the links are still driven.
+    ///
+    /// - Returns: what `suspend` returned, or `nil` when `done` held without it.
+    func wait<T>(until done: () -> Bool, orSuspend suspend: () async throws -> T) async throws -> T?
+
+    /// Takes what has arrived (into the mailbox) and moves writes on, once, without waiting.
+    func poll()
+
+    /// Tells every other rank that nothing more comes from this one, after what was written.
+    func sayGoodbye()
+
+    /// Whether every message written so far has left.
+    var allWritten: Bool { get }
+
+    /// The rank finished: release the links.
+    func close()
+
+    /// The rank's program failed with `reason`: end the job where the launcher cannot.
+    func abort(_ reason: String)
+}

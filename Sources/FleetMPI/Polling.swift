@@ -1,0 +1,22 @@
+import CFleetMPI
+
+/// Drives `progress` until `done` holds or `budget` has passed: the busy wait of transports
+/// whose messages arrive without a system call (shared memory, an MPI library).
+///
+/// Each turn pauses the processor briefly; after 4096 turns, or at once when `yielding` (more
+/// ranks than processors), it gives the processor away between turns, so that a rank with work
+/// to do gets it. Task cancellation ends the wait early.
+///
+/// - Returns: whether `done` held.
+func pollUntil(for budget: Duration, yielding: Bool, progress: () -> Void, until done: () -> Bool) -> Bool {
+    let clock = ContinuousClock()
+    let deadline = clock.now.advanced(by: budget)
+    var turns = 0
+    while true {
+        progress()
+        if done() { return true }
+        turns &+= 1
+        if turns & 63 == 0, clock.now >= deadline || Task.isCancelled { return false }
+        if yielding || turns > 4096 { fleet_shm_yield() } else { fleet_shm_relax() }
+    }
+}
