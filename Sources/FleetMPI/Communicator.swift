@@ -203,7 +203,7 @@ public final class Communicator: Sendable {
             }
         }
         defer { timer?.cancel() }
-        let message = try await world.wait(until: { receive.outcome != nil }) {
+        let message = try await world.wait(until: { receive.isCompleted }) {
             try await withTaskCancellationHandler {
                 try await receive.wait()
             } onCancel: {

@@ -30,10 +30,11 @@ final class LibraryLinks: PolledLinks {
     private static let messageTag: Int32 = 1
     private static let goodbyeTag: Int32 = 2
 
+    /// Touched on the loop thread only, so dynamic exclusivity checks are off (as in ``SharedMemoryLinks``).
     private final class LoopState {
-        var sends: [Send] = []
-        var suspended = 0
-        var polling: Scheduled<Void>?
+        @exclusivity(unchecked) var sends: [Send] = []
+        @exclusivity(unchecked) var suspended = 0
+        @exclusivity(unchecked) var polling: Scheduled<Void>?
     }
 
     /// A send in flight: the library reads `bytes` until the request completes.

@@ -178,6 +178,7 @@ final class PostedReceive: Sendable {
         case done(Result<RankMessage, any Error>)
     }
     private let state = Mutex(State.waiting(nil))
+    private let completed = Atomic<Bool>(false)
 
     init(pattern: MessagePattern) {
         self.pattern = pattern
@@ -187,10 +188,14 @@ final class PostedReceive: Sendable {
         let waiter: CheckedContinuation<RankMessage, any Error>?? = state.withLock { state in
             guard case let .waiting(waiter) = state else { return nil }
             state = .done(outcome)
+            completed.store(true, ordering: .releasing)
             return .some(waiter)
         }
         if case let .some(.some(waiter)) = waiter { waiter.resume(with: outcome) }
     }
+
+    /// Whether it has completed: one atomic read, for polling.
+    var isCompleted: Bool { completed.load(ordering: .acquiring) }
 
     /// The outcome, when there is one already.
     var outcome: Result<RankMessage, any Error>? {

@@ -45,22 +45,25 @@ final class SharedMemoryLinks: PolledLinks {
         let base: UnsafeMutableRawPointer
     }
 
+    /// Touched on the loop thread only (``NIOLoopBound`` checks), so the compiler's dynamic
+    /// exclusivity checks, a thread-local lookup per access on the polling path, are off.
     private final class LoopState {
         /// A message from each rank whose first fragments have arrived.
-        var partial: [ByteBuffer?]
+        @exclusivity(unchecked) var partial: [ByteBuffer?]
         /// Messages to each rank still to be written, oldest first.
-        var outbound: [[Outbound]]
+        @exclusivity(unchecked) var outbound: [[Outbound]]
         /// Ranks with messages waiting in `outbound`.
-        var blocked: Set<Int> = []
-        /// Ranks that said goodbye.
-        var finished: Set<Int> = []
+        @exclusivity(unchecked) var blocked: Set<Int> = []
+        /// Whether each rank said goodbye.
+        @exclusivity(unchecked) var finished: [Bool]
         /// Tasks of this rank suspended after their spin ran out: while there are any, the rank
         /// stays parked, so that what they wait for rings the bell.
-        var suspended = 0
+        @exclusivity(unchecked) var suspended = 0
 
         init(size: Int) {
             partial = Array(repeating: nil, count: size)
             outbound = Array(repeating: [], count: size)
+            finished = Array(repeating: false, count: size)
         }
     }
 
@@ -169,7 +172,8 @@ final class SharedMemoryLinks: PolledLinks {
     func progress() -> Bool {
         let state = state.value
         var took = false
-        for source in 0..<size where source != rank && !state.finished.contains(source) {
+        for source in 0..<size where source != rank && !state.finished[source]
+            && fleet_shm_pending(segment.base, UInt32(source), UInt32(rank)) != 0 {
             if drain(from: source, state) {
                 took = true
                 fleet_shm_notify(segment.base, UInt32(source))
@@ -218,7 +222,7 @@ final class SharedMemoryLinks: PolledLinks {
             let bytes = UnsafeRawBufferPointer(start: payload, count: Int(length))
             if flags & UInt32(FLEET_SHM_GOODBYE) != 0 {
                 fleet_shm_consume(segment.base, from, to)
-                state.finished.insert(source)
+                state.finished[source] = true
                 event(.goodbye(source))
                 return true
             }
