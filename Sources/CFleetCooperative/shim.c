@@ -1,0 +1,9 @@
+// accept4 is a GNU extension: declared only with _GNU_SOURCE, which Swift's Glibc module lacks.
+#define _GNU_SOURCE
+#include <stddef.h>
+#include <sys/socket.h>
+#include "CFleetCooperative.h"
+
+int cfleet_accept4(int fd, int flags) {
+    return accept4(fd, NULL, NULL, flags);
+}
