@@ -213,7 +213,7 @@ let package = Package(
             // Helpers and closures that take loop-bound values run on the caller's executor.
             swiftSettings: [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
         ),
-        .testTarget(name: "FleetExamplesTests", dependencies: ["FleetExamples", "CWasteTime"]),
+        .testTarget(name: "FleetExamplesTests", dependencies: ["FleetExamples", "CWasteTime", "CEchoBench", "FleetCooperative"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["FleetWire", "FleetActors", "FleetActorsTestSupport", "FleetExamples"]

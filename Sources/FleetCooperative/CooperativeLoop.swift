@@ -67,7 +67,7 @@ public actor CooperativeLoop {
     /// (no ``run()`` in progress), it waits and starts when `run()` is called, after the tasks
     /// added before it. Await the returned task's ``CooperativeTask/value`` to get its result or
     /// error — that is how a child task reports to its parent. An error nobody awaits ends
-    /// ``run()``. From outside the loop, use ``add(_:)-(@Sendable(isolated CooperativeLoop)async throws->Success)``.
+    /// ``run()``. From outside the loop, use the overload of ``add(_:)`` whose closure is given the loop.
     ///
     /// - Parameter body: The task. It runs on the loop's thread.
     /// - Returns: A handle to the task: its result, and cancellation.
@@ -95,7 +95,7 @@ public actor CooperativeLoop {
     }
 
     /// Adds a task to the loop from outside it — the first task, typically, which then adds the
-    /// others with ``add(_:)-(()async throws->Success)``.
+    /// others with ``add(_:)``.
     ///
     /// ```swift
     /// let loop = CooperativeLoop()

@@ -42,6 +42,8 @@ final class Reactor: SerialExecutor, @unchecked Sendable {
     private var queue: [UnownedJob] = []
     private var running: [UnownedJob] = []
     private var callbacks: [() -> Void] = []
+    /// Tasks that yielded; they resume after the jobs that were ready when they yielded.
+    private var yielded: [UnsafeContinuation<Void, Never>] = []
     private var registrations: [Registration?] = []
     private var waiters: [UInt64: UnsafeContinuation<Void, any Error>] = [:]
     private var lastWaiterID: UInt64 = 0
@@ -154,16 +156,21 @@ final class Reactor: SerialExecutor, @unchecked Sendable {
                 callbacks.removeAll(keepingCapacity: true)
                 for callback in batch { callback() }
             }
+            if !yielded.isEmpty {
+                let batch = yielded
+                yielded.removeAll(keepingCapacity: true)
+                for task in batch { task.resume() }  // onto `queue`, behind the jobs there
+            }
             if !queue.isEmpty {
                 swap(&queue, &running)
                 for job in running { job.runSynchronously(on: executor) }
                 jobsSincePoll += running.count
                 running.removeAll(keepingCapacity: true)
                 // Keep running jobs while there are some, polling for I/O at least every 256.
-                if !queue.isEmpty && callbacks.isEmpty && jobsSincePoll < 256 { continue }
+                if (!queue.isEmpty || !yielded.isEmpty) && callbacks.isEmpty && jobsSincePoll < 256 { continue }
             }
             let timeout: Int32
-            if !queue.isEmpty || !callbacks.isEmpty {
+            if !queue.isEmpty || !callbacks.isEmpty || !yielded.isEmpty {
                 timeout = 0
             } else if let deadline = timers.earliest {
                 let now = Reactor.now()
@@ -225,6 +232,17 @@ final class Reactor: SerialExecutor, @unchecked Sendable {
     }
 
     // MARK: Waiters (loop thread only)
+
+    /// Suspends the calling task until the tasks that are ready now have run once.
+    ///
+    /// `Task.yield()` would do the same through the global executor and back — two thread
+    /// switches; this stays on the loop.
+    func yield(isolation: isolated (any Actor)? = #isolation) async {
+        preconditionOnLoopThread()
+        await withUnsafeContinuation(isolation: isolation) { (task: UnsafeContinuation<Void, Never>) in
+            self.yielded.append(task)
+        }
+    }
 
     /// A fresh waiter id (never 0).
     func makeWaiterID() -> UInt64 {

@@ -14,8 +14,10 @@ public enum OffloadProbe {
         case computeStarted
         /// The computation finished.
         case computeFinished
-        /// The client got an echo back, `latency` after sending it.
-        case reply(latency: Duration)
+        /// The client sent request `number`.
+        case sent(number: Int)
+        /// The client got the echo of request `number` back, `latency` after sending it.
+        case reply(number: Int, latency: Duration)
     }
 
     /// The events of one run, in the order they happened.
@@ -23,22 +25,13 @@ public enum OffloadProbe {
         /// Every event.
         public var events: [Event]
 
-        /// Echoes that came back while the computation ran.
-        public var repliesDuringComputation: Int {
-            var computing = false, count = 0
-            for event in events {
-                switch event {
-                case .computeStarted: computing = true
-                case .computeFinished: computing = false
-                case .reply: if computing { count += 1 }
-                }
-            }
-            return count
-        }
+        /// Requests sent after the computation started whose echoes came back before it
+        /// finished: the server answered them while the computation ran.
+        public var repliesDuringComputation: Int { OffloadProbe.repliesDuringComputation(events) }
 
         /// The longest echo round trip.
         public var worstLatency: Duration {
-            events.reduce(.zero) { if case .reply(let latency) = $1 { max($0, latency) } else { $0 } }
+            events.reduce(.zero) { if case .reply(_, let latency) = $1 { max($0, latency) } else { $0 } }
         }
     }
 
@@ -49,12 +42,9 @@ public enum OffloadProbe {
         /// Appends `event`.
         public func record(_ event: Event) { events.withLock { $0.append(event) } }
 
-        /// Replies recorded since the computation started.
+        /// Requests sent after the computation started and answered so far.
         public var repliesSinceComputeStarted: Int {
-            events.withLock { events in
-                guard let start = events.firstIndex(of: .computeStarted) else { return 0 }
-                return events[start...].count { if case .reply = $0 { true } else { false } }
-            }
+            OffloadProbe.repliesDuringComputation(events.withLock { $0 })
         }
 
         /// Every event so far.
@@ -104,7 +94,8 @@ public enum OffloadProbe {
             defer { connection.close() }
             let message = [UInt8](repeating: 7, count: 64)
             var after = 0
-            for _ in 0..<10_000 {
+            for number in 0..<10_000 {
+                log.record(.sent(number: number))
                 let sent = ContinuousClock.now
                 try await connection.send(message)
                 var received = 0
@@ -113,7 +104,7 @@ public enum OffloadProbe {
                     guard !bytes.isEmpty else { throw SocketError(operation: "recv", errno: ECONNRESET) }
                     received += bytes.count
                 }
-                log.record(.reply(latency: ContinuousClock.now - sent))
+                log.record(.reply(number: number, latency: ContinuousClock.now - sent))
                 if finished.load(ordering: .relaxed) {
                     after += 1
                     if after == 2 { break }
@@ -127,6 +118,23 @@ public enum OffloadProbe {
         try await serverRun
         if let clientError { throw clientError }
         return Report(events: log.all)
+    }
+
+    /// Counts the requests sent after `.computeStarted` whose replies precede `.computeFinished`
+    /// (or the end of `events`).
+    static func repliesDuringComputation(_ events: [Event]) -> Int {
+        guard let start = events.firstIndex(of: .computeStarted) else { return 0 }
+        let end = events.firstIndex(of: .computeFinished) ?? events.endIndex
+        var sentDuring = Set<Int>()
+        var count = 0
+        for event in events[start..<end] {
+            switch event {
+            case .sent(let number): sentDuring.insert(number)
+            case .reply(let number, _): if sentDuring.contains(number) { count += 1 }
+            default: break
+            }
+        }
+        return count
     }
 
     /// Spins the CPU for `duration`: the demo's computation.
