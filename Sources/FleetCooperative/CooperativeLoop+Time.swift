@@ -17,6 +17,6 @@ extension CooperativeLoop {
     /// Lets every other task that is ready run once, then resumes the calling task: the bare
     /// `yield` of a multitask generator.
     public func yield() async {
-        await reactor.yield()
+        await withUnsafeContinuation { reactor.yielded.append($0) }
     }
 }

@@ -79,14 +79,14 @@ public actor CooperativeLoop {
         let id = lastTaskID
         let record = TaskRecord()
         let waitsForRun = !isRunning
-        let task = Task { () async throws -> Success in
+        let task = Task(executorPreference: reactor) { () async throws -> Success in
             if waitsForRun { await self.waitForRun() }
             do {
                 let value = try await body()
-                self.finished(id)
+                await self.finished(id)
                 return value
             } catch {
-                self.finished(id, failing: record, with: error)
+                await self.finished(id, failing: record, with: error)
                 throw error
             }
         }

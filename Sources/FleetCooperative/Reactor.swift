@@ -16,7 +16,7 @@ import CFleetCooperative
 /// Suspended tasks are *waiters*: an id mapped to a continuation. Readiness, timers, queues and
 /// cancellation all finish a wait the same way, by id, so a late event for a finished wait is a
 /// no-op.
-final class Reactor: SerialExecutor, @unchecked Sendable {
+final class Reactor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     // @unchecked Sendable, and why it is safe: the stored properties marked "loop thread only"
     // are read and written only on the loop thread — by `runLoop()` itself, by jobs it runs
     // (`runSynchronously`), and by callbacks it runs; every entry point that may be called from
@@ -43,7 +43,7 @@ final class Reactor: SerialExecutor, @unchecked Sendable {
     private var running: [UnownedJob] = []
     private var callbacks: [() -> Void] = []
     /// Tasks that yielded; they resume after the jobs that were ready when they yielded.
-    private var yielded: [UnsafeContinuation<Void, Never>] = []
+    var yielded: [UnsafeContinuation<Void, Never>] = []
     private var registrations: [Registration?] = []
     private var waiters: [UInt64: UnsafeContinuation<Void, any Error>] = [:]
     private var lastWaiterID: UInt64 = 0
@@ -93,6 +93,13 @@ final class Reactor: SerialExecutor, @unchecked Sendable {
         UnownedSerialExecutor(ordinary: self)
     }
 
+    // The loop is also its tasks' task executor (every task of the loop prefers it): a task that
+    // resumes from a continuation — every wait — is then enqueued here, not on Swift's global
+    // executor and back, and nonisolated code of a loop task runs on the loop's thread too.
+    func asUnownedTaskExecutor() -> UnownedTaskExecutor {
+        UnownedTaskExecutor(ordinary: self)
+    }
+
     func isSameExclusiveExecutionContext(other: Reactor) -> Bool { self === other }
 
     func checkIsolated() {
@@ -140,6 +147,7 @@ final class Reactor: SerialExecutor, @unchecked Sendable {
 
     private func runLoop() {
         loopThread.store(UInt(pthread_self()), ordering: .relaxed)
+        cfleet_set_thread_name("FleetCoop-loop")
         let capacity: Int32 = 256
         let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: Int(capacity))
         defer {
@@ -148,6 +156,7 @@ final class Reactor: SerialExecutor, @unchecked Sendable {
             close(wakeFD)
         }
         let executor = asUnownedSerialExecutor()
+        let taskExecutor = asUnownedTaskExecutor()
         var jobsSincePoll = 0
         while true {
             if drainInbox() { return }
@@ -163,7 +172,9 @@ final class Reactor: SerialExecutor, @unchecked Sendable {
             }
             if !queue.isEmpty {
                 swap(&queue, &running)
-                for job in running { job.runSynchronously(on: executor) }
+                // Every job runs isolated to the loop (it is the loop's one thread either way),
+                // so a resumed task's hop back to the loop's actor happens in place.
+                for job in running { job.runSynchronously(isolatedTo: executor, taskExecutor: taskExecutor) }
                 jobsSincePoll += running.count
                 running.removeAll(keepingCapacity: true)
                 // Keep running jobs while there are some, polling for I/O at least every 256.

@@ -1,5 +1,5 @@
 // CFleetCooperative — the Linux headers FleetCooperative's loop needs that Swift's Glibc module
-// does not export: epoll, eventfd and accept4.
+// does not export: epoll, eventfd, accept4 and thread names.
 
 #ifndef C_FLEET_COOPERATIVE_H
 #define C_FLEET_COOPERATIVE_H
@@ -9,5 +9,8 @@
 
 /// accept4(fd, NULL, NULL, flags).
 int cfleet_accept4(int fd, int flags);
+
+/// Names the calling thread (pthread_setname_np, at most 15 characters).
+void cfleet_set_thread_name(const char *name);
 
 #endif
