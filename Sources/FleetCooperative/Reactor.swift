@@ -80,12 +80,7 @@ final class Reactor: SerialExecutor, TaskExecutor, @unchecked Sendable {
         if isOnLoopThread {
             queue.append(job)
         } else {
-            let wake = inbox.withLock { inbox in
-                inbox.jobs.append(job)
-                defer { inbox.woken = true }
-                return !inbox.woken
-            }
-            if wake { self.wake() }
+            post { $0.jobs.append(job) }
         }
     }
 
@@ -123,13 +118,18 @@ final class Reactor: SerialExecutor, TaskExecutor, @unchecked Sendable {
         if isOnLoopThread {
             callbacks.append(callback)
         } else {
-            let wake = inbox.withLock { inbox in
-                inbox.callbacks.append(callback)
-                defer { inbox.woken = true }
-                return !inbox.woken
-            }
-            if wake { self.wake() }
+            post { $0.callbacks.append(callback) }
         }
+    }
+
+    /// Adds work to the inbox from another thread; wakes the loop unless a wake-up is pending.
+    private func post(_ add: (inout Inbox) -> Void) {
+        let wake = inbox.withLock { inbox in
+            add(&inbox)
+            defer { inbox.woken = true }
+            return !inbox.woken
+        }
+        if wake { self.wake() }
     }
 
     /// Asks the loop thread to finish; jobs still queued are dropped. Callable from any thread.

@@ -30,6 +30,7 @@ public struct SocketError: Error, Hashable, CustomStringConvertible {
     /// Whether this is the error of an operation on a closed socket.
     public var isClosed: Bool { errno == EBADF }
 
+    /// `"connect failed: Connection refused (errno 111)"`.
     public var description: String {
         "\(operation) failed: \(String(cString: strerror(errno))) (errno \(errno))"
     }

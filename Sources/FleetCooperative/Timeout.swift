@@ -15,5 +15,6 @@ public struct Timeout: Error, Hashable, CustomStringConvertible {
         self.after = after
     }
 
+    /// `"recv timed out after 0.5 seconds"`.
     public var description: String { "\(operation) timed out after \(after)" }
 }

@@ -82,9 +82,11 @@ struct CooperativeLoopTests {
         let order = try await onLoop { loop -> [Int] in
             let log = Log<Int>()
             var children: [CooperativeTask<Void>] = []
+            // Deadlines from one instant, so a slow start of a task cannot reorder them.
+            let start = ContinuousClock.now
             for milliseconds in [60, 20, 40, 0] {
                 children.append(loop.add {
-                    try await loop.sleep(for: .milliseconds(milliseconds))
+                    try await loop.sleep(until: start + .milliseconds(milliseconds))
                     log.append(milliseconds)
                 })
             }
@@ -164,7 +166,7 @@ struct CooperativeLoopTests {
             try await loop.sleep(for: .milliseconds(1))
             events.append("done")
         }
-        try await loop.run(until: .now + .milliseconds(100))
+        try await loop.run(until: .now + .seconds(1))  // ample for the 1 ms task, even on a loaded machine
         #expect(events.all == ["done", "cancelled"])
         #expect(await loop.taskCount == 0)
     }
