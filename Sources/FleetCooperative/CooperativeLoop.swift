@@ -25,7 +25,7 @@
 ///
 /// The loop's thread stops when the loop is released.
 public actor CooperativeLoop {
-    let reactor: Reactor
+    nonisolated let reactor: Reactor
 
     /// Tasks added before ``run()`` (or ``run(until:)``), waiting to start; in order.
     private var gate: [CheckedContinuation<Void, Never>] = []

@@ -37,6 +37,7 @@ final class Reactor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     private let wakeFD: Int32
     private let inbox = Mutex(Inbox())
     private let loopThread = Atomic<UInt>(0)
+    private let exited = Atomic<Bool>(false)
 
     // Loop thread only.
     private var queue: [UnownedJob] = []
@@ -101,6 +102,9 @@ final class Reactor: SerialExecutor, TaskExecutor, @unchecked Sendable {
         precondition(isOnLoopThread, "not on the cooperative loop's thread")
     }
 
+    /// Whether the loop thread has finished (after ``shutdown()``).
+    var hasExited: Bool { exited.load(ordering: .acquiring) }
+
     /// Whether the calling thread is the loop thread.
     var isOnLoopThread: Bool {
         loopThread.load(ordering: .relaxed) == UInt(pthread_self())
@@ -154,6 +158,7 @@ final class Reactor: SerialExecutor, TaskExecutor, @unchecked Sendable {
             events.deallocate()
             close(epollFD)
             close(wakeFD)
+            exited.store(true, ordering: .releasing)
         }
         let executor = asUnownedSerialExecutor()
         let taskExecutor = asUnownedTaskExecutor()

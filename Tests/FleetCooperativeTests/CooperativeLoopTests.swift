@@ -239,3 +239,17 @@ final class TickCounter: Sendable {
     func increment() { count.add(1, ordering: .relaxed) }
     var value: Int { count.load(ordering: .relaxed) }
 }
+
+@Suite("CooperativeLoop: lifetime")
+struct CooperativeLoopLifetimeTests {
+    @Test func aReleasedLoopStopsItsThread() async throws {
+        var loop: CooperativeLoop? = CooperativeLoop()
+        await loop!.add { loop in try await loop.sleep(for: .milliseconds(1)) }
+        try await loop!.run(until: .now + .seconds(30))
+        let reactor = loop!.reactor
+        #expect(!reactor.hasExited)
+        loop = nil  // the last reference
+        for _ in 0..<2_000 where !reactor.hasExited { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(reactor.hasExited)
+    }
+}
