@@ -82,6 +82,45 @@ struct SocketTests {
         }
     }
 
+    @Test func connectTimesOutWhenTheBacklogIsFull() async throws {
+        let timedOut = try await onLoop { loop -> Bool in
+            // Nobody accepts: once the backlog is full, Linux drops further SYNs and the next
+            // connect waits until its timeout.
+            let listener = try loop.listen(port: 0, backlog: 1)
+            defer { listener.close() }
+            var opened: [TCPConnection] = []
+            defer { opened.forEach { $0.close() } }
+            for _ in 0..<16 {
+                do {
+                    opened.append(try await loop.connect(host: "127.0.0.1", port: listener.localPort, timeout: .milliseconds(200)))
+                } catch let error as Timeout {
+                    #expect(error.operation == "connect")
+                    return true
+                }
+            }
+            return false
+        }
+        #expect(timedOut)
+    }
+
+    @Test func writableTimesOutOnAFullPipe() async throws {
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        let (readEnd, writeEnd) = (fds[0], fds[1])
+        defer { close(readEnd); close(writeEnd) }
+        _ = fcntl(writeEnd, F_SETFL, O_NONBLOCK)
+        var chunk = [UInt8](repeating: 1, count: 4096)
+        while write(writeEnd, &chunk, chunk.count) > 0 {}  // fill it
+        try await onLoop { loop in
+            let error = await caught { try await loop.writable(writeEnd, timeout: .milliseconds(20)) }
+            #expect(error as? Timeout == Timeout(operation: "writable", after: .milliseconds(20)))
+            // Drain some, and it is writable again.
+            var sink = [UInt8](repeating: 0, count: 65536)
+            _ = read(readEnd, &sink, sink.count)
+            try await loop.writable(writeEnd, timeout: .seconds(5))
+        }
+    }
+
     @Test func udpDatagramsAndTimeouts() async throws {
         try await onLoop { loop in
             let a = try loop.udp()
