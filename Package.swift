@@ -24,6 +24,8 @@ let package = Package(
         .executable(name: "prime-service", targets: ["PrimeService"]),
         .executable(name: "sum-primes", targets: ["SumPrimes"]),
         .executable(name: "compute-pi", targets: ["ComputePi"]),
+        .executable(name: "multitask-printer", targets: ["MultitaskPrinter"]),
+        .executable(name: "multitask-echo", targets: ["MultitaskEcho"]),
     ],
     traits: [
         .trait(
@@ -87,12 +89,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(name: "CFleetCooperative"),
         .target(
             name: "FleetCooperative",
             dependencies: [
+                "CFleetCooperative",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-            ]
+            ],
+            // Every async function of the module runs on its caller's executor — the loop's
+            // thread — unless it says otherwise (SE-0461).
+            swiftSettings: [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
         ),
         .target(
             name: "Fleet",
@@ -113,10 +120,12 @@ let package = Package(
 
         // MARK: The seed's examples, ported (Examples/)
         .target(name: "CWasteTime", path: "Examples/CWasteTime"),
+        // `fleet bench echo`'s native load generator and reference C epoll echo server.
+        .target(name: "CEchoBench", path: "Examples/CEchoBench"),
         .target(
             name: "FleetExamples",
             dependencies: [
-                "CWasteTime", "FleetWire", "FleetActors", "FleetJobs", "FleetMPI",
+                "CWasteTime", "CEchoBench", "FleetWire", "FleetActors", "FleetJobs", "FleetMPI", "FleetCooperative",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -169,6 +178,24 @@ let package = Package(
             path: "Examples/ComputePi"
         ),
 
+        .executableTarget(
+            name: "MultitaskPrinter",
+            dependencies: [
+                "FleetExamples",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Examples/MultitaskPrinter"
+        ),
+
+        .executableTarget(
+            name: "MultitaskEcho",
+            dependencies: [
+                "FleetExamples",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Examples/MultitaskEcho"
+        ),
+
         // MARK: Tests
         .testTarget(
             name: "FleetWireTests",
@@ -192,7 +219,13 @@ let package = Package(
         .testTarget(name: "FleetJobsTests", dependencies: ["FleetJobs"]),
         .testTarget(name: "FleetMPITests", dependencies: ["FleetMPI", .product(name: "NIOCore", package: "swift-nio")]),
         .executableTarget(name: "MPITestPeer", dependencies: ["FleetMPI", "FleetWire"], path: "Tests/MPITestPeer"),
-        .testTarget(name: "FleetExamplesTests", dependencies: ["FleetExamples", "CWasteTime"]),
+        .testTarget(
+            name: "FleetCooperativeTests",
+            dependencies: ["FleetCooperative", .product(name: "NIOCore", package: "swift-nio")],
+            // Helpers and closures that take loop-bound values run on the caller's executor.
+            swiftSettings: [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
+        ),
+        .testTarget(name: "FleetExamplesTests", dependencies: ["FleetExamples", "CWasteTime", "CEchoBench", "FleetCooperative"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["FleetWire", "FleetActors", "FleetActorsTestSupport", "FleetExamples"]

@@ -40,6 +40,23 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "mpi: the transport between the ranks, tcp or shm.")
     var transport: Launcher.Transport = .tcp
 
+    @Option(help: "echo: also measure an echo server already listening on 127.0.0.1, as NAME:PORT (Benchmarks/Peers/run passes Python asyncio's).")
+    var peer: String?
+
+    func validate() throws {
+        if let peer {
+            guard topic == .echo else { throw ValidationError("--peer is for the echo topic.") }
+            guard parsedPeer(peer) != nil else { throw ValidationError("--peer takes NAME:PORT, e.g. asyncio:8888.") }
+        }
+    }
+
+    private func parsedPeer(_ text: String) -> (name: String, port: Int)? {
+        let parts = text.split(separator: ":")
+        guard parts.count == 2, let port = Int(parts[1]), (1...65535).contains(port),
+              parts[0].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else { return nil }
+        return (String(parts[0]), port)
+    }
+
     func run() async throws {
         switch topic {
         case .wire:
@@ -53,7 +70,7 @@ struct BenchCommand: AsyncParsableCommand {
         case .jobs:
             try await JobsBench.run(quick: quick, fleet: try currentExecutable()) { print($0); fflush(nil) }
         case .echo:
-            throw NotAvailableYet("fleet bench echo", module: .cooperative)
+            try await EchoBench.run(quick: quick, peer: peer.flatMap(parsedPeer)) { print($0); fflush(nil) }
         case .mpi:
             try await MPIBench.run(fleet: try currentExecutable(), quick: quick, transport: transport)
         }

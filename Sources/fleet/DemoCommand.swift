@@ -43,7 +43,7 @@ struct DemoCommand: AsyncParsableCommand {
             switch self {
             case .threads, .extension: nil
             case .rpc, .jobs, .mpi: nil
-            case .cooperative: .cooperative
+            case .cooperative: nil
             }
         }
     }
@@ -129,7 +129,7 @@ struct DemoCommand: AsyncParsableCommand {
         case .mpi:
             try await MPIDemo.run(fleet: try currentExecutable())
         case .cooperative:
-            throw NotAvailableYet("fleet demo \(section.rawValue)", module: section.pending!)
+            try await CooperativeDemo.run()
         }
     }
 }

@@ -53,7 +53,6 @@ struct PendingModule: Sendable, Equatable {
     static let actors = PendingModule(name: "FleetActors", issue: 3)
     static let jobs = PendingModule(name: "FleetJobs", issue: 4)
     static let mpi = PendingModule(name: "FleetMPI", issue: 5)
-    static let cooperative = PendingModule(name: "FleetCooperative", issue: 6)
 }
 
 /// The error every not-yet-built command throws: ArgumentParser prints its description as a

@@ -23,9 +23,7 @@ struct CLITests {
     }
 
     @Test(arguments: [
-        ["demo", "cooperative"],
         ["launch", "-n", "2", "--hosts", "node-a,node-b", "--", "true"],
-        ["bench", "echo"],
     ])
     func notYetBuiltSubcommandsFailWithOneLine(arguments: [String]) async throws {
         let outcome = try await fleet(arguments)
@@ -48,6 +46,35 @@ struct CLITests {
         #expect(outcome.stdout.contains("[3433, 3449, 3457, 3461, 3463, 3467, 3469, 3491, 3499, 3511, 3517, 3527, 3529, 3533, 3539, 3541, 3547, 3557, 3559, 3571]"))
         #expect(outcome.stdout.contains("all equal: true"))
         #expect(outcome.stdout.contains("wrong secret: rejected"))
+    }
+
+    @Test func demoCooperativeRunsTheSeedsMultitaskExamples() async throws {
+        let outcome = try await fleet(["demo", "cooperative"], seconds: 120)
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        #expect(outcome.stdout.contains("  hello\n  goodbye\n  hello\n  goodbye\n  hello\n  goodbye\n"))
+        #expect(outcome.stdout.contains("sent \"multitask\", received \"multitask\""))
+        #expect(outcome.stdout.contains("inline     : 0 echoes answered during the computation"))
+        #expect(!outcome.stdout.contains("offload { }: 0 echoes"))
+    }
+
+    @Test func benchEchoPrintsEveryFigure() async throws {
+        let outcome = try await fleet(["bench", "echo", "--quick"], seconds: 300)
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        let metrics = Set(outcome.stdout.split(separator: "\n").compactMap { $0.split(separator: "\t").first.map(String.init) })
+        for server in ["c", "fleet", "nio"] {
+            for figure in ["rps", "p50", "p99"] {
+                #expect(metrics.contains("echo_\(server)_\(figure)"), "missing echo_\(server)_\(figure) in \(outcome.stdout)")
+            }
+        }
+        for metric in ["echo_fleet_vs_c", "echo_fleet_vs_nio", "switch_yield", "switch_yield_nio_executor"] {
+            #expect(metrics.contains(metric), "missing \(metric) in \(outcome.stdout)")
+        }
+    }
+
+    @Test func benchEchoRejectsABadPeer() async throws {
+        let outcome = try await fleet(["bench", "echo", "--peer", "asyncio"])
+        #expect(outcome.status != 0)
+        #expect(outcome.stderr.contains("NAME:PORT"))
     }
 
     @Test(arguments: ["tcp", "shm"])
