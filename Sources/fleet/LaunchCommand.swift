@@ -13,7 +13,7 @@ struct LaunchCommand: AsyncParsableCommand {
             Starts PROGRAM with ARGS as ranks 0..<N of one communicator, each with a per-job \
             secret in its environment; the ranks connect to each other over authenticated TCP on \
             loopback (--transport tcp, the default), or through rings in shared memory \
-            (--transport shm: ranks on this host, about 1 µs a message). Their output is passed through (--prefix marks each line with its rank). \
+            (--transport shm: ranks on this host, a few microseconds a message). Their output is passed through (--prefix marks each line with its rank). \
             When a rank dies, exits non-zero or throws, every other rank's operations fail with an \
             error naming it, ranks still running after a grace period are killed, and the launcher \
             exits with that rank's status (128 + signal for a signal). SIGINT and SIGTERM go on to \
