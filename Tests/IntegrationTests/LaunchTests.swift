@@ -19,13 +19,7 @@ struct LaunchTests {
     @Test(arguments: [1, 2, 3, 4], transports)
     func collectivesAndMessagesMatchASerialComputation(ranks: Int, transport: String) async throws {
         let outcome = try await launch(ranks, "collectives", transport: transport)
-        #expect(outcome.status == 0, "\(outcome.stdout)\n\(outcome.stderr)")
-        #expect(outcome.stdout.contains("checks: 0 failed"), "\(outcome.stdout)")
-        #expect(!outcome.stdout.contains("FAIL"), "\(outcome.stdout)")
-        for rank in 0..<ranks {
-            #expect(outcome.stdout.contains("rank \(rank) ok allreduce ring"))
-            #expect(outcome.stdout.contains("rank \(rank) ok split messages stay apart"))
-        }
+        expectEveryCheckPassed(outcome, ranks: ranks)
     }
 
     /// Small rings (64 KiB) make every large message travel in fragments and wrap around.
@@ -114,5 +108,16 @@ struct LaunchTests {
         let outcome = try await run("fleet", ["launch", "-n", "2", "--", "/nonexistent/program"])
         #expect(outcome.status != 0)
         #expect(outcome.stderr.contains("/nonexistent/program"), "\(outcome.stderr)")
+    }
+}
+
+/// MPITestPeer's `collectives` scenario passed on every one of `ranks` ranks.
+func expectEveryCheckPassed(_ outcome: Outcome, ranks: Int, sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(outcome.status == 0, "\(outcome.stdout)\n\(outcome.stderr)", sourceLocation: sourceLocation)
+    #expect(outcome.stdout.contains("checks: 0 failed"), "\(outcome.stdout)", sourceLocation: sourceLocation)
+    #expect(!outcome.stdout.contains("FAIL"), "\(outcome.stdout)", sourceLocation: sourceLocation)
+    for rank in 0..<ranks {
+        #expect(outcome.stdout.contains("rank \(rank) ok allreduce ring"), sourceLocation: sourceLocation)
+        #expect(outcome.stdout.contains("rank \(rank) ok split messages stay apart"), sourceLocation: sourceLocation)
     }
 }
