@@ -14,9 +14,15 @@ extension Communicator {
         if try await libraryBarrier() { return }
         let tag = nextCollectiveTag()
         try await onLoop {
+            // Each round sends an empty message (a header, nothing to code) and waits for one.
             var distance = 1
             while distance < size {
-                _ = try await exchange(UInt8(0), to: (rank + distance) % size, from: (rank - distance + size) % size, tag: tag)
+                let source = try worldRank(of: (rank - distance + size) % size)
+                let incoming = world.mailbox.post(MessagePattern(context: collectiveContext, source: source, tag: tag))
+                try await transmit(
+                    world.messageBuffer(context: collectiveContext, tag: tag, capacity: 0),
+                    context: collectiveContext, tag: tag, to: (rank + distance) % size)
+                _ = try await wait(for: incoming, operation: "barrier")
                 distance <<= 1
             }
         }
