@@ -283,9 +283,7 @@ final class ProcessWorkers: Sendable {
         }
         switch process.terminationReason {
         case .uncaughtSignal:
-            let signal = process.terminationStatus
-            let name = strsignal(signal).map { String(cString: $0) } ?? "signal"
-            return "worker process \(pid) was killed by signal \(signal) (\(name))"
+            return "worker process \(pid) \(killedBySignalDescription(process.terminationStatus))"
         default:
             return "worker process \(pid) exited with status \(process.terminationStatus)"
         }

@@ -19,9 +19,7 @@ extension Communicator {
             while distance < size {
                 let source = try worldRank(of: (rank - distance + size) % size)
                 let incoming = world.mailbox.post(MessagePattern(context: collectiveContext, source: source, tag: tag))
-                try await transmit(
-                    world.messageBuffer(context: collectiveContext, tag: tag, capacity: 0),
-                    context: collectiveContext, tag: tag, to: (rank + distance) % size)
+                try await transmit(world.messageBuffer(context: collectiveContext, tag: tag, capacity: 0), to: (rank + distance) % size)
                 _ = try await wait(for: incoming, operation: "barrier")
                 distance <<= 1
             }
@@ -51,7 +49,7 @@ extension Communicator {
             mask >>= 1
             while mask > 0 {
                 if relative + mask < size {
-                    try await transmit(data, context: collectiveContext, tag: tag, to: (relative + mask + root) % size)
+                    try await transmit(data, to: (relative + mask + root) % size)
                 }
                 mask >>= 1
             }
@@ -321,7 +319,7 @@ extension Communicator {
                 data.withUnsafeBytes { raw in
                     _ = buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[(sending.lowerBound * stride)..<(sending.upperBound * stride)]))
                 }
-                let written = try world.write(context: collectiveContext, tag: tag, data: buffer, to: members[right])
+                let written = try world.write(buffer, to: members[right])
                 let message = try await wait(for: incoming, operation: "allreduce")
                 guard message.data.readableBytes == receiving.count * stride else {
                     throw CommunicatorError.invalidArgument("allreduce arrays differ in length between ranks")
@@ -369,7 +367,7 @@ extension Communicator {
     }
 
     func collectiveSend<T: Encodable>(_ value: T, to rank: Int, tag: Int32) async throws {
-        try await transmit(try collectiveMessage(value, tag: tag), context: collectiveContext, tag: tag, to: rank)
+        try await transmit(try collectiveMessage(value, tag: tag), to: rank)
     }
 
     func collectiveReceive(from rank: Int, tag: Int32) async throws -> RankMessage {

@@ -17,7 +17,7 @@ extension Communicator {
         let tag = try userTag(tag)
         try checkOpen()
         try await onLoop {
-            try await transmit(try encode(value, context: context, tag: tag), context: context, tag: tag, to: destination)
+            try await transmit(try encode(value, context: context, tag: tag), to: destination)
         }
     }
 
@@ -56,7 +56,7 @@ extension Communicator {
         try await onLoop {
             var buffer = world.messageBuffer(context: context, tag: tag, capacity: values.count * MemoryLayout<T>.stride)
             values.withUnsafeBytes { _ = buffer.writeBytes($0) }
-            try await transmit(buffer, context: context, tag: tag, to: destination)
+            try await transmit(buffer, to: destination)
         }
     }
 
@@ -114,7 +114,7 @@ extension Communicator {
         return try await onLoop {
             let pattern = MessagePattern(context: context, source: try source.map { try worldRank(of: $0) }, tag: receiveTag)
             let posted = world.mailbox.post(pattern)
-            try await transmit(try encode(value, context: context, tag: sendTag), context: context, tag: sendTag, to: destination)
+            try await transmit(try encode(value, context: context, tag: sendTag), to: destination)
             return try decode(Received.self, try await wait(for: posted, operation: "sendrecv"))
         }
     }
@@ -149,7 +149,7 @@ extension Communicator {
         let tag = try userTag(tag)
         try checkOpen()
         let destination = try worldRank(of: destination)
-        let written = try world.write(context: context, tag: tag, data: try encode(value, context: context, tag: tag), to: destination)
+        let written = try world.write(try encode(value, context: context, tag: tag), to: destination)
         let done = WriteDone()
         written?.whenComplete { _ in done.value.store(true, ordering: .releasing) }
         return SendRequest(world: world, written: written, destination: destination, done: written == nil ? nil : done)

@@ -176,8 +176,8 @@ public final class Communicator: Sendable {
     }
 
     /// Sends `data` (a buffer from ``World/messageBuffer(context:tag:capacity:)``) to `rank`.
-    func transmit(_ data: ByteBuffer, context: UInt64, tag: Int32, to rank: Int) async throws {
-        try await world.transmit(context: context, tag: tag, data: data, to: try worldRank(of: rank))
+    func transmit(_ data: ByteBuffer, to rank: Int) async throws {
+        try await world.transmit(data, to: try worldRank(of: rank))
     }
 
     /// Encodes `value` into a message for `context` and `tag`.

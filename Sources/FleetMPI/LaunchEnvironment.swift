@@ -41,7 +41,7 @@ struct LaunchEnvironment: Sendable {
 
     /// How long a shared-memory wait polls before it parks.
     func spinBudget(ranks: Int) -> Duration {
-        spin ?? (ranks > ProcessInfo.processInfo.activeProcessorCount ? .microseconds(200) : .milliseconds(1))
+        spin ?? (isOversubscribed(ranks: ranks) ? .microseconds(200) : .milliseconds(1))
     }
 
     /// The launch environment, `nil` when the program was not launched (a world of one rank).

@@ -41,7 +41,7 @@ final class LibraryLinks: PolledLinks {
     private struct Send {
         let bytes: UnsafeMutableRawBufferPointer
         let request: UnsafeMutableRawPointer
-        let promise: EventLoopPromise<Void>?
+        let promise: EventLoopPromise<Void>
     }
 
     /// Whether this process runs under an MPI launcher and FleetMPI was built with a library.
@@ -72,7 +72,7 @@ final class LibraryLinks: PolledLinks {
         self.event = event
         self.failed = failed
         self.spinBudget = spinBudget
-        self.oversubscribed = Int(size) > ProcessInfo.processInfo.activeProcessorCount
+        self.oversubscribed = isOversubscribed(ranks: Int(size))
     }
 
     static func check(_ code: Int32, _ call: String) throws {
@@ -91,17 +91,17 @@ final class LibraryLinks: PolledLinks {
     /// - Returns: `nil` when the library has taken it already; else a future that completes
     ///   once it has.
     func write(_ data: ByteBuffer, to destination: Int) -> EventLoopFuture<Void>? {
-        start(data, tag: Self.messageTag, to: destination, promise: nil)
+        start(data, tag: Self.messageTag, to: destination)
     }
 
     /// Tells every other rank that nothing more comes from this one, after what was written.
     func sayGoodbye() {
         for peer in 0..<size where peer != rank {
-            _ = start(ByteBuffer(), tag: Self.goodbyeTag, to: peer, promise: nil)
+            _ = start(ByteBuffer(), tag: Self.goodbyeTag, to: peer)
         }
     }
 
-    private func start(_ data: ByteBuffer, tag: Int32, to destination: Int, promise: EventLoopPromise<Void>?) -> EventLoopFuture<Void>? {
+    private func start(_ data: ByteBuffer, tag: Int32, to destination: Int) -> EventLoopFuture<Void>? {
         let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, data.readableBytes), alignment: 16)
         data.withUnsafeReadableBytes { source in
             if let base = source.baseAddress { bytes.baseAddress!.copyMemory(from: base, byteCount: source.count) }
@@ -162,7 +162,7 @@ final class LibraryLinks: PolledLinks {
             guard fleet_mpi_test(send.request, &done) == 0, done != 0 else { return false }
             send.bytes.deallocate()
             send.request.deallocate()
-            send.promise?.succeed()
+            send.promise.succeed()
             return true
         }
     }

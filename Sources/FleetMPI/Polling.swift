@@ -1,4 +1,5 @@
 import CFleetMPI
+import Foundation
 
 /// Drives `progress` until `done` holds or `budget` has passed: the busy wait of transports
 /// whose messages arrive without a system call (shared memory, an MPI library).
@@ -19,4 +20,10 @@ func pollUntil(for budget: Duration, yielding: Bool, progress: () -> Void, until
         if turns & 63 == 0, clock.now >= deadline || Task.isCancelled { return false }
         if yielding || turns > 4096 { fleet_shm_yield() } else { fleet_shm_relax() }
     }
+}
+
+/// Whether `ranks` ranks on this host outnumber its processors: then a polling rank gives the
+/// processor away at every turn, and polls for less long before it parks.
+func isOversubscribed(ranks: Int) -> Bool {
+    ranks > ProcessInfo.processInfo.activeProcessorCount
 }

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import FleetWire
 import Foundation
 
 /// A rank's process, started with `posix_spawn` and reaped by a thread of its own with
@@ -30,7 +31,7 @@ final class RankProcess: Sendable {
         var description: String {
             switch self {
             case let .exited(status): "exited with status \(status)"
-            case let .signalled(signal): "was killed by signal \(signal) (\(strsignal(signal).map { String(cString: $0) } ?? "signal"))"
+            case let .signalled(signal): killedBySignalDescription(signal)
             }
         }
     }

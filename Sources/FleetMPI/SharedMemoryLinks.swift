@@ -73,7 +73,7 @@ final class SharedMemoryLinks: PolledLinks {
         var data: ByteBuffer
         /// The message's whole length.
         let total: Int
-        var goodbye: Bool
+        let goodbye: Bool
         var promise: EventLoopPromise<Void>?
 
         init(data: ByteBuffer, goodbye: Bool = false) {
@@ -111,7 +111,7 @@ final class SharedMemoryLinks: PolledLinks {
         self.event = event
         self.failed = failed
         self.spinBudget = spinBudget
-        self.oversubscribed = size > ProcessInfo.processInfo.activeProcessorCount
+        self.oversubscribed = isOversubscribed(ranks: size)
         startBellThread()
     }
 

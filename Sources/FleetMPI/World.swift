@@ -233,20 +233,24 @@ final class World: Sendable {
 
     /// Sends one message to a world rank. Small messages are handed to the connection and the
     /// call returns; large ones return once written (backpressure).
-    func transmit(context: UInt64, tag: Int32, data: ByteBuffer, to destination: Int) async throws {
-        guard let written = try write(context: context, tag: tag, data: data, to: destination),
+    func transmit(_ data: ByteBuffer, to destination: Int) async throws {
+        guard let written = try write(data, to: destination),
               data.readableBytes >= 1 << 16 else { return }
         try await completion(of: written, to: destination)
     }
 
-    /// Hands one message to the connection to `destination` at once (or to this rank's own
-    /// mailbox): messages leave in the order written.
+    /// Hands one message (a buffer from ``messageBuffer(context:tag:capacity:)``) to the
+    /// connection to `destination` at once, or to this rank's own mailbox: messages leave in the
+    /// order written.
     ///
     /// - Returns: the write, or `nil` for a message to this rank.
-    func write(context: UInt64, tag: Int32, data: ByteBuffer, to destination: Int) throws -> EventLoopFuture<Void>? {
+    func write(_ data: ByteBuffer, to destination: Int) throws -> EventLoopFuture<Void>? {
         if let failure = mailbox.failure { throw failure }
         if destination == rank {
-            mailbox.deliver(RankMessage(context: context, source: rank, tag: tag, data: data.getSlice(at: data.readerIndex + RankMessageHeader.size, length: data.readableBytes - RankMessageHeader.size) ?? ByteBuffer()))
+            var body = data
+            if let header = RankMessageHeader.read(from: &body) {
+                mailbox.deliver(RankMessage(context: header.context, source: rank, tag: header.tag, data: body))
+            }
             return nil
         }
         guard data.readableBytes <= Self.maximumMessageSize else {
