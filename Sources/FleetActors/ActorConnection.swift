@@ -50,17 +50,20 @@ final class ActorConnection: Sendable {
         introduced.withLock { $0 = Introduced(peer: peer, decoder: decoder) }
     }
 
+    /// A fresh ID for a call on this connection.
+    func nextCallID() -> UInt64 {
+        callIDs.add(1, ordering: .relaxed).newValue
+    }
+
     /// Sends a call and waits for its reply's payload (positioned after the call ID).
     ///
+    /// - Parameters:
+    ///   - payload: the call, with `id` (from ``nextCallID()``) already in its first 8 bytes.
     /// - Throws: ``RemoteCallError/timedOut(after:)``, ``RemoteCallError/connectionLost(reason:)``,
     ///   `CancellationError` when the task is cancelled (the peer is told to stop).
     func call(
-        _ payload: ByteBuffer, timeout: Duration, keepingAlive actors: [any DistributedActor] = []
+        _ frame: ByteBuffer, id: UInt64, timeout: Duration, keepingAlive actors: [any DistributedActor] = []
     ) async throws -> ByteBuffer {
-        var payload = payload
-        let id = callIDs.add(1, ordering: .relaxed).newValue
-        payload.setInteger(id, at: payload.readerIndex)
-        let frame = payload
         let call = PendingCall(id: id, timeout: timeout)
         let handler = self.handler
         let loop = eventLoop

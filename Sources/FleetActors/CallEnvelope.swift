@@ -64,8 +64,7 @@ struct Introduction: Codable {
 extension ByteBuffer {
     /// A fresh call buffer: room for the call ID and the arguments' length.
     static func callBuffer() -> ByteBuffer {
-        var buffer = ByteBuffer()
-        buffer.reserveCapacity(256)
+        var buffer = ByteBufferAllocator().buffer(capacity: 256)
         buffer.writeInteger(UInt64(0))
         buffer.writeInteger(UInt32(0))
         return buffer
@@ -73,7 +72,8 @@ extension ByteBuffer {
 
     /// A reply buffer for `callID` with `outcome`; append the body.
     static func replyBuffer(callID: UInt64, outcome: ReplyOutcome) -> ByteBuffer {
-        var buffer = ByteBuffer()
+        // Room for small results, so that encoding one does not grow the buffer.
+        var buffer = ByteBufferAllocator().buffer(capacity: 64)
         buffer.writeInteger(callID)
         buffer.writeInteger(outcome.rawValue)
         return buffer

@@ -10,11 +10,14 @@ extension FleetActorSystem {
     func call(
         _ recipient: FleetActorID, target: String, invocation: inout FleetInvocationEncoder
     ) async throws -> (ByteBuffer, BinaryDecoder) {
-        let connection = try await connection(for: recipient)
-        let payload = invocation.finish(recipient: recipient, target: target)
+        // The open connection without a suspension point; dialling only when there is none.
+        let open = try openConnection(for: recipient)
+        let connection = if let open { open } else { try await connection(for: recipient) }
+        let id = connection.nextCallID()
+        let payload = invocation.finish(callID: id, recipient: recipient, target: target)
         let timeout = RemoteCall.timeout ?? configuration.callTimeout
         var reply = try await connection.call(
-            payload, timeout: timeout, keepingAlive: invocation.sentIDs.localActors(in: self))
+            payload, id: id, timeout: timeout, keepingAlive: invocation.sentIDs.localActors(in: self))
         guard let decoder = connection.decoder, let outcome = reply.readInteger(as: UInt8.self) else {
             throw RemoteCallError.invalidResult("empty reply")
         }

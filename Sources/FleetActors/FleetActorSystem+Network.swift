@@ -143,7 +143,16 @@ extension FleetActorSystem {
     /// The connection to the node hosting `id`: an open one, or a new one to the endpoint the
     /// ID carries.
     func connection(for id: FleetActorID) async throws -> ActorConnection {
-        let open: ActorConnection? = try network.withLock { network in
+        if let open = try openConnection(for: id) { return open }
+        guard let endpoint = id.endpoint else { throw RemoteCallError.unreachable(id) }
+        return try await connect(to: endpoint)
+    }
+
+    /// The open connection to the node hosting `id`, if there is one; does not dial.
+    ///
+    /// - Throws: ``RemoteCallError/systemShutDown`` once the system is shut down.
+    func openConnection(for id: FleetActorID) throws -> ActorConnection? {
+        try network.withLock { network in
             guard !network.isShutDown else { throw RemoteCallError.systemShutDown }
             if let connection = network.byNode[id.node], connection.channel.isActive { return connection }
             if let endpoint = id.endpoint, let connection = network.byEndpoint[endpoint], connection.channel.isActive {
@@ -151,9 +160,6 @@ extension FleetActorSystem {
             }
             return nil
         }
-        if let open { return open }
-        guard let endpoint = id.endpoint else { throw RemoteCallError.unreachable(id) }
-        return try await connect(to: endpoint)
     }
 
     /// An open connection to `endpoint`, dialling it when there is none (one dial at a time

@@ -165,6 +165,9 @@ public final class FleetActorSystem: DistributedActorSystem, Sendable {
         _ actor: any DistributedActor, target: String, invocation: FleetInvocationDecoder, handler: FleetResultHandler
     ) async {
         var invocation = invocation
+        if let resolved = ResolvedTarget.named(target) {
+            return await resolved.execute(on: actor, invocation: &invocation, handler: handler)
+        }
         do {
             try await executeDistributedTarget(
                 on: actor, target: RemoteCallTarget(target), invocationDecoder: &invocation, handler: handler)

@@ -51,10 +51,12 @@ public struct FleetInvocationEncoder: DistributedTargetInvocationEncoder {
         buffer.setInteger(UInt32(buffer.writerIndex - callPrefixSize), at: buffer.readerIndex + 8)
     }
 
-    /// Appends the header naming the recipient and the target; the payload is then complete but
-    /// for the call ID, which the connection sets.
-    mutating func finish(recipient: FleetActorID, target: String) -> ByteBuffer {
+    /// Sets the call ID, appends the header naming the recipient and the target, and hands over
+    /// the finished payload (the encoder keeps no reference to it, so that nothing copies it).
+    mutating func finish(callID: UInt64, recipient: FleetActorID, target: String) -> ByteBuffer {
+        buffer.setInteger(callID, at: buffer.readerIndex)
         buffer.writeCallHeader(CallHeader(recipient: recipient, target: target, genericSubstitutions: genericSubstitutions))
+        defer { buffer = ByteBuffer() }
         return buffer
     }
 }

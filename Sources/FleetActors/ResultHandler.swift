@@ -16,6 +16,20 @@ public struct FleetResultHandler: DistributedTargetInvocationResultHandler {
 
     /// Sends the returned value.
     public func onReturn<Success: Codable>(value: Success) async throws {
+        send(value: value)
+    }
+
+    /// Sends that the function returned.
+    public func onReturnVoid() async throws {
+        sendVoid()
+    }
+
+    /// Sends the thrown error: as itself when `Codable`, else by type name and description.
+    public func onThrow<Err: Error>(error: Err) async throws {
+        send(thrown: error)
+    }
+
+    func send<Success: Codable>(value: Success) {
         var reply = ByteBuffer.replyBuffer(callID: callID, outcome: .value)
         let sentIDs = SentActorIDs()
         var encoder = BinaryEncoder()
@@ -28,13 +42,11 @@ public struct FleetResultHandler: DistributedTargetInvocationResultHandler {
         connection.reply(reply, to: callID, keepingAlive: sentIDs.localActors(in: system))
     }
 
-    /// Sends that the function returned.
-    public func onReturnVoid() async throws {
+    func sendVoid() {
         connection.reply(.replyBuffer(callID: callID, outcome: .void), to: callID)
     }
 
-    /// Sends the thrown error: as itself when `Codable`, else by type name and description.
-    public func onThrow<Err: Error>(error: Err) async throws {
+    func send(thrown error: any Error) {
         connection.reply(Self.reply(callID: callID, thrown: error), to: callID)
     }
 
