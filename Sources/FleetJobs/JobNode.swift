@@ -62,8 +62,9 @@ distributed actor JobNode {
         try await service.run(executable: digest, client: client, jobs: jobs).map(BatchedOutcome.init)
     }
 
-    /// Cancels jobs this client sent: one still queued here never runs, one running stops with
-    /// its worker process, which is replaced. Their calls return ``JobError/cancelled``.
+    /// Cancels jobs this client sent: one still queued here never runs, whether in the node's
+    /// queue or in a worker process behind the job running there; one running stops with its
+    /// worker process, which is replaced. Their calls return ``JobError/cancelled``.
     distributed func cancel(client: UInt64, tickets: [UInt64]) {
         service.cancel(client: client, tickets: tickets)
     }

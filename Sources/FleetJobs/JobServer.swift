@@ -170,11 +170,12 @@ public final class JobServer: Sendable {
 
     /// Runs queued jobs on this process's threads, one at a time per feeder.
     private static func feedThreads(pool: LocalWorkerPool, queue: PortableJobQueue) async {
+        let waiting = WaitingJobs()
         while let job = await queue.next() {
             if job.isFinished() { continue }
             let start = ContinuousClock.now
             do {
-                let output = try await pool.runPortable(function: job.function, input: job.input)
+                let output = try await pool.runPortable(function: job.function, input: job.input, waiting: waiting)
                 job.complete(.success(output), start.duration(to: .now))
             } catch {
                 job.complete(.failure(error), start.duration(to: .now))
@@ -186,9 +187,9 @@ public final class JobServer: Sendable {
     public var workers: Int { processes?.workers ?? pool.workers }
 
     /// Changes the number of workers while jobs run (pp's `set_ncpus()`): added workers start
-    /// taking jobs at once. Surplus threads leave after their current job; surplus worker
-    /// processes leave at once, and the jobs they held go back to the queue (a job in flight
-    /// may then run twice).
+    /// taking jobs at once. Surplus threads leave after their current job; a surplus worker
+    /// process finishes the job it is running, hands the ones it has not started back to the
+    /// queue, and leaves. Either way each job runs once.
     public func setWorkers(_ count: Int) {
         if let processes {
             try? processes.setWorkers(count)

@@ -2,6 +2,7 @@ import Distributed
 import FleetActors
 import FleetWire
 import Foundation
+import Synchronization
 
 /// The actor a worker process hosts: runs ``JobFunction``s by name for its job server, one at a
 /// time on a thread of its own (never on the connection's event loop).
@@ -9,30 +10,144 @@ distributed actor JobWorker {
     typealias ActorSystem = FleetActorSystem
 
     private let threads = LocalWorkerPool(workers: 1)
+    /// The jobs sent here that wait behind the running one.
+    private let waiting = WaitingJobs()
 
     /// Runs the job function whose type has the mangled name `function` on `input` (its
-    /// `Input`, binary-encoded) and returns its `Output`, binary-encoded.
+    /// `Input`, binary-encoded) and returns its `Output`, binary-encoded. A call cancelled
+    /// before its job starts (the job was cancelled or timed out) drops the job: it never runs.
     ///
     /// - Throws: the function's own error; ``JobWorkerError`` when the name is unknown here or
-    ///   the bytes do not decode.
+    ///   the bytes do not decode; ``JobNotStarted`` when the worker was let go (``retire()``)
+    ///   before the job started.
     distributed func run(function: String, input: [UInt8]) async throws -> [UInt8] {
-        try await threads.runPortable(function: function, input: input)
+        try await threads.runPortable(function: function, input: input, waiting: waiting)
+    }
+
+    /// Lets the worker go: the job it is running finishes; every job it has not started, queued
+    /// here or sent later, throws ``JobNotStarted`` at once, for its server to run elsewhere.
+    distributed func retire() {
+        waiting.retire()
+    }
+}
+
+/// A worker's answer for a job it was let go before starting: the job never ran there.
+struct JobNotStarted: Error, Codable {}
+
+/// The jobs a worker was sent and has not started. Each starts at most once, and only when it
+/// was not dropped first: by its call's cancellation or by ``retire()``, which settle it at once.
+/// Starting and dropping take the same lock, so a job is either run or dropped, never both.
+final class WaitingJobs: Sendable {
+    private enum Entry {
+        /// Has a ticket; its call is about to wait.
+        case arriving
+        /// Its call was cancelled before it waited.
+        case dropped
+        case waiting(CheckedContinuation<[UInt8], any Error>)
+    }
+
+    private struct State {
+        var tickets: UInt64 = 0
+        var entries: [UInt64: Entry] = [:]
+        var retired = false
+    }
+
+    private let state = Mutex(State())
+
+    /// A ticket for a job about to be queued; ``admit(_:_:)`` must follow.
+    func ticket() -> UInt64 {
+        state.withLock { state in
+            state.tickets += 1
+            state.entries[state.tickets] = .arriving
+            return state.tickets
+        }
+    }
+
+    /// Registers the job's call; `false` when the job was dropped already (its call is resumed
+    /// with why).
+    func admit(_ ticket: UInt64, _ continuation: CheckedContinuation<[UInt8], any Error>) -> Bool {
+        let refusal: (any Error)? = state.withLock { state in
+            if case .dropped? = state.entries[ticket] {
+                state.entries[ticket] = nil
+                return CancellationError()
+            }
+            if state.retired {
+                state.entries[ticket] = nil
+                return JobNotStarted()
+            }
+            state.entries[ticket] = .waiting(continuation)
+            return nil
+        }
+        guard let refusal else { return true }
+        continuation.resume(throwing: refusal)
+        return false
+    }
+
+    /// Starts the job: its call, to resume with the outcome; `nil` when it was dropped.
+    func start(_ ticket: UInt64) -> CheckedContinuation<[UInt8], any Error>? {
+        state.withLock { state in
+            guard case let .waiting(continuation)? = state.entries[ticket] else { return nil }
+            state.entries[ticket] = nil
+            return continuation
+        }
+    }
+
+    /// Drops the job, unless it started: its call throws `CancellationError`.
+    func drop(_ ticket: UInt64) {
+        let dropped: CheckedContinuation<[UInt8], any Error>? = state.withLock { state in
+            switch state.entries[ticket] {
+            case .arriving?:
+                state.entries[ticket] = .dropped
+            case let .waiting(continuation)?:
+                state.entries[ticket] = nil
+                return continuation
+            case .dropped?, nil:
+                break
+            }
+            return nil
+        }
+        dropped?.resume(throwing: CancellationError())
+    }
+
+    /// Starts no more jobs: those waiting, and those sent later, throw ``JobNotStarted``.
+    func retire() {
+        let dropped: [CheckedContinuation<[UInt8], any Error>] = state.withLock { state in
+            state.retired = true
+            var dropped: [CheckedContinuation<[UInt8], any Error>] = []
+            for (ticket, entry) in state.entries {
+                guard case let .waiting(continuation) = entry else { continue }
+                state.entries[ticket] = nil
+                dropped.append(continuation)
+            }
+            return dropped
+        }
+        for continuation in dropped { continuation.resume(throwing: JobNotStarted()) }
     }
 }
 
 extension LocalWorkerPool {
     /// Runs the job function with the mangled name `function` on one of the pool's threads,
-    /// decoding its input and encoding its output with the binary coder.
-    func runPortable(function: String, input: [UInt8]) async throws -> [UInt8] {
+    /// decoding its input and encoding its output with the binary coder. The job waits in
+    /// `waiting` until a thread starts it; cancelling the calling task before then drops it.
+    func runPortable(function: String, input: [UInt8], waiting: WaitingJobs) async throws -> [UInt8] {
         guard let type = _typeByName(function) as? any JobFunction.Type else {
             throw JobWorkerError.unknownFunction(function)
         }
-        return try await withCheckedThrowingContinuation { continuation in
-            let accepted = submit(LocalWorkerPool.Item(
-                run: { continuation.resume(with: Result { try Self.execute(type, input) }) },
-                abandon: { continuation.resume(throwing: JobError.serverShutDown) }
-            ))
-            if !accepted { continuation.resume(throwing: JobError.serverShutDown) }
+        let ticket = waiting.ticket()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                guard waiting.admit(ticket, continuation) else { return }
+                let accepted = submit(LocalWorkerPool.Item(
+                    run: {
+                        guard let continuation = waiting.start(ticket) else { return }   // Dropped.
+                        continuation.resume(with: Result { try Self.execute(type, input) })
+                    },
+                    abandon: { waiting.start(ticket)?.resume(throwing: JobError.serverShutDown) }
+                ))
+                if !accepted { waiting.start(ticket)?.resume(throwing: JobError.serverShutDown) }
+            }
+        } onCancel: {
+            waiting.drop(ticket)
         }
     }
 

@@ -185,7 +185,15 @@ final class ProcessWorkers: Sendable {
                 return state.slots[token]?.release
             }?.resume()
         }
+        // Pullers waiting for a job stop; calls in flight carry on (but stop at shutdown).
         for puller in pullers { puller.cancel() }
+        if isLetGo(token) {
+            // Fewer workers: the worker finishes the job it runs and answers `JobNotStarted` for
+            // the ones it has not started, which go back to the queue; it decides which under
+            // one lock, so no job runs both here and elsewhere. Then it leaves.
+            try? await worker.retire()
+            for puller in pullers { await puller.value }
+        }
         // Not let go, yet gone (it died between jobs): start another.
         if state.withLock({ $0.slots[token].map { !$0.released } ?? false }) {
             await slotEnded(token: token, process: process)
@@ -209,19 +217,44 @@ final class ProcessWorkers: Sendable {
         state.withLock { $0.closed || $0.slots[token]?.released ?? true }
     }
 
+    /// Whether the worker was let go because there are to be fewer workers (not at shutdown).
+    private func isLetGo(_ token: UInt64) -> Bool {
+        state.withLock { !$0.closed && $0.slots[token]?.released ?? false }
+    }
+
+    private var isClosed: Bool { state.withLock { $0.closed } }
+
     private func pull(for worker: JobWorker, token: UInt64, tracker: DispatchTracker, backlog: Int) async {
         while !isRetired(token), var job = await queue.next(backlog: backlog) {
             if job.isFinished() { continue }
             job.attempts += 1
+            // Let go while this puller waited: the job never reached the worker.
+            if isRetired(token) {
+                queue.handBack(job)
+                return
+            }
             let sequence = tracker.dispatched()
+            // The call is a task of its own: it carries on when the worker is let go (the worker
+            // finishes the job or hands it back), and stops alone when the job is abandoned.
+            let call = Task { [job] in try await worker.run(function: job.function, input: job.input) }
             // A job cancelled or timed out while it runs stops with its worker: a job function
-            // cannot be interrupted, a process can. The worker is then replaced.
+            // cannot be interrupted, a process can. The worker is then replaced. One waiting in
+            // the worker behind the running one is dropped there: its call is cancelled, and
+            // the worker never starts it.
             job.whenAbandoned { [tracker] in
-                if tracker.isRunning(sequence) { kill(tracker.process.processIdentifier, SIGKILL) }
+                if tracker.isRunning(sequence) {
+                    kill(tracker.process.processIdentifier, SIGKILL)
+                } else {
+                    call.cancel()
+                }
             }
             let start = ContinuousClock.now
             do {
-                let output = try await worker.run(function: job.function, input: job.input)
+                let output = try await withTaskCancellationHandler {
+                    try await call.value
+                } onCancel: {
+                    if isClosed { call.cancel() }   // Shutdown: calls in flight stop at once.
+                }
                 tracker.finished(sequence)
                 job.complete(.success(output), start.duration(to: .now))
             } catch let error as RemoteCallError {
@@ -242,10 +275,15 @@ final class ProcessWorkers: Sendable {
                     job.complete(.failure(error), start.duration(to: .now))
                 }
             } catch is CancellationError {
-                // The worker was let go (fewer workers, or shutdown) with the job in flight: back
-                // to the queue for another worker, or failed when the queue is closed.
+                // The job was abandoned before the worker started it, which dropped it; or the
+                // server is shutting down with the job in flight: failed, as the queue is closed.
                 tracker.finished(sequence)
-                queue.handBack(job)
+                if !job.isFinished() { queue.handBack(job) }
+                if isRetired(token) { return }
+            } catch is JobNotStarted {
+                // The worker was let go before it started the job: another worker runs it.
+                tracker.finished(sequence)
+                if !job.isFinished() { queue.handBack(job) }
                 return
             } catch {
                 tracker.finished(sequence)

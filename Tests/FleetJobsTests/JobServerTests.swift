@@ -120,6 +120,27 @@ struct JobServerTests {
         await server.shutdown()
     }
 
+    @Test func loweringAndRaisingTheThreadCountRunsEachJobOnce() async throws {
+        let server = JobServer(workers: 3)
+        let runs = Mutex([Int](repeating: 0, count: 2_000))
+        let jobs = (0..<2_000).map { index in
+            server.submit { () -> Int in
+                runs.withLock { $0[index] += 1 }
+                usleep(200)
+                return index
+            }
+        }
+        for round in 0..<20 {
+            server.setWorkers(round.isMultiple(of: 2) ? 1 : 4)
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        server.setWorkers(2)
+        for (index, job) in jobs.enumerated() { #expect(try await job.value == index) }
+        #expect(runs.withLock { $0.allSatisfy { $0 == 1 } })
+        #expect(server.workers == 2)
+        await server.shutdown()
+    }
+
     @Test func shutdownFailsJobsThatNeverStarted() async throws {
         let server = JobServer(workers: 1)
         let gate = Gate()

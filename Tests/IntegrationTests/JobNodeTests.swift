@@ -107,6 +107,20 @@ struct JobNodeTests {
         }
     }
 
+    @Test func cancellingAJobWaitingInANodesWorkerMeansItNeverRuns() async throws {
+        let directory = try markerDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try await withNodes(1) { nodes, _ in
+            let outcome = try await run("JobTestPeer", ["cancelqueuednode", nodes[0].endpoint.description],
+                                        environment: ["FLEET_SECRET": Self.secret, "JOB_TEST_DIR": directory.path], seconds: 120)
+            #expect(outcome.status == 0, "\(outcome.stderr)")
+            #expect(outcome.stdout.contains("workers up: 2"), "\(outcome.stdout)")
+            #expect(outcome.stdout.contains("waiting job: error JobError the job was cancelled"), "\(outcome.stdout)")
+            // Each node worker held one job behind its running one; cancelled there, neither ran.
+            #expect(outcome.stdout.contains("started first: 2, cancelled: 2, cancelled that ran: 0"), "\(outcome.stdout)")
+        }
+    }
+
     @Test func garbageToTheNodesPortLeavesItServing() async throws {
         try await withNodes(1) { nodes, _ in
             try sendRaw(Array("GET / HTTP/1.0\r\n\r\n".utf8), to: nodes[0].endpoint)

@@ -50,6 +50,26 @@ struct JobServerProcessTests {
         #expect(outcome.stdout.contains("stopped within 10 s: true"), "\(outcome.stdout)")
     }
 
+    @Test func aCancelledJobWaitingInAWorkerNeverRuns() async throws {
+        let directory = try markerDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let outcome = try await run("JobTestPeer", ["cancelqueued"], environment: ["JOB_TEST_DIR": directory.path], seconds: 120)
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        #expect(outcome.stdout.contains("workers up: 2"), "\(outcome.stdout)")
+        #expect(outcome.stdout.contains("waiting job: error JobError the job was cancelled"), "\(outcome.stdout)")
+        // Each worker held one job behind its running one; cancelled there, neither ran.
+        #expect(outcome.stdout.contains("started first: 2, cancelled: 2, cancelled that ran: 0"), "\(outcome.stdout)")
+    }
+
+    @Test func changingTheWorkerCountRunsEachJobOnce() async throws {
+        let directory = try markerDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let outcome = try await run("JobTestPeer", ["resize"], environment: ["JOB_TEST_DIR": directory.path], seconds: 120)
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        #expect(outcome.stdout.contains("resized: 300 jobs, 0 failed, once: 300, more than once: 0, never: 0"), "\(outcome.stdout)")
+        #expect(outcome.stdout.contains("workers: 2"))
+    }
+
     @Test func sumPrimesWithWorkerProcesses() async throws {
         let outcome = try await run("sum-primes", ["--workers", "2", "--processes"], seconds: 120)
         #expect(outcome.status == 0, "\(outcome.stderr)")

@@ -161,3 +161,10 @@ func withServingProcess<Result>(
         throw error
     }
 }
+
+/// A new, empty directory for the files `JobTestPeer`'s `Record` jobs leave, one per run.
+func markerDirectory() throws -> URL {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fleet-job-runs-\(UUID())")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    return directory
+}

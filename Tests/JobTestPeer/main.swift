@@ -41,6 +41,31 @@ enum WhichProcess: JobFunction {
     static func run(_ n: Int) -> Int32 { getpid() }
 }
 
+/// A `Record` job: the directory it leaves its file in, its name, and how long it sleeps.
+struct Recording: Codable, Sendable {
+    var directory: String
+    var name: String
+    var milliseconds: Int
+}
+
+/// Leaves a file `NAME.UUID` in the directory as it starts, then sleeps; returns its process.
+/// Each run of a job leaves one file, so the files count the runs.
+enum Record: JobFunction {
+    static func run(_ job: Recording) -> Int32 {
+        _ = FileManager.default.createFile(atPath: "\(job.directory)/\(job.name).\(UUID().uuidString)", contents: Data())
+        usleep(UInt32(job.milliseconds) * 1000)
+        return getpid()
+    }
+}
+
+/// How many times each `Record` job ran, by name, from the files in `directory`.
+func runs(in directory: String) -> [String: Int] {
+    let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+    var runs: [String: Int] = [:]
+    for file in files { runs[String(file.prefix { $0 != "." }), default: 0] += 1 }
+    return runs
+}
+
 // A scenario can leave the hook out, as a program that forgets it would.
 if ProcessInfo.processInfo.environment["JOB_TEST_SKIP_HOOK"] == nil {
     await JobServer.runWorkerIfRequested()
@@ -56,7 +81,7 @@ enum Nap: JobFunction {
 
 let arguments = CommandLine.arguments.dropFirst()
 let server: JobServer
-if ["nodes", "longnodes", "cancelnode"].contains(arguments.first) {
+if ["nodes", "longnodes", "cancelnode", "cancelqueuednode"].contains(arguments.first) {
     // job-test-peer nodes HOST:PORT ...: only remote nodes, no local workers.
     let nodes = try arguments.dropFirst().map { try Endpoint($0) }
     server = try await JobServer(workers: 0, nodes: nodes, credentials: Credentials.resolve(secretFile: nil, insecure: false))
@@ -129,6 +154,52 @@ case "cancelnode":
     for job in after { sum += try await job.value }
     print("after: \(sum)")
     print("done within 10 s: \(began.duration(to: .now) < .seconds(10))")
+case "cancelqueued", "cancelqueuednode":
+    // Two workers (here, or on a node), each sent two 1 s jobs: one runs, one waits behind it
+    // in the worker. The waiting ones are cancelled: they must never run.
+    let directory = ProcessInfo.processInfo.environment["JOB_TEST_DIR"] ?? NSTemporaryDirectory()
+    var pids = Set<Int32>()
+    for _ in 0..<50 where pids.count < 2 {
+        let warmups = (0..<4).map { _ in server.submit(Record.self, Recording(directory: directory, name: "warmup", milliseconds: 50)) }
+        for job in warmups { pids.insert(try await job.value) }
+    }
+    print("workers up: \(pids.count)")
+    try await Task.sleep(for: .milliseconds(200))
+    let jobs = (0..<4).map { server.submit(Record.self, Recording(directory: directory, name: "job\($0)", milliseconds: 1_000)) }
+    var started = Set<Int>()
+    for _ in 0..<300 where started.count < 2 {
+        try await Task.sleep(for: .milliseconds(10))
+        let ran = runs(in: directory)
+        started = Set(jobs.indices.filter { ran["job\($0)"] != nil })
+    }
+    let waiting = jobs.indices.filter { !started.contains($0) }
+    for index in waiting { jobs[index].cancel() }
+    for index in waiting { await report("waiting job") { "\(try await jobs[index].value)" } }
+    for index in started.sorted() { await report("running job") { "ran in \(try await jobs[index].value)" } }
+    // A job left in its worker would start as the one ahead of it ends: give it time to.
+    try await Task.sleep(for: .milliseconds(1_500))
+    let ran = runs(in: directory)
+    print("started first: \(started.count), cancelled: \(waiting.count), cancelled that ran: \(waiting.filter { ran["job\($0)"] != nil }.count)")
+case "resize":
+    // Fewer workers, then more, again and again, while 300 short jobs run: each runs once.
+    let directory = ProcessInfo.processInfo.environment["JOB_TEST_DIR"] ?? NSTemporaryDirectory()
+    let jobs = (0..<300).map { server.submit(Record.self, Recording(directory: directory, name: "job\($0)", milliseconds: 10)) }
+    for _ in 0..<10 {
+        server.setWorkers(1)
+        try await Task.sleep(for: .milliseconds(60))
+        server.setWorkers(3)
+        try await Task.sleep(for: .milliseconds(60))
+    }
+    server.setWorkers(2)
+    var failed = 0
+    for job in jobs {
+        do { _ = try await job.value } catch { failed += 1; print("failed: \(error)") }
+    }
+    let ran = runs(in: directory)
+    let counts = jobs.indices.map { ran["job\($0)"] ?? 0 }
+    print("resized: \(jobs.count) jobs, \(failed) failed, once: \(counts.filter { $0 == 1 }.count), "
+        + "more than once: \(counts.filter { $0 > 1 }.count), never: \(counts.filter { $0 == 0 }.count)")
+    await report("workers") { "\(server.workers)" }
 case "nohook":
     await report("job") { "\(try await server.submit(Square.self, 3).value)" }
 case "idlecrash":
