@@ -108,9 +108,7 @@ struct JobNodeTests {
     }
 
     @Test func cancellingAJobWaitingInANodesWorkerMeansItNeverRuns() async throws {
-        let directory = try markerDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        try await withNodes(1) { nodes, _ in
+        try await withMarkerDirectory { directory in try await withNodes(1) { nodes, _ in
             let outcome = try await run("JobTestPeer", ["cancelqueuednode", nodes[0].endpoint.description],
                                         environment: ["FLEET_SECRET": Self.secret, "JOB_TEST_DIR": directory.path], seconds: 120)
             #expect(outcome.status == 0, "\(outcome.stderr)")
@@ -118,7 +116,7 @@ struct JobNodeTests {
             #expect(outcome.stdout.contains("waiting job: error JobError the job was cancelled"), "\(outcome.stdout)")
             // Each node worker held one job behind its running one; cancelled there, neither ran.
             #expect(outcome.stdout.contains("started first: 2, cancelled: 2, cancelled that ran: 0"), "\(outcome.stdout)")
-        }
+        } }
     }
 
     @Test func garbageToTheNodesPortLeavesItServing() async throws {

@@ -51,9 +51,9 @@ struct JobServerProcessTests {
     }
 
     @Test func aCancelledJobWaitingInAWorkerNeverRuns() async throws {
-        let directory = try markerDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let outcome = try await run("JobTestPeer", ["cancelqueued"], environment: ["JOB_TEST_DIR": directory.path], seconds: 120)
+        let outcome = try await withMarkerDirectory { directory in
+            try await run("JobTestPeer", ["cancelqueued"], environment: ["JOB_TEST_DIR": directory.path], seconds: 120)
+        }
         #expect(outcome.status == 0, "\(outcome.stderr)")
         #expect(outcome.stdout.contains("workers up: 2"), "\(outcome.stdout)")
         #expect(outcome.stdout.contains("waiting job: error JobError the job was cancelled"), "\(outcome.stdout)")
@@ -62,9 +62,9 @@ struct JobServerProcessTests {
     }
 
     @Test func changingTheWorkerCountRunsEachJobOnce() async throws {
-        let directory = try markerDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let outcome = try await run("JobTestPeer", ["resize"], environment: ["JOB_TEST_DIR": directory.path], seconds: 120)
+        let outcome = try await withMarkerDirectory { directory in
+            try await run("JobTestPeer", ["resize"], environment: ["JOB_TEST_DIR": directory.path], seconds: 120)
+        }
         #expect(outcome.status == 0, "\(outcome.stderr)")
         #expect(outcome.stdout.contains("resized: 300 jobs, 0 failed, once: 300, more than once: 0, never: 0"), "\(outcome.stdout)")
         #expect(outcome.stdout.contains("workers: 2"))

@@ -162,9 +162,11 @@ func withServingProcess<Result>(
     }
 }
 
-/// A new, empty directory for the files `JobTestPeer`'s `Record` jobs leave, one per run.
-func markerDirectory() throws -> URL {
+/// Runs `body` with a new, empty directory for the files `JobTestPeer`'s `Record` jobs leave,
+/// one per run; removes the directory afterwards.
+func withMarkerDirectory<Result>(_ body: (URL) async throws -> Result) async throws -> Result {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fleet-job-runs-\(UUID())")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    return directory
+    defer { try? FileManager.default.removeItem(at: directory) }
+    return try await body(directory)
 }
