@@ -170,6 +170,9 @@ final class LaunchControl: Sendable {
         var finished: Set<Int> = []
         /// Ranks whose control connection is still open: what they said is not all read yet.
         var controlOpen: Set<Int> = []
+        /// Ranks that exited with a failing status while their control connection was still
+        /// open: the failure is decided once their last words are read.
+        var failedExits: [Int: (reason: String, status: Int32)] = [:]
         /// The ranks' connections, to tell them of a failure.
         var notify: [Int: AsyncStream<LaunchMessage>.Continuation] = [:]
         var tableWaiters: [CheckedContinuation<[String]?, Never>] = []
@@ -303,11 +306,20 @@ final class LaunchControl: Sendable {
     private func exited(rank: Int, _ ending: RankProcess.Ending) {
         let status = ending.status
         let reason = ending.description
-        let (joined, othersJoined) = state.withLock { state in
+        let (joined, othersJoined, lastWordsPending) = state.withLock { state in
             state.exited[rank] = status
-            return (state.registered[rank] != nil, !state.registered.isEmpty)
+            let pending = status != 0 && state.controlOpen.contains(rank)
+            if pending { state.failedExits[rank] = (reason, status) }
+            return (state.registered[rank] != nil, !state.registered.isEmpty, pending)
         }
-        if status != 0 {
+        if lastWordsPending {
+            // The error it reported (if it threw) may still be on its control connection, which
+            // the exit closes: wait for that, but not for ever.
+            Thread.detachNewThread { [weak self] in
+                Thread.sleep(forTimeInterval: 1)
+                self?.decideFailedExit(rank)
+            }
+        } else if status != 0 {
             failed(rank: rank, reason: reason, status: status)
         } else if joined {
             checkFinalized(rank)
@@ -321,7 +333,16 @@ final class LaunchControl: Sendable {
     /// Its control connection closed: all it said has been read.
     private func controlClosed(_ rank: Int) {
         state.withLock { _ = $0.controlOpen.remove(rank) }
+        decideFailedExit(rank)
         checkFinalized(rank)
+        finishIfAllExited()
+    }
+
+    /// A rank exited with a failing status and everything it said has been read (or waiting
+    /// for that timed out): its failure is what it reported, else how it exited.
+    private func decideFailedExit(_ rank: Int) {
+        guard let exit = state.withLock({ $0.failedExits.removeValue(forKey: rank) }) else { return }
+        failed(rank: rank, reason: exit.reason, status: exit.status)
         finishIfAllExited()
     }
 
