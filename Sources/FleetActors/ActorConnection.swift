@@ -15,6 +15,12 @@ final class ActorConnection: Sendable {
     private let handler: NIOLoopBound<ActorConnectionHandler>
     private let callIDs = Atomic<UInt64>(0)
     private let introduced = Mutex<Introduced?>(nil)
+    /// This process's holds on the peer's actors, by actor number.
+    private let holdings = Mutex<[UInt64: WeakHolding]>([:])
+
+    private struct WeakHolding {
+        weak var reference: HeldReference?
+    }
 
     /// What is known once the peer introduced itself.
     struct Introduced: Sendable {
@@ -45,9 +51,33 @@ final class ActorConnection: Sendable {
         var decoder = BinaryDecoder()
         decoder.userInfo = [
             .actorSystemKey: system,
-            .fleetConnection: ConnectionOrigin(peer: peer, dialledEndpoint: dialledEndpoint),
+            .fleetConnection: ConnectionOrigin(peer: peer, dialledEndpoint: dialledEndpoint, connection: self),
         ]
         introduced.withLock { $0 = Introduced(peer: peer, decoder: decoder) }
+    }
+
+    /// The hold on the peer's actor `number`, whose ID just arrived here: the one that copies of
+    /// its ID already share, or a new one.
+    func holdReference(to number: UInt64) -> HeldReference {
+        holdings.withLock { holdings in
+            if let held = holdings[number]?.reference {
+                held.arrived()
+                return held
+            }
+            let held = HeldReference(number: number, connection: self)
+            holdings[number] = WeakHolding(reference: held)
+            return held
+        }
+    }
+
+    /// The last copy of an ID that arrived here `count` times is gone: the peer may let its
+    /// actor go (unless the ID is on its way here once more).
+    func released(_ number: UInt64, count: UInt64) {
+        holdings.withLock { holdings in
+            if holdings[number] != nil, holdings[number]?.reference == nil { holdings[number] = nil }
+        }
+        let handler = self.handler
+        eventLoop.execute { handler.value.sendRelease(number, count: count) }
     }
 
     /// A fresh ID for a call on this connection.

@@ -26,9 +26,15 @@ final class ActorConnectionHandler: ChannelInboundHandler {
     /// Calls the peer made that are running here, by call ID; the task is `nil` while it is
     /// being started (a call can finish before its task handle exists).
     @exclusivity(unchecked) private var running: [UInt64: Task<Void, Never>?] = [:]
-    /// Local actors the peer holds references to (sent in calls or replies): kept alive until
-    /// the connection closes.
-    @exclusivity(unchecked) private var leases: [UInt64: any DistributedActor] = [:]
+    /// Local actors the peer holds references to (sent in calls or replies), by number: kept
+    /// alive until the peer releases them, or the connection closes.
+    @exclusivity(unchecked) private var leases: [UInt64: Lease] = [:]
+
+    /// A local actor the peer holds, and how many times its ID was sent over this connection.
+    private struct Lease {
+        let actor: any DistributedActor
+        var sent: UInt64
+    }
 
     private let introduction: EventLoopPromise<NodeID>
     private var peer: NodeID?
@@ -117,6 +123,7 @@ final class ActorConnectionHandler: ChannelInboundHandler {
         case .reply: received(reply: frame.payload)
         case .call: received(call: frame.payload)
         case .cancel: received(cancel: frame.payload)
+        case .release: received(release: frame.payload)
         case .introduce: received(introduction: frame)
         case .pong, .ping: break
         case .goodbye:
@@ -237,6 +244,8 @@ final class ActorConnectionHandler: ChannelInboundHandler {
             guard let actorID = actor.id as? FleetActorID,
                   (try? BinaryEncoder().encode(actorID, into: &reply)) != nil
             else { return refuse(id, .actorNotFound) }
+            // The prober holds the reference from now on, like any sent in a reply.
+            keepAlive([actor])
             return write(Frame(kind: .reply, payload: reply))
         }
         let invocation = FleetInvocationDecoder(
@@ -276,12 +285,37 @@ final class ActorConnectionHandler: ChannelInboundHandler {
         write(Frame(kind: .reply, payload: payload))
     }
 
-    /// Keeps local actors whose references went to the peer alive while the connection is open.
+    /// Keeps local actors whose references went to the peer alive until the peer releases them
+    /// (or the connection closes); each reference sent counts once.
     func keepAlive(_ actors: [any DistributedActor]) {
         for actor in actors {
             guard let id = actor.id as? FleetActorID else { continue }
-            leases[id.number] = actor
+            leases[id.number, default: Lease(actor: actor, sent: 0)].sent += 1
         }
+    }
+
+    /// The peer let go of every copy of an actor's ID that reached it, `count` of them: the
+    /// lease ends unless more were sent meanwhile.
+    private func received(release payload: ByteBuffer) {
+        var payload = payload
+        guard let number = payload.readInteger(as: UInt64.self), let count = payload.readInteger(as: UInt64.self) else {
+            return violation(WireError.malformedPayload(.release, "truncated release"))
+        }
+        guard let lease = leases[number] else { return }
+        if lease.sent <= count {
+            leases[number] = nil
+        } else {
+            leases[number]?.sent -= count
+        }
+    }
+
+    /// Tells the peer this side no longer holds its actor `number`, which reached it `count` times.
+    func sendRelease(_ number: UInt64, count: UInt64) {
+        guard closeError == nil else { return }
+        var payload = ByteBuffer()
+        payload.writeInteger(number)
+        payload.writeInteger(count)
+        write(Frame(kind: .release, payload: payload))
     }
 
     private func refuse(_ id: UInt64, _ failure: CallFailure) {

@@ -40,6 +40,10 @@ public struct FleetActorID: Hashable, Sendable, Codable, CustomStringConvertible
     /// Where this process reached the node, when it dialled it: lets a call reconnect after the
     /// connection was lost. Local to this process; not sent on the wire.
     public internal(set) var endpoint: Endpoint?
+    /// This process's hold on the actor, when the ID arrived from the node that hosts it: while
+    /// any copy of the ID lives here, that node keeps the actor alive for this one. Local to
+    /// this process; not sent on the wire.
+    var holding: HeldReference?
 
     init(node: NodeID, number: UInt64, name: String? = nil, endpoint: Endpoint? = nil) {
         self.node = node
@@ -77,6 +81,8 @@ public struct FleetActorID: Hashable, Sendable, Codable, CustomStringConvertible
         // again where this side dialled that node.
         if let origin = decoder.userInfo[.fleetConnection] as? ConnectionOrigin, origin.peer == node {
             endpoint = origin.dialledEndpoint
+            // The peer keeps the actor alive until this process lets go of every copy.
+            if number != 0 { holding = origin.connection?.holdReference(to: number) }
         }
     }
 
@@ -93,6 +99,8 @@ public struct FleetActorID: Hashable, Sendable, Codable, CustomStringConvertible
 struct ConnectionOrigin: Sendable {
     let peer: NodeID
     let dialledEndpoint: Endpoint?
+    /// The connection, to hold the references to the peer's actors that arrive on it.
+    weak var connection: ActorConnection?
 }
 
 /// Collects the actor IDs written while encoding a call or a reply, so that the connection can
@@ -104,9 +112,10 @@ final class SentActorIDs: Sendable {
         ids.withLock { $0.append(id) }
     }
 
-    /// The local actors among the IDs written, resolved in `system`.
+    /// The local actors among the IDs written (once per time written), resolved in `system`.
+    /// IDs known only by name are left out: the name keeps a published actor alive.
     func localActors(in system: FleetActorSystem) -> [any DistributedActor] {
-        ids.withLock { $0 }.compactMap { $0.node == system.node ? system.localActor(for: $0) : nil }
+        ids.withLock { $0 }.compactMap { $0.node == system.node && $0.number != 0 ? system.localActor(for: $0) : nil }
     }
 }
 

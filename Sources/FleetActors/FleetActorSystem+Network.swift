@@ -97,7 +97,8 @@ extension FleetActorSystem {
         try probe.doneRecording()
         let (body, decoder) = try await call(byName, target: "", invocation: &probe)
         let found = try decoder.decode(FleetActorID.self, from: body)
-        let id = FleetActorID(node: found.node, number: found.number, name: name, endpoint: endpoint)
+        var id = FleetActorID(node: found.node, number: found.number, name: name, endpoint: endpoint)
+        id.holding = found.holding
         return try Act.resolve(id: id, using: self)
     }
 

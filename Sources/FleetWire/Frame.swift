@@ -46,6 +46,10 @@ public struct Frame: Sendable, Hashable {
         case reply = 34
         /// FleetActors: the caller no longer waits for a ``call`` (cancelled or timed out).
         case cancel = 35
+        /// FleetActors: the sender no longer holds a reference to one of the receiver's actors
+        /// (it counts how many times the reference reached it, so that a copy still on the way
+        /// keeps the actor alive).
+        case release = 36
         /// FleetMPI: a message between two ranks (a fixed header, then the data).
         case rankMessage = 48
     }

@@ -132,3 +132,29 @@ public distributed actor Counter {
 
     public distributed func current() -> Int { value }
 }
+
+/// Holds references to counters that live on other nodes, and lets them go on request.
+public distributed actor Keeper {
+    public typealias ActorSystem = FleetActorSystem
+    var counters: [Counter] = []
+
+    public init(actorSystem: FleetActorSystem) {
+        self.actorSystem = actorSystem
+    }
+
+    public distributed func hold(_ counter: Counter) {
+        counters.append(counter)
+    }
+
+    /// Lets go of the oldest reference held.
+    public distributed func dropOne() {
+        if !counters.isEmpty { counters.removeFirst() }
+    }
+
+    /// Increments every counter held (calls back to where they live); returns the last value.
+    public distributed func bumpAll() async throws -> Int {
+        var last = 0
+        for counter in counters { last = try await counter.increment() }
+        return last
+    }
+}

@@ -93,6 +93,47 @@ struct RemoteCallTests {
         }
     }
 
+    @Test func anActorIsKeptAliveWhileAPeerHoldsItAndReleasedAfter() async throws {
+        try await Fixture.withPair { server, client, endpoint in
+            server.publish(Calculator(actorSystem: server), as: "calc")
+            server.publish(Keeper(actorSystem: server), as: "keeper")
+            let calc = try await client.resolve(Calculator.self, named: "calc", at: endpoint)
+            let keeper = try await client.resolve(Keeper.self, named: "keeper", at: endpoint)
+            @Sendable func alive(_ id: FleetActorID, in system: FleetActorSystem) -> Bool {
+                (try? Counter.resolve(id: id, using: system)) != nil
+            }
+
+            // Sent in a call that does not keep it: released once the call is over.
+            var passing: Counter? = Counter(actorSystem: client)
+            let passingID = passing!.id
+            #expect(try await calc.bump(passing!, times: 1) == 1)
+            passing = nil
+            try await eventually { !alive(passingID, in: client) }
+
+            // Sent twice and kept by the server: alive (and callable) until both copies go.
+            var kept: Counter? = Counter(actorSystem: client, value: 10)
+            let keptID = kept!.id
+            try await keeper.hold(kept!)
+            try await keeper.hold(kept!)
+            kept = nil
+            #expect(try await keeper.bumpAll() == 12)
+            try await keeper.dropOne()
+            #expect(try await keeper.bumpAll() == 13)
+            #expect(alive(keptID, in: client))
+            try await keeper.dropOne()
+            try await eventually { !alive(keptID, in: client) }
+
+            // Returned to the client: the server's actor lives while the client's proxy does.
+            var returned: Counter? = try await calc.makeCounter(start: 1)
+            // A copy of the ID holds the actor too; one that went through bytes holds nothing.
+            let returnedID = try BinaryDecoder().decode(FleetActorID.self, from: BinaryEncoder().encode(returned!.id))
+            #expect(try await returned!.increment() == 2)
+            #expect(alive(returnedID, in: server))
+            returned = nil
+            try await eventually { !alive(returnedID, in: server) }
+        }
+    }
+
     @Test func codableErrorsArriveAsThemselves() async throws {
         try await Fixture.withPair { server, client, endpoint in
             server.publish(Calculator(actorSystem: server), as: "calc")
@@ -135,16 +176,18 @@ struct RemoteCallTests {
             var counter: Counter? = Counter(actorSystem: server)
             server.publish(Calculator(actorSystem: server), as: "calc")
             server.publish(counter!, as: "counter")
-            let remote = try await client.resolve(Counter.self, named: "counter", at: endpoint)
-            #expect(try await remote.increment() == 1)
+            var remote: Counter? = try await client.resolve(Counter.self, named: "counter", at: endpoint)
+            #expect(try await remote!.increment() == 1)
+            let id = counter!.id
             server.unpublish("counter")
-            counter = nil   // The only reference: the actor deinitializes and resigns its ID.
-            do {
-                _ = try await remote.increment()
-                Issue.record("no error")
-            } catch let error as RemoteCallError {
-                guard case .actorNotFound = error else { throw error }
+            counter = nil
+            // The client's reference still holds it; the name is gone.
+            #expect(try await remote!.increment() == 2)
+            await #expect(throws: RemoteCallError.self) {
+                _ = try await client.resolve(Counter.self, named: "counter", at: endpoint)
             }
+            remote = nil   // The last reference: the actor deinitializes and resigns its ID.
+            try await eventually { (try? Counter.resolve(id: id, using: server)) == nil }
         }
     }
 
@@ -214,6 +257,7 @@ struct RemoteCallTests {
         let endpoint = try await server.listen(on: Endpoint(host: "127.0.0.1", port: 0))
         server.publish(Calculator(actorSystem: server), as: "calc")
         let calc = try await client.resolve(Calculator.self, named: "calc", at: endpoint)
+        let counter = try await calc.makeCounter(start: 0)
         let inFlight = (0..<5).map { _ in Task { try await calc.sleep(seconds: 30) } }
         try await Task.sleep(for: .milliseconds(200))
         await server.shutdown()
@@ -230,6 +274,13 @@ struct RemoteCallTests {
         _ = try await server.listen(on: endpoint)
         server.publish(Calculator(actorSystem: server), as: "calc")
         #expect(try await calc.add(20, 22) == 42)
+        // An actor known only by number went with the old server: a typed error, not a hang.
+        do {
+            _ = try await counter.increment()
+            Issue.record("no error")
+        } catch let error as RemoteCallError {
+            guard case .actorNotFound = error else { throw error }
+        }
         await server.shutdown()
     }
 
@@ -255,10 +306,10 @@ struct RemoteCallTests {
 }
 
 /// Polls `condition` every 10 ms for up to 5 s.
-func eventually(_ condition: @Sendable () -> Bool) async throws {
+func eventually(_ condition: @Sendable () -> Bool, sourceLocation: SourceLocation = #_sourceLocation) async throws {
     for _ in 0..<500 {
         if condition() { return }
         try await Task.sleep(for: .milliseconds(10))
     }
-    Issue.record("condition not met within 5 s")
+    Issue.record("condition not met within 5 s", sourceLocation: sourceLocation)
 }
