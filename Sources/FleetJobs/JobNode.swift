@@ -295,7 +295,7 @@ final class JobNodeService: Sendable {
             return Array(pools.values)
         }
         for pool in all {
-            for job in pool.queue.close() { job.complete(.failure(JobError.serverShutDown), .zero) }
+            pool.queue.close(failing: JobError.serverShutDown)
             await (try? pool.workers.value)?.shutdown()
         }
     }

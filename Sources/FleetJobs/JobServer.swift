@@ -26,7 +26,7 @@ import Synchronization
 public final class JobServer: Sendable {
     private let pool: LocalWorkerPool
     /// Worker processes and the queue they pull from, with ``JobIsolation/processes``.
-    private let processes: ProcessWorkers?
+    let processes: ProcessWorkers?
     private let portable: PortableJobQueue
     /// Whether ``JobFunction`` jobs go through `portable` (worker processes or remote nodes).
     private let usesPortableQueue: Bool
@@ -120,19 +120,24 @@ public final class JobServer: Sendable {
         try await self.init(workers: workers, isolation: isolation, nodes: nodes, nodeConfiguration: configuration)
     }
 
-    private init(
-        workers: Int?, isolation: JobIsolation, nodes: [Endpoint], nodeConfiguration: FleetActorSystem.Configuration?
+    /// The designated initializer: local `workers`, remote `nodes`, and workers that others
+    /// start and that attach on `host` (`attaching`: their names in the stats).
+    init(
+        workers: Int?, isolation: JobIsolation, nodes: [Endpoint], nodeConfiguration: FleetActorSystem.Configuration?,
+        attaching: [String] = [], on host: String = "127.0.0.1"
     ) async throws {
         let count = workers ?? ProcessInfo.processInfo.activeProcessorCount
-        guard count > 0 || !nodes.isEmpty else {
+        guard count > 0 || !nodes.isEmpty || !attaching.isEmpty else {
             throw JobError.workersUnavailable("no local workers and no nodes: give workers: 1 or more, or nodes")
         }
         let pool = LocalWorkerPool(workers: max(1, count))
         let portable = PortableJobQueue()
         self.pool = pool
         self.portable = portable
-        usesPortableQueue = isolation == .processes || !nodes.isEmpty
+        usesPortableQueue = isolation == .processes || !nodes.isEmpty || !attaching.isEmpty
         switch isolation {
+        case _ where !attaching.isEmpty:
+            processes = try await ProcessWorkers.awaitingWorkers(named: attaching, on: host, queue: portable)
         case .processes where count > 0: processes = try await ProcessWorkers.start(workers: count, queue: portable)
         default: processes = nil
         }
@@ -154,9 +159,7 @@ public final class JobServer: Sendable {
                 let link = RemoteNodeLink(endpoint: endpoint, system: system, queue: portable, program: program)
                 feeders.append(Task {
                     guard let reason = await link.run(), let lastReason = links.ended(reason) else { return }
-                    for job in portable.close() {
-                        job.complete(.failure(JobError.workersUnavailable("no node could run the jobs (\(lastReason))")), .zero)
-                    }
+                    portable.close(failing: JobError.workersUnavailable("no node could run the jobs (\(lastReason))"))
                 })
             }
         } else {
@@ -165,6 +168,7 @@ public final class JobServer: Sendable {
         self.feeders = feeders
         registry.withLock { registry in
             for endpoint in nodes { registry.remote.append(NodeStats(name: endpoint.description)) }
+            for name in attaching { registry.remote.append(NodeStats(name: name)) }
         }
     }
 
@@ -253,7 +257,7 @@ public final class JobServer: Sendable {
             }
         }
         let accepted = portable.push(portableJob)
-        if !accepted { core.complete(.failure(JobError.serverShutDown)) }
+        if !accepted { core.complete(.failure(portable.refusal)) }
         return job
     }
 
@@ -320,7 +324,7 @@ public final class JobServer: Sendable {
     /// jobs finish, and the worker threads leave.
     public func shutdown() async {
         for item in pool.close() { item.abandon() }
-        for job in portable.close() { job.complete(.failure(JobError.serverShutDown), .zero) }
+        portable.close(failing: JobError.serverShutDown)
         for feeder in feeders { feeder.cancel() }
         for feeder in feeders { await feeder.value }
         await processes?.shutdown()

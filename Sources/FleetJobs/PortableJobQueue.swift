@@ -38,6 +38,8 @@ final class PortableJobQueue: Sendable {
 
         var queued: Int { jobs.count - head }
         var closed = false
+        /// Why the queue was closed: what jobs pushed since then fail with.
+        var refusal: any Error = JobError.serverShutDown
     }
 
     private let state = Mutex(State())
@@ -72,13 +74,15 @@ final class PortableJobQueue: Sendable {
     }
 
     /// Puts back a job that a worker took but never ran (its worker went away): at the front,
-    /// without counting the attempt; fails it with ``JobError/serverShutDown`` once the queue
-    /// is closed.
+    /// without counting the attempt; fails it with the ``refusal`` once the queue is closed.
     func handBack(_ job: PortableJob) {
         var job = job
         job.attempts -= 1
-        if !push(job, first: true) { job.complete(.failure(JobError.serverShutDown), .zero) }
+        if !push(job, first: true) { job.complete(.failure(refusal), .zero) }
     }
+
+    /// Why the queue no longer takes jobs (``JobError/serverShutDown`` until it is closed).
+    var refusal: any Error { state.withLock { $0.refusal } }
 
     /// The next job; `nil` once the queue is closed or the task is cancelled.
     ///
@@ -125,21 +129,23 @@ final class PortableJobQueue: Sendable {
         }
     }
 
-    /// Whether ``close()`` was called.
+    /// Whether ``close(failing:)`` was called.
     var isClosed: Bool { state.withLock { $0.closed } }
 
-    /// Closes the queue: waiting pullers get `nil`; returns the jobs never taken.
-    func close() -> [PortableJob] {
-        let (jobs, waiters) = state.withLock { state in
+    /// Closes the queue: waiting pullers get `nil`, the jobs never taken fail with `error`, and
+    /// so do jobs pushed later. Only the first close counts.
+    func close(failing error: any Error) {
+        let (jobs, waiters, refusal) = state.withLock { state in
+            if !state.closed { state.refusal = error }
             state.closed = true
             defer {
                 state.jobs = []
                 state.head = 0
                 state.waiters = [:]
             }
-            return (Array(state.jobs[state.head...]), state.waiters.values.map(\.continuation))
+            return (Array(state.jobs[state.head...]), state.waiters.values.map(\.continuation), state.refusal)
         }
         for waiter in waiters { waiter.resume(returning: nil) }
-        return jobs
+        for job in jobs { job.complete(.failure(refusal), .zero) }
     }
 }

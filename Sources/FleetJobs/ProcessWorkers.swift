@@ -7,6 +7,10 @@ import Synchronization
 /// as their first step, each attached to the server over an authenticated loopback connection and
 /// pulling jobs from the server's queue. A worker that dies fails (or, for retryable jobs,
 /// requeues) its jobs with ``JobError/workerCrashed(_:)`` and is replaced.
+///
+/// The workers can also be processes started by someone else — the ranks of an MPI job — that
+/// attach with a token they were given (``awaitingWorkers(named:on:queue:)``). Those are not
+/// replaced when they go, and a job abandoned while one runs it is dropped rather than stopped.
 final class ProcessWorkers: Sendable {
     /// Environment variables that make a copy of the executable act as a worker.
     enum Environment {
@@ -24,11 +28,13 @@ final class ProcessWorkers: Sendable {
     static let burstBacklog = 32
 
     private let system: FleetActorSystem
-    private let endpoint: Endpoint
-    /// The program the workers run, and its arguments.
-    private let executable: URL
+    /// Where workers attach, and the secret they prove.
+    let endpoint: Endpoint
+    let secret: String
+    /// The program the workers run, and its arguments; `nil` when the workers are started by
+    /// someone else and attach by themselves.
+    private let executable: URL?
     private let arguments: [String]
-    private let secret: String
     private let queue: PortableJobQueue
     private let state = Mutex(State())
     private let tokens = Atomic<UInt64>(0)
@@ -45,7 +51,10 @@ final class ProcessWorkers: Sendable {
     static let maximumFailedStarts = 3
 
     private struct Slot {
-        var process: Process
+        /// The worker process; `nil` for a worker this server did not start.
+        var process: Process?
+        /// The worker's row in the stats (`nil`: counted as this machine's).
+        var name: String?
         var attached = false
         /// Lets the worker go: its `attach` call returns and it exits.
         var release: CheckedContinuation<Void, Never>?
@@ -54,7 +63,7 @@ final class ProcessWorkers: Sendable {
 
     private init(
         system: FleetActorSystem, endpoint: Endpoint, secret: String, queue: PortableJobQueue,
-        executable: URL, arguments: [String]
+        executable: URL?, arguments: [String]
     ) {
         self.executable = executable
         self.arguments = arguments
@@ -81,18 +90,64 @@ final class ProcessWorkers: Sendable {
             throw JobError.workersUnavailable(
                 "this process was started as a job worker but did not call JobServer.runWorkerIfRequested() first")
         }
+        let pool = try await serve(on: "127.0.0.1", queue: queue, executable: executable, arguments: arguments)
+        try pool.setWorkers(workers)
+        return pool
+    }
+
+    /// Listens on `host` for workers that others start — the ranks of an MPI job — and that
+    /// attach with their index in `names` plus one as their token (``JobServer/serveAsWorker(at:secret:token:)``).
+    /// Each one's jobs are counted in the stats under its name. Jobs wait for the first to attach;
+    /// workers that have not attached within `attachTimeout` are given up, and when none is
+    /// left, the queued jobs fail.
+    static func awaitingWorkers(
+        named names: [String], on host: String, queue: PortableJobQueue, attachTimeout: Duration = .seconds(60)
+    ) async throws -> ProcessWorkers {
+        let pool = try await serve(on: host, queue: queue, executable: nil, arguments: [])
+        pool.state.withLock { state in
+            state.target = names.count
+            for (index, name) in names.enumerated() {
+                state.slots[UInt64(index + 1)] = Slot(process: nil, name: name)
+            }
+        }
+        Task { [weak pool] in
+            try? await Task.sleep(for: attachTimeout)
+            pool?.giveUpUnattached(after: attachTimeout)
+        }
+        return pool
+    }
+
+    /// An actor system on `host` (a free port, a fresh secret) where workers attach.
+    private static func serve(
+        on host: String, queue: PortableJobQueue, executable: URL?, arguments: [String]
+    ) async throws -> ProcessWorkers {
         let secret = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: .min ... .max)) }.joined()
         var configuration = FleetActorSystem.Configuration(credentials: .secret(try Secret(Array(secret.utf8))))
         configuration.callTimeout = .seconds(365 * 24 * 3600)   // Jobs have their own timeouts.
         let system = FleetActorSystem(configuration: configuration)
-        let endpoint = try await system.listen(on: Endpoint(host: "127.0.0.1", port: 0))
+        let endpoint = try await system.listen(on: Endpoint(host: host, port: 0))
         let pool = ProcessWorkers(
             system: system, endpoint: endpoint, secret: secret, queue: queue, executable: executable, arguments: arguments)
         system.publish(JobCoordinator(actorSystem: system) { [weak pool] worker, token in
             await pool?.attached(worker, token: token)
         }, as: JobCoordinator.publishedName)
-        try pool.setWorkers(workers)
         return pool
+    }
+
+    /// Workers started by others that never attached are given up; with none left at all, the
+    /// queued jobs fail.
+    private func giveUpUnattached(after timeout: Duration) {
+        let noneLeft = state.withLock { state -> Bool in
+            guard !state.closed else { return false }
+            state.slots = state.slots.filter { $0.value.attached }
+            return state.slots.isEmpty
+        }
+        if noneLeft { failQueued("no worker attached within \(timeout)") }
+    }
+
+    /// Fails every queued job with ``JobError/workersUnavailable(_:)``: there is no worker left.
+    private func failQueued(_ reason: String) {
+        queue.close(failing: JobError.workersUnavailable(reason))
     }
 
     var workers: Int { state.withLock { $0.target } }
@@ -116,6 +171,7 @@ final class ProcessWorkers: Sendable {
 
     /// Starts one worker process.
     private func spawn() throws {
+        guard let executable else { return }   // Workers started by others are not replaced.
         let token = tokens.add(1, ordering: .relaxed).newValue
         let process = Process()
         process.executableURL = executable
@@ -141,30 +197,29 @@ final class ProcessWorkers: Sendable {
             guard let slot = state.slots[token], !slot.attached, !state.closed else { return (nil, false) }
             state.slots[token] = nil
             state.failedStarts += 1
-            let status = slot.process.terminationReason == .uncaughtSignal
-                ? "was killed by signal \(slot.process.terminationStatus)"
-                : "exited with status \(slot.process.terminationStatus)"
+            let status = slot.process?.terminationReason == .uncaughtSignal
+                ? "was killed by signal \(slot.process?.terminationStatus ?? 0)"
+                : "exited with status \(slot.process?.terminationStatus ?? 0)"
             guard state.failedStarts >= Self.maximumFailedStarts else { return (nil, true) }
             state.closed = true
             return ("worker processes ended before attaching (the last \(status)); does the program call "
                 + "JobServer.runWorkerIfRequested() first thing in main?", false)
         }
         if retry { try? setWorkers(workers) }
-        if let giveUp {
-            for job in queue.close() { job.complete(.failure(JobError.workersUnavailable(giveUp)), .zero) }
-        }
+        if let giveUp { failQueued(giveUp) }
     }
 
     /// A worker attached: pull jobs for it until it is released, dies, or the server closes.
     func attached(_ worker: JobWorker, token: UInt64) async {
-        let process = state.withLock { state -> Process? in
-            guard state.slots[token] != nil, !state.closed else { return nil }
+        let slot = state.withLock { state -> Slot? in
+            guard let slot = state.slots[token], !slot.attached, !state.closed else { return nil }
             state.slots[token]?.attached = true
             state.failedStarts = 0
-            return state.slots[token]?.process
+            return slot
         }
-        guard let process else { return }
-        let tracker = DispatchTracker(process: process)
+        guard let slot else { return }
+        let process = slot.process
+        let tracker = DispatchTracker(process: process, name: slot.name)
         let pullers = (0..<(Self.pipelineDepth + Self.burstDepth)).map { index in
             Task { await self.pull(for: worker, token: token, tracker: tracker, backlog: index < Self.pipelineDepth ? 1 : Self.burstBacklog) }
         }
@@ -201,17 +256,23 @@ final class ProcessWorkers: Sendable {
     }
 
     /// A worker died: forget it, reap its process, and start a replacement (once per worker).
-    private func slotEnded(token: UInt64, process: Process) async {
-        let (ended, release) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
-            guard let slot = state.slots[token] else { return (false, nil) }
+    /// A worker started by others is not replaced; when the last one is gone, queued jobs fail.
+    private func slotEnded(token: UInt64, process: Process?) async {
+        let (ended, release, noneLeft, name) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?, Bool, String?) in
+            guard let slot = state.slots[token] else { return (false, nil, false, nil) }
             state.slots[token] = nil
-            return (!state.closed, slot.release)
+            return (!state.closed, slot.release, state.slots.isEmpty, slot.name)
         }
         release?.resume()   // Its `attach` call, if still open, returns.
         guard ended else { return }
+        guard let process else {
+            if noneLeft { failQueued("every worker is gone (the last: \(name ?? "worker \(token)"))") }
+            return
+        }
         _ = await Self.exitDescription(of: process)
         try? setWorkers(workers)
     }
+
 
     private func isRetired(_ token: UInt64) -> Bool {
         state.withLock { $0.closed || $0.slots[token]?.released ?? true }
@@ -242,9 +303,11 @@ final class ProcessWorkers: Sendable {
             // the worker behind the running one is dropped there: its call is cancelled, and
             // the worker never starts it.
             job.whenAbandoned { [tracker] in
-                if tracker.isRunning(sequence) {
-                    kill(tracker.process.processIdentifier, SIGKILL)
+                if tracker.isRunning(sequence), let process = tracker.process {
+                    kill(process.processIdentifier, SIGKILL)
                 } else {
+                    // Waiting: dropped there. Running in a worker that is not ours to stop: it
+                    // finishes, and its result is dropped.
                     call.cancel()
                 }
             }
@@ -256,7 +319,7 @@ final class ProcessWorkers: Sendable {
                     if isClosed { call.cancel() }   // Shutdown: calls in flight stop at once.
                 }
                 tracker.finished(sequence)
-                job.complete(.success(output), start.duration(to: .now))
+                job.complete(.success(output), start.duration(to: .now), node: tracker.name)
             } catch let error as RemoteCallError {
                 switch error {
                 case .connectionLost, .systemShutDown, .unreachable:
@@ -265,14 +328,14 @@ final class ProcessWorkers: Sendable {
                     let wasRunning = tracker.lost(sequence)
                     await slotEnded(token: token, process: tracker.process)
                     if wasRunning {
-                        await crashed(job, process: tracker.process, start: start)
+                        await crashed(job, tracker: tracker, start: start)
                     } else {
                         queue.handBack(job)
                     }
                     return
                 default:
                     tracker.finished(sequence)
-                    job.complete(.failure(error), start.duration(to: .now))
+                    job.complete(.failure(error), start.duration(to: .now), node: tracker.name)
                 }
             } catch is CancellationError {
                 // The job was abandoned before the worker started it, which dropped it; or the
@@ -287,19 +350,23 @@ final class ProcessWorkers: Sendable {
                 return
             } catch {
                 tracker.finished(sequence)
-                job.complete(.failure(error), start.duration(to: .now))
+                job.complete(.failure(error), start.duration(to: .now), node: tracker.name)
             }
         }
     }
 
     /// The job that was running when its worker died: run it again elsewhere when it may be,
     /// else fail it with how the worker ended.
-    private func crashed(_ job: PortableJob, process: Process, start: ContinuousClock.Instant) async {
+    private func crashed(_ job: PortableJob, tracker: DispatchTracker, start: ContinuousClock.Instant) async {
         if job.retryable, job.attempts < PortableJob.maximumAttempts, !job.isFinished(), queue.push(job, first: true) {
             return
         }
-        let reason = await Self.exitDescription(of: process)
-        job.complete(.failure(JobError.workerCrashed(reason)), start.duration(to: .now))
+        let reason = if let process = tracker.process {
+            await Self.exitDescription(of: process)
+        } else {
+            "\(tracker.name ?? "the worker") lost its connection to the job server"
+        }
+        job.complete(.failure(JobError.workerCrashed(reason)), start.duration(to: .now), node: tracker.name)
     }
 
     /// How a worker process ended, waiting (on a thread of its own, whatever happens to the
@@ -333,7 +400,7 @@ final class ProcessWorkers: Sendable {
         let (releases, processes) = state.withLock { state in
             state.closed = true
             let releases = state.slots.values.compactMap(\.release)
-            let processes = state.slots.values.map(\.process)
+            let processes = state.slots.values.compactMap(\.process)
             state.slots = [:]
             return (releases, processes)
         }
@@ -353,11 +420,15 @@ private final class ExitFlag: Sendable {
 /// The jobs sent to one worker process, in the order sent: the worker runs them one after
 /// another, so when it dies, the oldest one in flight is the one that was running.
 private final class DispatchTracker: Sendable {
-    let process: Process
+    /// The worker's process, when this server started it.
+    let process: Process?
+    /// The worker's row in the stats.
+    let name: String?
     private let state = Mutex<(next: UInt64, inFlight: Set<UInt64>, running: UInt64?)>((0, [], nil))
 
-    init(process: Process) {
+    init(process: Process?, name: String?) {
         self.process = process
+        self.name = name
     }
 
     /// Records a job sent; returns its place in the order.

@@ -104,6 +104,37 @@ struct LaunchTests {
         #expect(outcome.stdout.contains("ms per round"))
     }
 
+    @Test(arguments: [1, 3], transports)
+    func aJobServerFarmsJobsOutToTheOtherRanks(ranks: Int, transport: String) async throws {
+        let outcome = try await launch(ranks, "farm", transport: transport)
+        #expect(outcome.status == 0, "\(outcome.stdout)\n\(outcome.stderr)")
+        #expect(outcome.stdout.contains("farm squares: 22140"), "\(outcome.stdout)")
+        #expect(outcome.stdout.contains("farm error: job 7 refused"), "\(outcome.stdout)")
+        for rank in 0..<ranks {
+            #expect(outcome.stdout.contains("rank \(rank) farm done: \(ranks) ranks"), "\(outcome.stdout)")
+        }
+        let rows = outcome.stdout.split(separator: "\n").filter { $0.hasPrefix("farm node rank ") }
+        if ranks == 1 {
+            // Alone, the rank runs the jobs on its own threads.
+            #expect(outcome.stdout.contains("farm node local: 41 jobs"), "\(outcome.stdout)")
+        } else {
+            // Every job ran on a worker rank, none in rank 0's process; one stats row per rank.
+            #expect(outcome.stdout.contains("farm jobs on rank 0's process: 0"), "\(outcome.stdout)")
+            #expect(rows.count == ranks - 1, "\(outcome.stdout)")
+            let counted = rows.compactMap { Int($0.split(separator: " ")[4]) }.reduce(0, +)
+            #expect(counted == 41, "\(outcome.stdout)")
+        }
+    }
+
+    @Test func aWorkerRankThatDiesFailsItsJobAndTheOthersFinish() async throws {
+        let outcome = try await launch(3, "farmdeath", options: ["--grace", "10"])
+        #expect(outcome.status != 0, "\(outcome.stdout)\n\(outcome.stderr)")
+        #expect(outcome.stdout.contains("farm crashed: "), "\(outcome.stdout)")
+        #expect(outcome.stdout.contains("lost its connection to the job server"), "\(outcome.stdout)")
+        #expect(outcome.stdout.contains("farm squares after the death: 2870"), "\(outcome.stdout)")
+        #expect(outcome.stderr.contains("was killed by signal 9"), "\(outcome.stderr)")
+    }
+
     @Test func launchingAMissingProgramFails() async throws {
         let outcome = try await run("fleet", ["launch", "-n", "2", "--", "/nonexistent/program"])
         #expect(outcome.status != 0)

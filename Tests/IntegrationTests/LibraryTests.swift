@@ -51,6 +51,17 @@ struct LibraryTests {
         #expect(began.duration(to: .now) < .seconds(60))
     }
 
+    @Test func aJobServerFarmsJobsOutToTheOtherRanksUnderMpirun() async throws {
+        let outcome = try await mpirun(3, "MPITestPeer", ["farm"])
+        #expect(outcome.status == 0, "\(outcome.stdout)\n\(outcome.stderr)")
+        #expect(outcome.stdout.contains("farm squares: 22140"), "\(outcome.stdout)")
+        #expect(outcome.stdout.contains("farm error: job 7 refused"), "\(outcome.stdout)")
+        #expect(outcome.stdout.contains("farm jobs on rank 0's process: 0"), "\(outcome.stdout)")
+        for rank in 0..<3 {
+            #expect(outcome.stdout.contains("rank \(rank) farm done: 3 ranks"), "\(outcome.stdout)")
+        }
+    }
+
     @Test func computePiRunsUnderMpirun() async throws {
         let outcome = try await mpirun(2, "compute-pi", ["--nsamples", "2000"])
         #expect(outcome.status == 0, "\(outcome.stderr)")

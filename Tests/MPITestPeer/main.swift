@@ -3,6 +3,7 @@
 // computation and prints `rank R ok NAME` or `rank R FAIL NAME: detail`; rank 0 ends with
 // `checks: N failed` over all ranks.
 
+import Fleet
 import FleetMPI
 import FleetWire
 import Foundation
@@ -15,6 +16,32 @@ struct Point: Codable, Sendable, Equatable {
 
 struct Refusal: Error, CustomStringConvertible {
     var description: String { "rank 2 refuses to go on" }
+}
+
+/// A farm job: `n` squared, and the process that computed it (after a few milliseconds, so
+/// that every worker rank gets some of the jobs).
+enum FarmSquare: JobFunction {
+    static func run(_ n: Int) -> [Int] {
+        usleep(5_000)
+        return [n * n, Int(getpid())]
+    }
+}
+
+/// A farm job that throws.
+enum FarmRefusal: JobFunction {
+    struct Refused: Error, Codable, CustomStringConvertible {
+        var n: Int
+        var description: String { "job \(n) refused" }
+    }
+    static func run(_ n: Int) throws -> Int { throw Refused(n: n) }
+}
+
+/// A farm job that kills the rank running it.
+enum FarmDeath: JobFunction {
+    static func run(_ n: Int) -> Int {
+        kill(getpid(), SIGKILL)
+        return n
+    }
 }
 
 let scenario = CommandLine.arguments.dropFirst().first ?? "collectives"
@@ -300,6 +327,48 @@ case "nofinalize":
         say("rank \(world.rank) error: \(error)")
     }
     exit(3)
+case "farm":
+    // Rank 0 farms jobs out to the other ranks (or, alone, to its own threads).
+    try await Communicator.withWorld { world in
+        let farmed = try await world.withJobServer { server in
+            let jobs = (1...40).map { server.submit(FarmSquare.self, $0) }
+            var results: [[Int]] = []
+            for job in jobs { results.append(try await job.value) }
+            do {
+                _ = try await server.submit(FarmRefusal.self, 7).value
+                say("farm FAIL: the refusal did not throw")
+            } catch {
+                say("farm error: \(error)")
+            }
+            return (results, server.stats)
+        }
+        if let (results, stats) = farmed {
+            say("farm squares: \(results.map { $0[0] }.reduce(0, +))")
+            say("farm jobs on rank 0's process: \(results.filter { $0[1] == Int(getpid()) }.count)")
+            for node in stats.nodes { say("farm node \(node.name): \(node.jobs) jobs") }
+        }
+        say("rank \(world.rank) farm done: \(try await world.allreduce(1, .sum)) ranks")
+    }
+case "farmdeath":
+    // A worker rank dies running a job: that job fails with a typed error, the others finish
+    // on the ranks that are left.
+    try await Communicator.withWorld { world in
+        let farmed = try await world.withJobServer { server in
+            let death = server.submit(FarmDeath.self, 1)
+            let jobs = (1...20).map { server.submit(FarmSquare.self, $0) }
+            do {
+                _ = try await death.value
+                say("farm FAIL: the dead worker's job succeeded")
+            } catch {
+                say("farm crashed: \(error)")
+            }
+            var sum = 0
+            for job in jobs { sum += try await job.value[0] }
+            say("farm squares after the death: \(sum)")
+            return sum
+        }
+        if farmed != nil { say("farm FAIL: the farm ended as if no rank had died") }
+    }
 default:
     say("unknown scenario \(scenario)")
     exit(2)
