@@ -1,4 +1,6 @@
-// Fleet — the umbrella module: `import Fleet` brings in every Fleet module.
+// Fleet — the umbrella module: `import Fleet` brings in every Fleet module, plus what needs two
+// of them at once and so belongs to neither: `Communicator.withJobServer` (FleetMPI's ranks as
+// FleetJobs' workers, in Communicator+JobServer.swift).
 
 @_exported import FleetActors
 @_exported import FleetCooperative
