@@ -102,28 +102,33 @@ extension Communicator {
         let serving = Task {
             do {
                 try await JobServer.serveAsWorker(at: endpoint, secret: invitation.secret, token: UInt64(index + 1))
-            } catch where !farmOver.load(ordering: .acquiring) {
+            } catch {
+                // Once the farm is over, the root's server going away is how serving ends.
+                guard !farmOver.load(ordering: .acquiring) else { return }
                 throw JobError.workersUnavailable("rank \(rank) could not work for rank \(root)'s job server at \(endpoint): \(error)")
             }
         }
         do {
-            try await endFarm(root: root)
+            // Heard before the barrier, which the root passes only once every worker has heard
+            // it: the root's server is still up when the flag is set.
+            try await endFarm(root: root) { farmOver.store(true, ordering: .releasing) }
         } catch {
             // Another rank failed: go on working for the root until it is done with the farm
             // (or gone), so that its jobs finish on the ranks that are left; then fail too.
             _ = await serving.result
             throw error
         }
-        farmOver.store(true, ordering: .releasing)
         // The root shuts its server down now, which ends the worker; a failure before is the
         // rank's failure.
         try await serving.value
         return nil
     }
 
-    /// The root says the farm is over, and every rank has heard it when this returns.
-    private func endFarm(root: Int) async throws {
+    /// The root says the farm is over (`heard` runs once this rank knows), and every rank has
+    /// heard it when this returns.
+    private func endFarm(root: Int, heard: () -> Void = {}) async throws {
         _ = try await bcast(rank == root ? true : nil, root: root)
+        heard()
         try await barrier()
     }
 

@@ -17,11 +17,24 @@ distributed actor JobWorker {
     /// `Input`, binary-encoded) and returns its `Output`, binary-encoded. A call cancelled
     /// before its job starts (the job was cancelled or timed out) drops the job: it never runs.
     ///
+    /// - Parameter job: the job's number on this worker, for ``stop(job:)``.
     /// - Throws: the function's own error; ``JobWorkerError`` when the name is unknown here or
     ///   the bytes do not decode; ``JobNotStarted`` when the worker was let go (``retire()``)
     ///   before the job started.
-    distributed func run(function: String, input: [UInt8]) async throws -> [UInt8] {
-        try await threads.runPortable(function: function, input: input, waiting: waiting)
+    distributed func run(function: String, input: [UInt8], job: UInt64) async throws -> [UInt8] {
+        try await threads.runPortable(function: function, input: input, waiting: waiting, job: job)
+    }
+
+    /// The job server gave up on job `job` (cancelled, or timed out). Waiting here, it is
+    /// dropped (its call throws `CancellationError`) and the answer is `false`. Running, it
+    /// cannot be interrupted: the worker starts nothing more (the jobs waiting, and any sent
+    /// later, throw ``JobNotStarted``) and the answer is `true`, for the server to stop the
+    /// process. Finished already, or unknown: `false`, and nothing changes.
+    ///
+    /// The worker decides, not the server: only it knows which job runs, where the server
+    /// sees only which replies it has not had yet.
+    distributed func stop(job: UInt64) -> Bool {
+        waiting.stop(job: job)
     }
 
     /// Lets the worker go: the job it is running finishes; every job it has not started, queued
@@ -38,7 +51,7 @@ struct JobNotStarted: Error, Codable {}
 /// was not dropped first: by its call's cancellation or by ``retire()``, which settle it at once.
 /// Starting and dropping take the same lock, so a job is either run or dropped, never both.
 final class WaitingJobs: Sendable {
-    private enum Entry {
+    fileprivate enum Entry {
         /// Has a ticket; its call is about to wait.
         case arriving
         /// Its call was cancelled before it waited.
@@ -46,19 +59,25 @@ final class WaitingJobs: Sendable {
         case waiting(CheckedContinuation<[UInt8], any Error>)
     }
 
-    private struct State {
+    fileprivate struct State {
         var tickets: UInt64 = 0
         var entries: [UInt64: Entry] = [:]
         var retired = false
+        /// Tickets by the job number the server gave, for ``stop(job:)``.
+        var byJob: [UInt64: UInt64] = [:]
+        /// The ticket of the job running now.
+        var running: UInt64?
     }
 
     private let state = Mutex(State())
 
-    /// A ticket for a job about to be queued; ``admit(_:_:)`` must follow.
-    func ticket() -> UInt64 {
+    /// A ticket for a job about to be queued (numbered `job` by its server, if given);
+    /// ``admit(_:_:)`` must follow.
+    func ticket(job: UInt64? = nil) -> UInt64 {
         state.withLock { state in
             state.tickets += 1
             state.entries[state.tickets] = .arriving
+            if let job { state.byJob[job] = state.tickets }
             return state.tickets
         }
     }
@@ -88,8 +107,42 @@ final class WaitingJobs: Sendable {
         state.withLock { state in
             guard case let .waiting(continuation)? = state.entries[ticket] else { return nil }
             state.entries[ticket] = nil
+            state.running = ticket
             return continuation
         }
+    }
+
+    /// The job started with `ticket` has finished.
+    func finished(_ ticket: UInt64, job: UInt64?) {
+        state.withLock { state in
+            if state.running == ticket { state.running = nil }
+            if let job, state.byJob[job] == ticket { state.byJob[job] = nil }
+        }
+    }
+
+    /// The server gave up on job `job`: see ``JobWorker/stop(job:)``. Returns whether it is
+    /// the one running (and then the worker starts nothing more).
+    func stop(job: UInt64) -> Bool {
+        // One lock for the decision and what follows from it: no job starts in between.
+        let (running, dropped, notStarted) = state.withLock { state -> (Bool, CheckedContinuation<[UInt8], any Error>?, [CheckedContinuation<[UInt8], any Error>]) in
+            guard let ticket = state.byJob[job] else { return (false, nil, []) }
+            if state.running == ticket {
+                return (true, nil, state.retireAll())
+            }
+            switch state.entries[ticket] {
+            case .arriving?:
+                state.entries[ticket] = .dropped
+            case let .waiting(continuation)?:
+                state.entries[ticket] = nil
+                return (false, continuation, [])
+            case .dropped?, nil:
+                break
+            }
+            return (false, nil, [])
+        }
+        dropped?.resume(throwing: CancellationError())
+        for continuation in notStarted { continuation.resume(throwing: JobNotStarted()) }
+        return running
     }
 
     /// Drops the job, unless it started: its call throws `CancellationError`.
@@ -111,17 +164,23 @@ final class WaitingJobs: Sendable {
 
     /// Starts no more jobs: those waiting, and those sent later, throw ``JobNotStarted``.
     func retire() {
-        let dropped: [CheckedContinuation<[UInt8], any Error>] = state.withLock { state in
-            state.retired = true
-            var dropped: [CheckedContinuation<[UInt8], any Error>] = []
-            for (ticket, entry) in state.entries {
-                guard case let .waiting(continuation) = entry else { continue }
-                state.entries[ticket] = nil
-                dropped.append(continuation)
-            }
-            return dropped
-        }
+        let dropped = state.withLock { $0.retireAll() }
         for continuation in dropped { continuation.resume(throwing: JobNotStarted()) }
+    }
+}
+
+extension WaitingJobs.State {
+    /// Marks the worker retired and takes the calls of the jobs waiting, to resume with
+    /// ``JobNotStarted`` once the lock is released.
+    mutating func retireAll() -> [CheckedContinuation<[UInt8], any Error>] {
+        retired = true
+        var dropped: [CheckedContinuation<[UInt8], any Error>] = []
+        for (ticket, entry) in entries {
+            guard case let .waiting(continuation) = entry else { continue }
+            entries[ticket] = nil
+            dropped.append(continuation)
+        }
+        return dropped
     }
 }
 
@@ -129,18 +188,21 @@ extension LocalWorkerPool {
     /// Runs the job function with the mangled name `function` on one of the pool's threads,
     /// decoding its input and encoding its output with the binary coder. The job waits in
     /// `waiting` until a thread starts it; cancelling the calling task before then drops it.
-    func runPortable(function: String, input: [UInt8], waiting: WaitingJobs) async throws -> [UInt8] {
+    func runPortable(function: String, input: [UInt8], waiting: WaitingJobs, job: UInt64? = nil) async throws -> [UInt8] {
         guard let type = _typeByName(function) as? any JobFunction.Type else {
             throw JobWorkerError.unknownFunction(function)
         }
-        let ticket = waiting.ticket()
+        let ticket = waiting.ticket(job: job)
+        defer { waiting.finished(ticket, job: job) }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 guard waiting.admit(ticket, continuation) else { return }
                 let accepted = submit(LocalWorkerPool.Item(
                     run: {
                         guard let continuation = waiting.start(ticket) else { return }   // Dropped.
-                        continuation.resume(with: Result { try Self.execute(type, input) })
+                        let outcome = Result { try Self.execute(type, input) }
+                        waiting.finished(ticket, job: nil)
+                        continuation.resume(with: outcome)
                     },
                     abandon: { waiting.start(ticket)?.resume(throwing: JobError.serverShutDown) }
                 ))

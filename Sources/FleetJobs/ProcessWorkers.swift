@@ -297,18 +297,26 @@ final class ProcessWorkers: Sendable {
             let sequence = tracker.dispatched()
             // The call is a task of its own: it carries on when the worker is let go (the worker
             // finishes the job or hands it back), and stops alone when the job is abandoned.
-            let call = Task { [job] in try await worker.run(function: job.function, input: job.input) }
+            let call = Task { [job] in try await worker.run(function: job.function, input: job.input, job: sequence) }
             // A job cancelled or timed out while it runs stops with its worker: a job function
             // cannot be interrupted, a process can. The worker is then replaced. One waiting in
             // the worker behind the running one is dropped there: its call is cancelled, and
             // the worker never starts it.
             job.whenAbandoned { [tracker] in
-                if tracker.isRunning(sequence), let process = tracker.process {
-                    kill(process.processIdentifier, SIGKILL)
-                } else {
-                    // Waiting: dropped there. Running in a worker that is not ours to stop: it
-                    // finishes, and its result is dropped.
+                guard let process = tracker.process else {
+                    // A worker that is not ours to stop: dropped there if waiting; if running,
+                    // it finishes, and its result is dropped.
                     call.cancel()
+                    return
+                }
+                // The worker says whether the job runs (then it starts nothing more, and its
+                // process is stopped) or waits (then it drops it). Only the worker knows: a
+                // reply not yet here may be that of a job it has finished.
+                Task {
+                    if (try? await worker.stop(job: sequence)) == true {
+                        tracker.stopping(sequence)
+                        kill(process.processIdentifier, SIGKILL)
+                    }
                 }
             }
             let start = ContinuousClock.now
@@ -440,9 +448,10 @@ private final class DispatchTracker: Sendable {
         }
     }
 
-    /// Whether job `sequence` is the one the worker is running (the oldest in flight).
-    func isRunning(_ sequence: UInt64) -> Bool {
-        state.withLock { $0.running == nil && $0.inFlight.min() == sequence }
+    /// The worker said it runs job `sequence` and will start no other: if it dies now, that is
+    /// the job it was running, whatever replies are still on their way.
+    func stopping(_ sequence: UInt64) {
+        state.withLock { $0.running = sequence }
     }
 
     func finished(_ sequence: UInt64) {
