@@ -74,7 +74,7 @@ final class ActorConnection: Sendable {
     /// actor go (unless the ID is on its way here once more).
     func released(_ number: UInt64, count: UInt64) {
         holdings.withLock { holdings in
-            if holdings[number] != nil, holdings[number]?.reference == nil { holdings[number] = nil }
+            if holdings[number]?.reference == nil { holdings[number] = nil }
         }
         let handler = self.handler
         eventLoop.execute { handler.value.sendRelease(number, count: count) }

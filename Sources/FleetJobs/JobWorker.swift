@@ -129,16 +129,7 @@ final class WaitingJobs: Sendable {
             if state.running == ticket {
                 return (true, nil, state.retireAll())
             }
-            switch state.entries[ticket] {
-            case .arriving?:
-                state.entries[ticket] = .dropped
-            case let .waiting(continuation)?:
-                state.entries[ticket] = nil
-                return (false, continuation, [])
-            case .dropped?, nil:
-                break
-            }
-            return (false, nil, [])
+            return (false, state.drop(ticket), [])
         }
         dropped?.resume(throwing: CancellationError())
         for continuation in notStarted { continuation.resume(throwing: JobNotStarted()) }
@@ -147,19 +138,7 @@ final class WaitingJobs: Sendable {
 
     /// Drops the job, unless it started: its call throws `CancellationError`.
     func drop(_ ticket: UInt64) {
-        let dropped: CheckedContinuation<[UInt8], any Error>? = state.withLock { state in
-            switch state.entries[ticket] {
-            case .arriving?:
-                state.entries[ticket] = .dropped
-            case let .waiting(continuation)?:
-                state.entries[ticket] = nil
-                return continuation
-            case .dropped?, nil:
-                break
-            }
-            return nil
-        }
-        dropped?.resume(throwing: CancellationError())
+        state.withLock { $0.drop(ticket) }?.resume(throwing: CancellationError())
     }
 
     /// Starts no more jobs: those waiting, and those sent later, throw ``JobNotStarted``.
@@ -170,6 +149,21 @@ final class WaitingJobs: Sendable {
 }
 
 extension WaitingJobs.State {
+    /// Drops the job with `ticket` unless it started; returns its call, to resume with
+    /// `CancellationError` once the lock is released, if it was waiting.
+    mutating func drop(_ ticket: UInt64) -> CheckedContinuation<[UInt8], any Error>? {
+        switch entries[ticket] {
+        case .arriving?:
+            entries[ticket] = .dropped
+        case let .waiting(continuation)?:
+            entries[ticket] = nil
+            return continuation
+        case .dropped?, nil:
+            break
+        }
+        return nil
+    }
+
     /// Marks the worker retired and takes the calls of the jobs waiting, to resume with
     /// ``JobNotStarted`` once the lock is released.
     mutating func retireAll() -> [CheckedContinuation<[UInt8], any Error>] {
