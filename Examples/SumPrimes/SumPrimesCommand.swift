@@ -35,6 +35,12 @@ struct SumPrimesCommand: AsyncParsableCommand {
     @Option(name: .customLong("node"), help: "A `fleet serve` node HOST:PORT to run jobs on too (repeatable).")
     var nodes: [String] = []
 
+    @Flag(help: "Also run jobs on the nodes that announce themselves (fleet serve --announce), as they are heard (pp's ppservers=(\"*\",)).")
+    var discover = false
+
+    @Option(help: "The UDP port --discover listens on for announcements.")
+    var discoveryPort: Int = NodeDiscovery.defaultPort
+
     @Option(help: "A file holding the nodes' shared secret (or set FLEET_SECRET).", completion: .file())
     var secretFile: String?
 
@@ -42,9 +48,10 @@ struct SumPrimesCommand: AsyncParsableCommand {
     var inputs: [Int] = []
 
     func validate() throws {
-        if let workers, workers < 0 || (workers == 0 && nodes.isEmpty) {
-            throw ValidationError("--workers must be at least 1 (or 0 with --node).")
+        if let workers, workers < 0 || (workers == 0 && nodes.isEmpty && !discover) {
+            throw ValidationError("--workers must be at least 1 (or 0 with --node or --discover).")
         }
+        guard (1...65535).contains(discoveryPort) else { throw ValidationError("--discovery-port must be 1–65535.") }
     }
 
     func run() async throws {
@@ -53,7 +60,8 @@ struct SumPrimesCommand: AsyncParsableCommand {
             workers: workers ?? ProcessInfo.processInfo.activeProcessorCount,
             isolation: processes ? .processes : .threads,
             nodes: endpoints,
-            credentials: endpoints.isEmpty ? nil : try Credentials.resolve(secretFile: secretFile, insecure: false),
+            discovery: discover ? .broadcast(port: discoveryPort) : nil,
+            credentials: endpoints.isEmpty && !discover ? nil : try Credentials.resolve(secretFile: secretFile, insecure: false),
             inputs: inputs.isEmpty ? SumPrimesProgram.seedInputs : inputs)
     }
 }

@@ -6,7 +6,7 @@ import ServiceLifecycle
 /// A node that runs jobs for job servers elsewhere: Parallel Python's `ppserver.py`, and what
 /// `fleet serve` runs.
 ///
-/// A job server (``JobServer/init(workers:isolation:nodes:credentials:tls:)``) that connects with
+/// A job server (``JobServer/init(workers:isolation:nodes:discovery:credentials:tls:)``) that connects with
 /// the shared secret ships its executable once (cached by SHA-256 under `cacheDirectory`), and
 /// the node runs its ``JobFunction`` jobs on `workers` processes of that executable.
 ///
@@ -23,11 +23,13 @@ public final class JobNodeServer: Service, Sendable {
     public let endpoint: Endpoint
     private let system: FleetActorSystem
     private let service: JobNodeService
+    private let announcer: NodeAnnouncer?
 
-    private init(endpoint: Endpoint, system: FleetActorSystem, service: JobNodeService) {
+    private init(endpoint: Endpoint, system: FleetActorSystem, service: JobNodeService, announcer: NodeAnnouncer?) {
         self.endpoint = endpoint
         self.system = system
         self.service = service
+        self.announcer = announcer
     }
 
     /// Starts a node listening on `endpoint`.
@@ -36,11 +38,13 @@ public final class JobNodeServer: Service, Sendable {
     ///   - workers: worker processes per client program (default: the machine's active cores).
     ///   - cacheDirectory: where shipped executables are kept (default:
     ///     `$XDG_CACHE_HOME/fleet/executables` or `~/.cache/fleet/executables`).
+    ///   - announcing: where to announce the node, so that job servers listening there find
+    ///     it (pp's `ppserver.py -a`; see ``NodeDiscovery``); `nil` announces nothing.
     /// - Throws: `SecretError.insecureRequiresLoopback(host:)` for insecure credentials on an
-    ///   address other than loopback; socket and file errors.
+    ///   address other than loopback; ``NodeDiscoveryError``; socket and file errors.
     public static func start(
         on endpoint: Endpoint, workers: Int? = nil, configuration: FleetActorSystem.Configuration,
-        cacheDirectory: URL? = nil
+        cacheDirectory: URL? = nil, announcing discovery: NodeDiscovery? = nil
     ) async throws -> JobNodeServer {
         let service = try JobNodeService(
             workers: workers ?? ProcessInfo.processInfo.activeProcessorCount,
@@ -51,7 +55,13 @@ public final class JobNodeServer: Service, Sendable {
         do {
             let bound = try await system.listen(on: endpoint)
             system.publish(JobNode(actorSystem: system, service: service), as: JobNode.publishedName)
-            return JobNodeServer(endpoint: bound, system: system, service: service)
+            var announcer: NodeAnnouncer?
+            if let discovery {
+                announcer = try await NodeAnnouncer(
+                    announcing: bound, to: discovery, credentials: configuration.wire.credentials,
+                    logger: configuration.wire.logger)
+            }
+            return JobNodeServer(endpoint: bound, system: system, service: service, announcer: announcer)
         } catch {
             await system.shutdown()
             throw error
@@ -75,6 +85,7 @@ public final class JobNodeServer: Service, Sendable {
     /// Stops the worker processes and closes every connection; jobs in flight go back to their
     /// job servers, which run them elsewhere.
     public func shutdown() async {
+        await announcer?.stop()
         await service.shutdown()
         await system.shutdown()
     }

@@ -30,9 +30,12 @@ public final class JobServer: Sendable {
     private let portable: PortableJobQueue
     /// Whether ``JobFunction`` jobs go through `portable` (worker processes or remote nodes).
     private let usesPortableQueue: Bool
-    /// What feeds remote nodes and, beside them, this process's threads.
+    /// What feeds this process's threads from `portable`, beside the nodes.
     private let feeders: [Task<Void, Never>]
     private let nodeSystem: FleetActorSystem?
+    /// The remote nodes' links, and who listens for nodes announcing themselves.
+    private let nodes: NodeLinks?
+    private let listener: NodeListener?
     private let serials = Atomic<UInt64>(0)
     private let registry = Mutex(Registry())
     private let created = ContinuousClock.now
@@ -46,10 +49,15 @@ public final class JobServer: Sendable {
         var remote: [NodeStats] = []
 
         mutating func record(_ node: String?, _ elapsed: Duration) {
-            guard let node, let index = remote.firstIndex(where: { $0.name == node }) else {
-                return local.record(elapsed)
-            }
-            remote[index].record(elapsed)
+            guard let node else { return local.record(elapsed) }
+            index(of: node).map { remote[$0].record(elapsed) }
+        }
+
+        /// The index of `node`'s stats in `remote`, which gets them when the node is new.
+        mutating func index(of node: String) -> Int? {
+            if let index = remote.firstIndex(where: { $0.name == node }) { return index }
+            remote.append(NodeStats(name: node))
+            return remote.count - 1
         }
 
         var unfinishedTotal: Int { unfinished.values.reduce(0, +) }
@@ -82,6 +90,8 @@ public final class JobServer: Sendable {
         usesPortableQueue = false
         feeders = []
         nodeSystem = nil
+        nodes = nil
+        listener = nil
     }
 
     /// Creates a server whose ``JobFunction`` jobs run in `workers` threads of this process
@@ -104,37 +114,46 @@ public final class JobServer: Sendable {
     /// let server = try await JobServer(workers: 2, nodes: [try Endpoint("node-1:60000")], credentials: credentials)
     /// ```
     ///
+    /// With `discovery`, nodes that announce themselves (`fleet serve --announce`) under the same
+    /// secret join as they are heard (pp's `ppservers=("*",)`); see ``NodeDiscovery``.
+    ///
     /// - Parameters:
     ///   - workers: local workers beside the nodes (0: only the nodes).
+    ///   - nodes: the nodes to link at once.
+    ///   - discovery: where to listen for nodes announcing themselves, if at all. With no local
+    ///     workers, jobs then wait for a node to be heard: give them a timeout.
     ///   - credentials: the nodes' shared secret.
     ///   - tls: TLS for nodes started with `--tls-cert` and `--tls-key` (the CA to trust).
     public convenience init(
-        workers: Int? = nil, isolation: JobIsolation = .threads, nodes: [Endpoint], credentials: Credentials,
-        tls: TLSOptions? = nil
+        workers: Int? = nil, isolation: JobIsolation = .threads, nodes: [Endpoint] = [], discovery: NodeDiscovery? = nil,
+        credentials: Credentials, tls: TLSOptions? = nil
     ) async throws {
         var configuration = FleetActorSystem.Configuration(credentials: credentials)
         configuration.wire.tls = tls
         configuration.callTimeout = .seconds(365 * 24 * 3600)   // Jobs have their own timeouts.
         configuration.heartbeatInterval = .seconds(1)           // A node cut off is noticed in ~3 s.
         configuration.wire.connectTimeout = .seconds(3)
-        try await self.init(workers: workers, isolation: isolation, nodes: nodes, nodeConfiguration: configuration)
+        try await self.init(
+            workers: workers, isolation: isolation, nodes: nodes, discovery: discovery, nodeConfiguration: configuration)
     }
 
-    /// The designated initializer: local `workers`, remote `nodes`, and workers that others
-    /// start and that attach on `host` (`attaching`: their names in the stats).
+    /// The designated initializer: local `workers`, remote `nodes` (and those `discovery`
+    /// hears), and workers that others start and that attach on `host` (`attaching`: their
+    /// names in the stats).
     init(
-        workers: Int?, isolation: JobIsolation, nodes: [Endpoint], nodeConfiguration: FleetActorSystem.Configuration?,
-        attaching: [String] = [], on host: String = "127.0.0.1"
+        workers: Int?, isolation: JobIsolation, nodes: [Endpoint], discovery: NodeDiscovery? = nil,
+        nodeConfiguration: FleetActorSystem.Configuration?, attaching: [String] = [], on host: String = "127.0.0.1"
     ) async throws {
         let count = workers ?? ProcessInfo.processInfo.activeProcessorCount
-        guard count > 0 || !nodes.isEmpty || !attaching.isEmpty else {
+        let remote = nodeConfiguration != nil && (!nodes.isEmpty || discovery != nil)
+        guard count > 0 || remote || !attaching.isEmpty else {
             throw JobError.workersUnavailable("no local workers and no nodes: give workers: 1 or more, or nodes")
         }
         let pool = LocalWorkerPool(workers: max(1, count))
         let portable = PortableJobQueue()
         self.pool = pool
         self.portable = portable
-        usesPortableQueue = isolation == .processes || !nodes.isEmpty || !attaching.isEmpty
+        usesPortableQueue = isolation == .processes || remote || !attaching.isEmpty
         switch isolation {
         case _ where !attaching.isEmpty:
             processes = try await ProcessWorkers.awaitingWorkers(named: attaching, on: host, queue: portable)
@@ -142,35 +161,53 @@ public final class JobServer: Sendable {
         default: processes = nil
         }
         var feeders: [Task<Void, Never>] = []
-        if isolation == .threads, !nodes.isEmpty {
+        if isolation == .threads, remote {
             // This process's threads pull from the same queue as the nodes.
             for _ in 0..<count {
                 feeders.append(Task { await Self.feedThreads(pool: pool, queue: portable) })
             }
         }
-        if let nodeConfiguration, !nodes.isEmpty {
-            let system = FleetActorSystem(configuration: nodeConfiguration)
-            nodeSystem = system
-            let program = ShippedProgram()
-            // With no local workers, the jobs depend on the nodes: when the last one is given up,
-            // the queued jobs fail with why, rather than wait for ever.
-            let links = LiveLinks(count: nodes.count, fallback: count > 0)
-            for endpoint in nodes {
-                let link = RemoteNodeLink(endpoint: endpoint, system: system, queue: portable, program: program)
-                feeders.append(Task {
-                    guard let reason = await link.run(), let lastReason = links.ended(reason) else { return }
-                    portable.close(failing: JobError.workersUnavailable("no node could run the jobs (\(lastReason))"))
-                })
+        self.feeders = feeders
+        guard let nodeConfiguration, remote else {
+            nodeSystem = nil
+            self.nodes = nil
+            listener = nil
+            return
+        }
+        let system = FleetActorSystem(configuration: nodeConfiguration)
+        nodeSystem = system
+        // With no local workers and no discovery, the jobs depend on the given nodes: when the
+        // last one is given up, the queued jobs fail with why, rather than wait for ever.
+        let links = NodeLinks(system: system, queue: portable, canDoWithout: count > 0 || discovery != nil)
+        self.nodes = links
+        for endpoint in nodes { links.add(endpoint) }
+        if let discovery {
+            do {
+                listener = try await NodeListener(for: discovery, credentials: nodeConfiguration.wire.credentials) { node in
+                    links.add(node)
+                }
+            } catch {
+                portable.close(failing: JobError.serverShutDown)
+                for feeder in feeders { feeder.cancel() }
+                await links.close()
+                await processes?.shutdown()
+                await system.shutdown()
+                throw error
             }
         } else {
-            nodeSystem = nil
+            listener = nil
         }
-        self.feeders = feeders
         registry.withLock { registry in
-            for endpoint in nodes { registry.remote.append(NodeStats(name: endpoint.description)) }
             for name in attaching { registry.remote.append(NodeStats(name: name)) }
         }
     }
+
+    /// Where the server listens for nodes announcing themselves, when it was given a
+    /// ``NodeDiscovery`` (the real port when 0 was asked for).
+    package var discoveryEndpoint: Endpoint? { listener?.endpoint }
+
+    /// The remote nodes linked now: those given, and those discovered and not given up.
+    package var linkedNodes: Set<Endpoint> { nodes?.linked ?? [] }
 
     /// Runs queued jobs on this process's threads, one at a time per feeder.
     private static func feedThreads(pool: LocalWorkerPool, queue: PortableJobQueue) async {
@@ -325,7 +362,9 @@ public final class JobServer: Sendable {
     public func shutdown() async {
         for item in pool.close() { item.abandon() }
         portable.close(failing: JobError.serverShutDown)
+        await listener?.stop()
         for feeder in feeders { feeder.cancel() }
+        await nodes?.close()
         for feeder in feeders { await feeder.value }
         await processes?.shutdown()
         await nodeSystem?.shutdown()
@@ -334,7 +373,11 @@ public final class JobServer: Sendable {
 
     /// The work done so far, per node (pp's `print_stats()`, as a value).
     public var stats: JobStats {
-        let nodes = registry.withLock { [$0.local] + $0.remote }
+        let joined = self.nodes?.joined ?? []
+        let nodes = registry.withLock { registry in
+            for name in joined { _ = registry.index(of: name) }   // Nodes yet to finish a job.
+            return [registry.local] + registry.remote
+        }
         return JobStats(nodes: nodes, elapsed: created.duration(to: .now))
     }
 
@@ -352,25 +395,4 @@ public enum JobIsolation: Sendable, Hashable {
     /// worker, which is replaced; the job fails with ``JobError/workerCrashed(_:)`` or, when
     /// submitted as retryable, runs again on another worker.
     case processes
-}
-
-/// The node links still running, for a server whose jobs depend on them.
-private final class LiveLinks: Sendable {
-    private let state: Mutex<(live: Int, reasons: [String])>
-    private let fallback: Bool
-
-    init(count: Int, fallback: Bool) {
-        state = Mutex((count, []))
-        self.fallback = fallback
-    }
-
-    /// A link gave up with `reason`; returns every reason when it was the last and no local
-    /// worker can take over.
-    func ended(_ reason: String) -> String? {
-        state.withLock { state in
-            state.live -= 1
-            state.reasons.append(reason)
-            return state.live == 0 && !fallback ? state.reasons.joined(separator: "; ") : nil
-        }
-    }
 }

@@ -29,11 +29,18 @@ final class RemoteNodeLink: Sendable {
         self.logger = system.configuration.wire.logger
     }
 
+    /// Why a link gave up its node.
+    struct End: Sendable {
+        let reason: String
+        /// The node can never run this program (another OS or architecture).
+        let permanent: Bool
+    }
+
     /// Serves the node until the queue closes or the node cannot be reached `maximumAttempts`
     /// times in a row.
     ///
     /// - Returns: why the node was given up; `nil` when the queue closed.
-    func run() async -> String? {
+    func run() async -> End? {
         var failures = 0
         var lastError = "not tried"
         while !Task.isCancelled, failures < Self.maximumAttempts {
@@ -44,7 +51,7 @@ final class RemoteNodeLink: Sendable {
                 if queue.isClosed { return nil }
             } catch let error as JobError {
                 logger.error("node \(endpoint) cannot run this program: \(error)")
-                return "\(endpoint): \(error)"
+                return End(reason: "\(endpoint): \(error)", permanent: true)
             } catch {
                 failures += 1
                 lastError = "\(error)"
@@ -53,7 +60,7 @@ final class RemoteNodeLink: Sendable {
             if queue.isClosed { return nil }
             try? await Task.sleep(for: .seconds(1))
         }
-        return Task.isCancelled ? nil : "\(endpoint): \(lastError)"
+        return Task.isCancelled ? nil : End(reason: "\(endpoint): \(lastError)", permanent: false)
     }
 
     /// Connects, checks compatibility and ships the executable if need be.

@@ -56,6 +56,8 @@ enum Handshake {
     enum Side: String {
         case client
         case server
+        /// A datagram sealed with ``Credentials/seal(_:)``: no transcript, no nonce.
+        case datagram
     }
 
     static func makeNonce() -> [UInt8] {

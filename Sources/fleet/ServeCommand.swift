@@ -24,6 +24,11 @@ struct ServeCommand: AsyncParsableCommand {
             line. Without one the node refuses to start, unless --insecure is given and --host is a \
             loopback address. Traffic is encrypted with TLS when --tls-cert and --tls-key are given.
 
+            With --announce the node tells job servers that it is there (Parallel Python's \
+            autodiscovery): every --announce-interval seconds it sends a UDP datagram with its \
+            port, sealed with the secret, to --announce-address. Job servers created with \
+            discovery (sum-primes --discover) and the same secret link it as they hear it.
+
             """
     )
 
@@ -51,9 +56,26 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "PEM private key for TLS (with --tls-cert).", completion: .file())
     var tlsKey: String?
 
+    @Flag(help: "Announce this node over UDP so that job servers created with discovery find it (pp's -a).")
+    var announce = false
+
+    @Option(help: "Where --announce sends: a broadcast address or a job server's IP address, with the UDP port it listens on (pp's -b).")
+    var announceAddress: String = "255.255.255.255:\(NodeDiscovery.defaultPort)"
+
+    @Option(help: "Seconds between announcements.")
+    var announceInterval: Double = 2
+
     func validate() throws {
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1.") }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together.") }
+        guard announceInterval > 0, announceInterval <= 3600 else {
+            throw ValidationError("--announce-interval must be between 0 and 3600 seconds.")
+        }
+        do {
+            _ = try Endpoint(announceAddress)
+        } catch {
+            throw ValidationError("--announce-address: \(error)")
+        }
     }
 
     func run() async throws {
@@ -62,10 +84,14 @@ struct ServeCommand: AsyncParsableCommand {
         if let tlsCert, let tlsKey {
             configuration.wire.tls = TLSOptions(certificateChainFile: tlsCert, privateKeyFile: tlsKey)
         }
+        let discovery = announce
+            ? NodeDiscovery(address: try Endpoint(announceAddress), interval: .milliseconds(Int(announceInterval * 1000)))
+            : nil
         let node = try await JobNodeServer.start(
             on: Endpoint(host: host, port: port), workers: workers, configuration: configuration,
-            cacheDirectory: cacheDir.map { URL(fileURLWithPath: $0) })
+            cacheDirectory: cacheDir.map { URL(fileURLWithPath: $0) }, announcing: discovery)
         print("listening on \(node.endpoint)")
+        if let discovery { print("announcing to \(discovery.address) every \(announceInterval) s") }
         print("\(node.workers) worker processes per client program; executables cached in \(cacheDir ?? "~/.cache/fleet/executables")")
         fflush(nil)
         // SIGTERM or SIGINT: a graceful shutdown (swift-service-lifecycle).

@@ -8,17 +8,21 @@ import Testing
 struct JobNodeTests {
     static let secret = "node-secret-\(UInt64.random(in: 0 ... .max))"
 
-    /// Runs `body` with `count` nodes, each with its own cache directory, stopped by PID after.
-    func withNodes(_ count: Int, _ body: ([ServingProcess], [URL]) async throws -> Void) async throws {
+    /// Runs `body` with `count` nodes, each with its own cache directory, stopped by PID after;
+    /// `arguments` go to every node's `fleet serve`, and `secrets` (one per node) replace
+    /// ``secret``.
+    func withNodes(
+        _ count: Int, arguments: [String] = [], secrets: [String]? = nil, _ body: ([ServingProcess], [URL]) async throws -> Void
+    ) async throws {
         var nodes: [ServingProcess] = []
         var caches: [URL] = []
         do {
-            for _ in 0..<count {
+            for index in 0..<count {
                 let cache = FileManager.default.temporaryDirectory.appendingPathComponent("fleet-node-cache-\(UUID())")
                 caches.append(cache)
                 nodes.append(try await ServingProcess.start(
-                    "fleet", ["serve", "--port", "0", "--workers", "2", "--cache-dir", cache.path],
-                    environment: ["FLEET_SECRET": Self.secret]))
+                    "fleet", ["serve", "--port", "0", "--workers", "2", "--cache-dir", cache.path] + arguments,
+                    environment: ["FLEET_SECRET": secrets?[index] ?? Self.secret]))
             }
             try await body(nodes, caches)
         } catch {
@@ -54,6 +58,38 @@ struct JobNodeTests {
             #expect(status.stdout.contains("2 workers per program"))
             #expect(status.stdout.contains("| \(cached[0].prefix(12))"))
         }
+    }
+
+    @Test func nodesThatAnnounceThemselvesAreFoundAndRunTheJobs() async throws {
+        let port = try freeUDPPort()
+        // Two nodes under the job server's secret, one under another: that one is never linked.
+        let announce = ["--announce", "--announce-address", "127.0.0.1:\(port)", "--announce-interval", "0.2"]
+        try await withNodes(3, arguments: announce, secrets: [Self.secret, Self.secret, "another-\(Self.secret)"]) { nodes, _ in
+            let outcome = try await run("JobTestPeer", ["discover", "\(port)"], environment: ["FLEET_SECRET": Self.secret], seconds: 120)
+            #expect(outcome.status == 0, "\(outcome.stderr)")
+            #expect(outcome.stdout.contains("naps: 40 done, total 840 ms"), "\(outcome.stdout)")
+            // The stats name both nodes found (at least one of them ran jobs), never the stranger.
+            #expect(outcome.stdout.contains("| \(nodes[0].endpoint)"), "\(outcome.stdout)")
+            #expect(outcome.stdout.contains("| \(nodes[1].endpoint)"), "\(outcome.stdout)")
+            #expect(!outcome.stdout.contains("\(nodes[2].endpoint)"), "\(outcome.stdout)")
+        }
+    }
+
+    /// A UDP port nobody uses now (bound, read, closed).
+    func freeUDPPort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address -> Bool in
+                bind(fd, address, length) == 0 && getsockname(fd, address, &length) == 0
+            }
+        }
+        try #require(bound)
+        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     @Test func wrongSecretRunsNothing() async throws {

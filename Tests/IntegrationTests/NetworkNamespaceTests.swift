@@ -34,11 +34,14 @@ struct NetworkNamespaceTests {
         var description: String { message }
     }
 
-    @Test func aNodeCutOffMidRunLosesNoJob() async throws {
-        if let reason = Self.unavailableReason() {
-            print("skipped: \(reason)")
-            return
-        }
+    /// Runs `body` with `count` `fleet serve` nodes, node `i` alone in namespace
+    /// `fleet-TAG-i` at 10.77.`i`.2 (veth to 10.77.`i`.1 here), serving with `arguments` after
+    /// `fleet serve` (its address: `host(i)`); `body` gets the nodes and the host side's link
+    /// names. Stops every node and deletes every namespace after.
+    func withNodesInNamespaces(
+        _ count: Int, serving arguments: @escaping (Int) -> [String],
+        _ body: ([ServingProcess], _ links: [String]) async throws -> Void
+    ) async throws {
         let tag = String(UInt32.random(in: 0 ... 0xFFFF), radix: 16)
         var namespaces: [String] = []
         var nodes: [ServingProcess] = []
@@ -47,7 +50,7 @@ struct NetworkNamespaceTests {
             for cache in caches { try? FileManager.default.removeItem(at: cache) }
         }
         do {
-            for i in 1...3 {
+            for i in 1...count {
                 let namespace = "fleet-\(tag)-\(i)"
                 try await Self.ip("netns add \(namespace)")
                 namespaces.append(namespace)
@@ -58,28 +61,60 @@ struct NetworkNamespaceTests {
                 try await Self.ip("netns exec \(namespace) ip addr add 10.77.\(i).2/24 dev fv\(tag)\(i)n")
                 try await Self.ip("netns exec \(namespace) ip link set fv\(tag)\(i)n up")
                 try await Self.ip("netns exec \(namespace) ip link set lo up")
+                // As on a LAN: the rest of the world is behind this host (broadcasts to
+                // 255.255.255.255 need a route to leave by).
+                try await Self.ip("netns exec \(namespace) ip route add default via 10.77.\(i).1")
                 let cache = FileManager.default.temporaryDirectory.appendingPathComponent("fleet-netns-cache-\(UUID())")
                 caches.append(cache)
                 let fleet = try product("fleet").path
                 nodes.append(try await ServingProcess.start(
                     executable: URL(fileURLWithPath: Self.ip),
-                    ["netns", "exec", namespace, fleet, "serve", "--host", "10.77.\(i).2", "--port", "60000",
-                     "--workers", "1", "--cache-dir", cache.path],
+                    ["netns", "exec", namespace, fleet, "serve", "--port", "60000", "--workers", "1", "--cache-dir", cache.path]
+                        + arguments(i),
                     environment: ["FLEET_SECRET": Self.secret]))
             }
-            let addresses = (1...3).map { "10.77.\($0).2:60000" }
-            async let outcome = run("JobTestPeer", ["longnodes"] + addresses, environment: ["FLEET_SECRET": Self.secret], seconds: 180)
-            try await Task.sleep(for: .milliseconds(1_500))
-            // Cut node 1 off: its link goes down, nothing tells the job server.
-            try await Self.ip("link set fv\(tag)1h down")
-            let result = try await outcome
-            #expect(result.status == 0, "\(result.stderr)")
-            #expect(result.stdout.contains("naps: 90 done, total 4500 ms"), "\(result.stdout)")
-            print(result.stdout)
+            try await body(nodes, (1...count).map { "fv\(tag)\($0)h" })
         } catch {
             Issue.record("\(error)")
         }
         for node in nodes { await node.stop() }
         for namespace in namespaces { _ = try? await Self.ip("netns del \(namespace)") }
+    }
+
+    @Test func aNodeCutOffMidRunLosesNoJob() async throws {
+        if let reason = Self.unavailableReason() {
+            print("skipped: \(reason)")
+            return
+        }
+        try await withNodesInNamespaces(3, serving: { ["--host", "10.77.\($0).2"] }) { _, links in
+            let addresses = (1...3).map { "10.77.\($0).2:60000" }
+            async let outcome = run("JobTestPeer", ["longnodes"] + addresses, environment: ["FLEET_SECRET": Self.secret], seconds: 180)
+            try await Task.sleep(for: .milliseconds(1_500))
+            // Cut node 1 off: its link goes down, nothing tells the job server.
+            try await Self.ip("link set \(links[0]) down")
+            let result = try await outcome
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.stdout.contains("naps: 90 done, total 4500 ms"), "\(result.stdout)")
+            print(result.stdout)
+        }
+    }
+
+    /// pp's autodiscovery across hosts: nodes on every interface broadcast their announcements
+    /// (255.255.255.255) on their own networks; the job server hears them on its side of each
+    /// link and connects to the addresses they came from.
+    @Test func nodesBroadcastingOnTheirNetworksAreFound() async throws {
+        if let reason = Self.unavailableReason() {
+            print("skipped: \(reason)")
+            return
+        }
+        let port = Int.random(in: 40_000 ... 49_999)
+        let announce = ["--host", "0.0.0.0", "--announce", "--announce-address", "255.255.255.255:\(port)", "--announce-interval", "0.2"]
+        try await withNodesInNamespaces(2, serving: { _ in announce }) { _, _ in
+            let outcome = try await run("JobTestPeer", ["discover", "\(port)"], environment: ["FLEET_SECRET": Self.secret], seconds: 120)
+            #expect(outcome.status == 0, "\(outcome.stderr)")
+            #expect(outcome.stdout.contains("naps: 40 done, total 840 ms"), "\(outcome.stdout)")
+            #expect(outcome.stdout.contains("| 10.77.1.2:60000"), "\(outcome.stdout)")
+            #expect(outcome.stdout.contains("| 10.77.2.2:60000"), "\(outcome.stdout)")
+        }
     }
 }

@@ -81,7 +81,13 @@ enum Nap: JobFunction {
 
 let arguments = CommandLine.arguments.dropFirst()
 let server: JobServer
-if ["nodes", "longnodes", "cancelnode", "cancelqueuednode"].contains(arguments.first) {
+if arguments.first == "discover" {
+    // job-test-peer discover PORT: no local workers; only the nodes announcing to 127.0.0.1:PORT.
+    let port = Int(arguments.dropFirst().first ?? "") ?? NodeDiscovery.defaultPort
+    server = try await JobServer(
+        workers: 0, discovery: NodeDiscovery(address: Endpoint(host: "127.0.0.1", port: port)),
+        credentials: Credentials.resolve(secretFile: nil, insecure: false))
+} else if ["nodes", "longnodes", "cancelnode", "cancelqueuednode"].contains(arguments.first) {
     // job-test-peer nodes HOST:PORT ...: only remote nodes, no local workers.
     let nodes = try arguments.dropFirst().map { try Endpoint($0) }
     server = try await JobServer(workers: 0, nodes: nodes, credentials: Credentials.resolve(secretFile: nil, insecure: false))
@@ -118,6 +124,13 @@ case "nodes":
         do { _ = try await server.submit(Refuse.self, "remote").value; return "no error" }
         catch let error as Refused { return "Refused(\(error.reason))" }
     }
+case "discover":
+    // The jobs wait for a node to be heard; a timeout bounds the wait.
+    let jobs = (1...40).map { server.submit(Nap.self, 20 + $0 % 3, timeout: .seconds(60)) }
+    var total = 0
+    for job in jobs { total += try await job.value }
+    print("naps: \(jobs.count) done, total \(total) ms")
+    print(server.stats.table)
 case "longnodes":
     let jobs = (1...90).map { _ in server.submit(Nap.self, 50) }
     var total = 0

@@ -15,19 +15,23 @@ public enum SumPrimesProgram {
     /// - Returns: the sums, in the order of `inputs`.
     @discardableResult
     public static func run(
-        workers: Int, isolation: JobIsolation = .threads, nodes: [Endpoint] = [], credentials: Credentials? = nil,
-        inputs: [Int] = seedInputs, progress: Bool = isatty(STDOUT_FILENO) == 1,
+        workers: Int, isolation: JobIsolation = .threads, nodes: [Endpoint] = [], discovery: NodeDiscovery? = nil,
+        credentials: Credentials? = nil, inputs: [Int] = seedInputs, progress: Bool = isatty(STDOUT_FILENO) == 1,
         output: @escaping @Sendable (String) -> Void = { print($0) }
     ) async throws -> [Int] {
         let server: JobServer
-        if nodes.isEmpty {
+        if nodes.isEmpty, discovery == nil {
             server = try await JobServer(workers: workers, isolation: isolation)
         } else {
             let credentials = try credentials ?? Credentials.resolve(secretFile: nil, insecure: false)
-            server = try await JobServer(workers: workers, isolation: isolation, nodes: nodes, credentials: credentials)
+            server = try await JobServer(
+                workers: workers, isolation: isolation, nodes: nodes, discovery: discovery, credentials: credentials)
         }
         let kind = isolation == .processes ? "worker processes" : "workers"
-        output("Starting Fleet with \(server.workers) local \(kind)" + (nodes.isEmpty ? "" : " and \(nodes.count) node\(nodes.count == 1 ? "" : "s")"))
+        var starting = "Starting Fleet with \(server.workers) local \(kind)"
+        if !nodes.isEmpty { starting += " and \(nodes.count) node\(nodes.count == 1 ? "" : "s")" }
+        if let discovery { starting += ", discovering nodes on UDP port \(discovery.address.port)" }
+        output(starting)
         let start = ContinuousClock.now
         let meter = progress ? ProgressLine(total: inputs.count) : nil
         let jobs = inputs.map { input in
