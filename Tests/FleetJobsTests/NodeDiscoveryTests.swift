@@ -1,4 +1,5 @@
 import FleetActors
+import FleetActorsTestSupport
 import FleetWire
 import Foundation
 import Logging
@@ -98,7 +99,7 @@ struct NodeDiscoveryTests {
         let queue = PortableJobQueue()
         let links = NodeLinks(system: system, queue: queue, canDoWithout: true)
         // Nobody listens there: the link gives up after three refused attempts, a second apart.
-        let nowhere = Endpoint(host: "127.0.0.1", port: try closedTCPPort())
+        let nowhere = Endpoint(host: "127.0.0.1", port: try unusedLoopbackPort(SOCK_STREAM))
         links.add(nowhere)
         links.add(nowhere)   // Heard again while linked: still one link.
         #expect(links.linked == [nowhere])
@@ -114,22 +115,5 @@ struct NodeDiscoveryTests {
         links.add(nowhere)   // Closed: nothing more is linked.
         #expect(links.linked.isEmpty)
         await system.shutdown()
-    }
-
-    /// A TCP port on loopback that nobody listens on (bound, read, closed).
-    func closedTCPPort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address -> Bool in
-                bind(fd, address, length) == 0 && getsockname(fd, address, &length) == 0
-            }
-        }
-        try #require(bound)
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }

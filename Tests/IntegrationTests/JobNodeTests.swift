@@ -61,7 +61,7 @@ struct JobNodeTests {
     }
 
     @Test func nodesThatAnnounceThemselvesAreFoundAndRunTheJobs() async throws {
-        let port = try freeUDPPort()
+        let port = try unusedLoopbackPort(SOCK_DGRAM)
         // Two nodes under the job server's secret, one under another: that one is never linked.
         let announce = ["--announce", "--announce-address", "127.0.0.1:\(port)", "--announce-interval", "0.2"]
         try await withNodes(3, arguments: announce, secrets: [Self.secret, Self.secret, "another-\(Self.secret)"]) { nodes, _ in
@@ -73,23 +73,6 @@ struct JobNodeTests {
             #expect(outcome.stdout.contains("| \(nodes[1].endpoint)"), "\(outcome.stdout)")
             #expect(!outcome.stdout.contains("\(nodes[2].endpoint)"), "\(outcome.stdout)")
         }
-    }
-
-    /// A UDP port nobody uses now (bound, read, closed).
-    func freeUDPPort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address -> Bool in
-                bind(fd, address, length) == 0 && getsockname(fd, address, &length) == 0
-            }
-        }
-        try #require(bound)
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     @Test func wrongSecretRunsNothing() async throws {
