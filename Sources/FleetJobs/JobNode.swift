@@ -53,7 +53,7 @@ distributed actor JobNode {
     /// - Parameters:
     ///   - client: the calling job server's token, which with `job.ticket` names the job for
     ///     ``cancel(client:tickets:)``.
-    distributed func run(executable digest: String, client: UInt64, job: BatchedJob) async throws -> [UInt8] {
+    distributed func run(executable digest: String, client: UInt64, job: BatchedJob) async throws -> JobOutput {
         try await service.run(executable: digest, client: client, jobs: [job])[0].get()
     }
 
@@ -83,19 +83,19 @@ struct BatchedJob: Codable, Sendable {
     var input: [UInt8]
 }
 
-/// One job's outcome in a batch: its encoded output, or its error as a reply carries it.
+/// One job's outcome in a batch: its output, or its error as a reply carries it.
 enum BatchedOutcome: Codable, Sendable {
-    case output([UInt8])
+    case output(JobOutput)
     case error([UInt8])
 
-    init(_ result: Result<[UInt8], any Error>) {
+    init(_ result: Result<JobOutput, any Error>) {
         switch result {
         case let .success(output): self = .output(output)
         case let .failure(error): self = .error(ErrorEnvelope.encode(error))
         }
     }
 
-    var result: Result<[UInt8], any Error> {
+    var result: Result<JobOutput, any Error> {
         switch self {
         case let .output(output): .success(output)
         case let .error(bytes): .failure(ErrorEnvelope.decode(bytes))
@@ -220,15 +220,16 @@ final class JobNodeService: Sendable {
     /// Runs `jobs` on the worker processes of executable `digest` and returns their outcomes,
     /// in order. Each job can be cancelled by `client` and its ticket while it runs; cancelling
     /// the call (the client went away, or gave the jobs up) cancels them all.
-    func run(executable digest: String, client: UInt64, jobs: [BatchedJob]) async throws -> [Result<[UInt8], any Error>] {
+    func run(executable digest: String, client: UInt64, jobs: [BatchedJob]) async throws -> [Result<JobOutput, any Error>] {
         guard !jobs.isEmpty else { return [] }
         guard hasExecutable(digest) else { throw JobNodeError.unknownExecutable(digest) }
         let pool = try await pool(for: digest)
         let batch = BatchCollector(count: jobs.count)
         let running = jobs.indices.map { index in
             RunningJob { outcome, elapsed in
+                // A job that ran: `elapsed` is its run time in the worker process.
                 if case .success = outcome { self.record(elapsed, for: digest) }
-                batch.set(index, outcome)
+                batch.set(index, outcome.map { JobOutput(bytes: $0, runTime: elapsed) })
             }
         }
         let keys = jobs.map { RunningJob.Key(client: client, ticket: $0.ticket) }
@@ -304,7 +305,7 @@ final class JobNodeService: Sendable {
 /// Collects a batch's outcomes as its jobs finish, in any order; hands them on, in the jobs'
 /// order, when the last one arrives.
 private final class BatchCollector: Sendable {
-    typealias Outcome = Result<[UInt8], any Error>
+    typealias Outcome = Result<JobOutput, any Error>
     private let state: Mutex<(outcomes: [Outcome?], left: Int, done: (@Sendable ([Outcome]) -> Void)?)>
 
     init(count: Int) {

@@ -217,7 +217,7 @@ public final class JobServer: Sendable {
             let start = ContinuousClock.now
             do {
                 let output = try await pool.runPortable(function: job.function, input: job.input, waiting: waiting)
-                job.complete(.success(output), start.duration(to: .now))
+                job.complete(.success(output.bytes), output.runTime)
             } catch {
                 job.complete(.failure(error), start.duration(to: .now))
             }

@@ -21,7 +21,7 @@ distributed actor JobWorker {
     /// - Throws: the function's own error; ``JobWorkerError`` when the name is unknown here or
     ///   the bytes do not decode; ``JobNotStarted`` when the worker was let go (``retire()``)
     ///   before the job started.
-    distributed func run(function: String, input: [UInt8], job: UInt64) async throws -> [UInt8] {
+    distributed func run(function: String, input: [UInt8], job: UInt64) async throws -> JobOutput {
         try await threads.runPortable(function: function, input: input, waiting: waiting, job: job)
     }
 
@@ -44,6 +44,13 @@ distributed actor JobWorker {
     }
 }
 
+/// A job's encoded output, and how long its function ran where it ran (the stats' job time:
+/// not the time it waited behind other jobs, nor the round trip).
+struct JobOutput: Codable, Sendable {
+    var bytes: [UInt8]
+    var runTime: Duration
+}
+
 /// A worker's answer for a job it was let go before starting: the job never ran there.
 struct JobNotStarted: Error, Codable {}
 
@@ -56,7 +63,7 @@ final class WaitingJobs: Sendable {
         case arriving
         /// Its call was cancelled before it waited.
         case dropped
-        case waiting(CheckedContinuation<[UInt8], any Error>)
+        case waiting(CheckedContinuation<JobOutput, any Error>)
     }
 
     fileprivate struct State {
@@ -84,7 +91,7 @@ final class WaitingJobs: Sendable {
 
     /// Registers the job's call; `false` when the job was dropped already (its call is resumed
     /// with why).
-    func admit(_ ticket: UInt64, _ continuation: CheckedContinuation<[UInt8], any Error>) -> Bool {
+    func admit(_ ticket: UInt64, _ continuation: CheckedContinuation<JobOutput, any Error>) -> Bool {
         let refusal: (any Error)? = state.withLock { state in
             if case .dropped? = state.entries[ticket] {
                 state.entries[ticket] = nil
@@ -103,7 +110,7 @@ final class WaitingJobs: Sendable {
     }
 
     /// Starts the job: its call, to resume with the outcome; `nil` when it was dropped.
-    func start(_ ticket: UInt64) -> CheckedContinuation<[UInt8], any Error>? {
+    func start(_ ticket: UInt64) -> CheckedContinuation<JobOutput, any Error>? {
         state.withLock { state in
             guard case let .waiting(continuation)? = state.entries[ticket] else { return nil }
             state.entries[ticket] = nil
@@ -124,7 +131,7 @@ final class WaitingJobs: Sendable {
     /// the one running (and then the worker starts nothing more).
     func stop(job: UInt64) -> Bool {
         // One lock for the decision and what follows from it: no job starts in between.
-        let (running, dropped, notStarted) = state.withLock { state -> (Bool, CheckedContinuation<[UInt8], any Error>?, [CheckedContinuation<[UInt8], any Error>]) in
+        let (running, dropped, notStarted) = state.withLock { state -> (Bool, CheckedContinuation<JobOutput, any Error>?, [CheckedContinuation<JobOutput, any Error>]) in
             guard let ticket = state.byJob[job] else { return (false, nil, []) }
             if state.running == ticket {
                 return (true, nil, state.retireAll())
@@ -151,7 +158,7 @@ final class WaitingJobs: Sendable {
 extension WaitingJobs.State {
     /// Drops the job with `ticket` unless it started; returns its call, to resume with
     /// `CancellationError` once the lock is released, if it was waiting.
-    mutating func drop(_ ticket: UInt64) -> CheckedContinuation<[UInt8], any Error>? {
+    mutating func drop(_ ticket: UInt64) -> CheckedContinuation<JobOutput, any Error>? {
         switch entries[ticket] {
         case .arriving?:
             entries[ticket] = .dropped
@@ -166,9 +173,9 @@ extension WaitingJobs.State {
 
     /// Marks the worker retired and takes the calls of the jobs waiting, to resume with
     /// ``JobNotStarted`` once the lock is released.
-    mutating func retireAll() -> [CheckedContinuation<[UInt8], any Error>] {
+    mutating func retireAll() -> [CheckedContinuation<JobOutput, any Error>] {
         retired = true
-        var dropped: [CheckedContinuation<[UInt8], any Error>] = []
+        var dropped: [CheckedContinuation<JobOutput, any Error>] = []
         for (ticket, entry) in entries {
             guard case let .waiting(continuation) = entry else { continue }
             entries[ticket] = nil
@@ -182,7 +189,7 @@ extension LocalWorkerPool {
     /// Runs the job function with the mangled name `function` on one of the pool's threads,
     /// decoding its input and encoding its output with the binary coder. The job waits in
     /// `waiting` until a thread starts it; cancelling the calling task before then drops it.
-    func runPortable(function: String, input: [UInt8], waiting: WaitingJobs, job: UInt64? = nil) async throws -> [UInt8] {
+    func runPortable(function: String, input: [UInt8], waiting: WaitingJobs, job: UInt64? = nil) async throws -> JobOutput {
         guard let type = _typeByName(function) as? any JobFunction.Type else {
             throw JobWorkerError.unknownFunction(function)
         }
@@ -194,7 +201,9 @@ extension LocalWorkerPool {
                 let accepted = submit(LocalWorkerPool.Item(
                     run: {
                         guard let continuation = waiting.start(ticket) else { return }   // Dropped.
+                        let started = ContinuousClock.now
                         let outcome = Result { try Self.execute(type, input) }
+                            .map { JobOutput(bytes: $0, runTime: started.duration(to: .now)) }
                         waiting.finished(ticket, job: nil)
                         continuation.resume(with: outcome)
                     },

@@ -327,7 +327,7 @@ final class ProcessWorkers: Sendable {
                     if isClosed { call.cancel() }   // Shutdown: calls in flight stop at once.
                 }
                 tracker.finished(sequence)
-                job.complete(.success(output), start.duration(to: .now), node: tracker.name)
+                job.complete(.success(output.bytes), output.runTime, node: tracker.name)
             } catch let error as RemoteCallError {
                 switch error {
                 case .connectionLost, .systemShutDown, .unreachable:

@@ -132,7 +132,7 @@ final class RemoteNodeLink: Sendable {
                 }
             }
             let start = ContinuousClock.now
-            var outcomes: [Result<[UInt8], any Error>]
+            var outcomes: [Result<JobOutput, any Error>]
             do {
                 let batch = jobs.map { BatchedJob(ticket: $0.id, function: $0.function, input: $0.input) }
                 if batch.count == 1 {
@@ -154,7 +154,7 @@ final class RemoteNodeLink: Sendable {
         }
     }
 
-    private func settle(_ job: PortableJob, _ outcome: Result<[UInt8], any Error>, start: ContinuousClock.Instant) -> Settled {
+    private func settle(_ job: PortableJob, _ outcome: Result<JobOutput, any Error>, start: ContinuousClock.Instant) -> Settled {
         let node = endpoint.description
         func requeue() -> Settled {
             queue.handBack(job)
@@ -162,7 +162,7 @@ final class RemoteNodeLink: Sendable {
         }
         switch outcome {
         case let .success(output):
-            job.complete(.success(output), start.duration(to: .now), node: node)
+            job.complete(.success(output.bytes), output.runTime, node: node)
         case let .failure(error as RemoteCallError):
             switch error {
             case .connectionLost, .systemShutDown, .unreachable, .timedOut:

@@ -41,6 +41,11 @@ struct JobNodeTests {
             #expect(first.status == 0, "\(first.stderr)")
             #expect(first.stdout.contains("naps: 60 done, total 1260 ms"), "\(first.stdout)")
             #expect(first.stdout.contains("refused: Refused(remote)"))
+            // The stats count the time the naps ran (1,260 ms), not the time they waited at the
+            // node behind others (pipelined): far from 60 round trips' worth.
+            let jobTime = first.stdout.split(separator: "\n").first { $0.hasPrefix("job time: ") }
+                .flatMap { Int($0.dropFirst("job time: ".count).dropLast(" ms".count)) }
+            #expect(jobTime.map { (1_260..<3_780).contains($0) } == true, "\(first.stdout)")
             #expect(first.stdout.contains("| \(address)"))
             let cached = try FileManager.default.contentsOfDirectory(atPath: caches[0].path)
             #expect(cached.count == 1 && cached[0].count == 64, "\(cached)")

@@ -120,6 +120,9 @@ case "nodes":
     var total = 0
     for job in jobs { total += try await job.value }
     print("naps: \(jobs.count) done, total \(total) ms")
+    // The stats' job time is the time the naps ran, not the time they waited at the node.
+    let busy = server.stats.nodes.reduce(Duration.zero) { $0 + $1.busy }
+    print("job time: \(busy.components.seconds * 1000 + busy.components.attoseconds / 1_000_000_000_000_000) ms")
     await report("refused") {
         do { _ = try await server.submit(Refuse.self, "remote").value; return "no error" }
         catch let error as Refused { return "Refused(\(error.reason))" }
