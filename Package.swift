@@ -227,6 +227,7 @@ let package = Package(
             // Helpers and closures that take loop-bound values run on the caller's executor.
             swiftSettings: [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
         ),
+        .testTarget(name: "FleetTests", dependencies: ["Fleet"]),
         .testTarget(name: "FleetExamplesTests", dependencies: ["FleetExamples", "CWasteTime", "CEchoBench", "FleetCooperative"]),
         .testTarget(
             name: "IntegrationTests",

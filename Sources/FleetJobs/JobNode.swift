@@ -69,6 +69,29 @@ distributed actor JobNode {
         service.cancel(client: client, tickets: tickets)
     }
 
+    /// Runs the executable `digest` as a program of its own on this node, as `fleet launch
+    /// --hosts` does with the ranks it places here: with `arguments`, and the node's environment
+    /// plus `environment`. Its output goes to `output` as it comes; the call returns how the
+    /// program ended, once all of it is sent. Cancelling the call, or losing the connection,
+    /// kills the program.
+    ///
+    /// - Parameters:
+    ///   - client: the launcher's token, which with `ticket` names the program for
+    ///     ``signalProgram(client:ticket:signal:)``.
+    distributed func runProgram(
+        executable digest: String, client: UInt64, ticket: UInt64, arguments: [String], environment: [String: String],
+        output: ProgramOutput
+    ) async throws -> ProcessEnding {
+        try await service.runProgram(
+            executable: digest, key: ProgramKey(client: client, ticket: ticket), arguments: arguments,
+            environment: environment, output: output)
+    }
+
+    /// Sends `signal` to a program this client runs here; returns whether it was still running.
+    distributed func signalProgram(client: UInt64, ticket: UInt64, signal: Int32) -> Bool {
+        service.signalProgram(ProgramKey(client: client, ticket: ticket), signal: signal)
+    }
+
     /// The node's own table: jobs run here, per client executable.
     distributed func stats() -> [NodeStats] {
         service.stats()
@@ -105,6 +128,8 @@ enum BatchedOutcome: Codable, Sendable {
 
 /// Why a node refused an upload or a job.
 public enum JobNodeError: Error, Codable, Sendable, Hashable, CustomStringConvertible {
+    /// The node could not start a program (``JobNode/runProgram(executable:client:ticket:arguments:environment:output:)``).
+    case cannotStart(String)
     /// The uploaded bytes do not hash to the announced digest.
     case digestMismatch(expected: String, actual: String)
     /// A job names an executable the node does not have.
@@ -117,6 +142,7 @@ public enum JobNodeError: Error, Codable, Sendable, Hashable, CustomStringConver
         case let .digestMismatch(expected, actual): "uploaded executable hashes to \(actual), not \(expected)"
         case let .unknownExecutable(digest): "the node has no executable \(digest)"
         case let .badUpload(detail): "bad upload: \(detail)"
+        case let .cannotStart(reason): "the node cannot start the program: \(reason)"
         }
     }
 }
@@ -145,6 +171,8 @@ final class JobNodeService: Sendable {
     private let done = Mutex<[String: NodeStats]>([:])
     /// The jobs sent here that have no outcome yet, by client and ticket, for ``cancel(client:tickets:)``.
     private let registry = Mutex<[RunningJob.Key: RunningJob]>([:])
+    /// The programs running here for launchers (``runProgram(executable:key:arguments:environment:output:)``).
+    let programs = Mutex<[ProgramKey: ChildProcess]>([:])
 
     init(workers: Int, cacheDirectory: URL) throws {
         self.workers = max(1, workers)
@@ -161,7 +189,7 @@ final class JobNodeService: Sendable {
         return base.appendingPathComponent("fleet/executables")
     }
 
-    private func path(of digest: String) -> URL {
+    func path(of digest: String) -> URL {
         cacheDirectory.appendingPathComponent(digest)
     }
 
@@ -289,8 +317,9 @@ final class JobNodeService: Sendable {
         done.withLock { Array($0.values) }.sorted { $0.name < $1.name }
     }
 
-    /// Stops every worker process.
+    /// Stops every worker process, and kills the programs running here.
     func shutdown() async {
+        killPrograms()
         let all = pools.withLock { pools in
             defer { pools = [:] }
             return Array(pools.values)

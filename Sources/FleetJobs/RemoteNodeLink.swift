@@ -65,23 +65,7 @@ final class RemoteNodeLink: Sendable {
 
     /// Connects, checks compatibility and ships the executable if need be.
     private func attach() async throws -> (JobNode, workers: Int) {
-        let node = try await system.resolve(JobNode.self, named: JobNode.publishedName, at: endpoint)
-        let info = try await node.info()
-        guard info.operatingSystem == PeerInfo.currentOperatingSystem, info.architecture == PeerInfo.currentArchitecture else {
-            throw JobError.nodeIncompatible(
-                "node \(endpoint) is \(info.operatingSystem)/\(info.architecture), this program is "
-                + "\(PeerInfo.currentOperatingSystem)/\(PeerInfo.currentArchitecture)")
-        }
-        let digest = try program.digest()
-        if try await !node.hasExecutable(digest) {
-            let bytes = try program.bytes()
-            var offset = 0
-            while offset < bytes.count {
-                let end = min(offset + JobNode.uploadChunk, bytes.count)
-                try await node.upload(digest, offset: offset, total: bytes.count, bytes: Array(bytes[offset..<end]))
-                offset = end
-            }
-        }
+        let (node, info) = try await JobNode.attach(at: endpoint, system: system, shipping: program)
         return (node, info.workers)
     }
 
@@ -187,25 +171,4 @@ final class RemoteNodeLink: Sendable {
         return .done
     }
 
-}
-
-/// This program as nodes receive it: the running executable's bytes and their SHA-256, read
-/// once, when a node first needs them.
-final class ShippedProgram: Sendable {
-    private let cached = Mutex<(digest: String, bytes: [UInt8])?>(nil)
-
-    func digest() throws -> String { try load().digest }
-
-    func bytes() throws -> [UInt8] { try load().bytes }
-
-    private func load() throws -> (digest: String, bytes: [UInt8]) {
-        try cached.withLock { cached in
-            if let cached { return cached }
-            let path = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
-            let digest = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
-            cached = (digest, bytes)
-            return (digest, bytes)
-        }
-    }
 }

@@ -87,27 +87,42 @@ public enum Launcher {
     /// - Throws: ``CommunicatorError/invalidArgument(_:)`` for fewer than one rank; an error
     ///   when the program cannot be started.
     public static func run(_ job: Job) async throws -> Outcome {
+        try await run(job, placing: Array(repeating: nil, count: max(0, job.ranks)), localHost: "127.0.0.1")
+    }
+
+    /// Runs `job` with rank `r` on `sites[r]`, or on this host where that is `nil`. Ranks on
+    /// this host listen on `localHost`, an address the other sites reach (loopback when there
+    /// are none); ranks elsewhere get only the job's environment and the launch variables.
+    package static func run(_ job: Job, placing sites: [(any RankSite)?], localHost: String) async throws -> Outcome {
         guard job.ranks >= 1 else { throw CommunicatorError.invalidArgument("a job needs at least one rank, not \(job.ranks)") }
         guard job.transport != .library else {
             throw CommunicatorError.invalidArgument("ranks on an MPI library start under mpirun or srun (build with --traits MPI), not fleet launch")
         }
+        precondition(sites.count == job.ranks, "one site per rank")
+        let remote = sites.contains { $0 != nil }
+        guard !remote || job.transport == .tcp else {
+            throw CommunicatorError.invalidArgument("--transport \(job.transport) needs every rank on this host; ranks on other hosts talk over tcp")
+        }
         let executable = try resolve(job.program)
         let secret = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: .min ... .max)) }.joined()
         let configuration = WireConfiguration(credentials: .secret(try Secret(Array(secret.utf8))), logger: job.logger)
-        let listener = try await WireListener.bind(to: Endpoint(host: "127.0.0.1", port: 0), configuration: configuration)
+        // Ranks elsewhere reach the control port at the address their site names.
+        let listener = try await WireListener.bind(
+            to: Endpoint(host: remote ? "0.0.0.0" : localHost, port: 0), configuration: configuration)
         let control = LaunchControl(job: job)
         let serving = Task {
             try? await listener.run { connection in await control.serve(connection) }
         }
-        var environment = ProcessInfo.processInfo.environment.merging(job.environment) { $1 }
-        environment[LaunchEnvironment.sizeVariable] = String(job.ranks)
-        environment[LaunchEnvironment.launcherVariable] = listener.localEndpoint.description
-        environment[LaunchEnvironment.secretVariable] = secret
-        environment[LaunchEnvironment.hostVariable] = "127.0.0.1"
+        var launch: [String: String] = [:]
+        launch[LaunchEnvironment.sizeVariable] = String(job.ranks)
+        launch[LaunchEnvironment.secretVariable] = secret
         if let timeout = job.timeout {
-            environment[LaunchEnvironment.timeoutVariable] = String(timeout.seconds)
+            launch[LaunchEnvironment.timeoutVariable] = String(timeout.seconds)
         }
-        environment[LaunchEnvironment.transportVariable] = job.transport.rawValue
+        launch[LaunchEnvironment.transportVariable] = job.transport.rawValue
+        var environment = ProcessInfo.processInfo.environment.merging(job.environment) { $1 }.merging(launch) { $1 }
+        environment[LaunchEnvironment.launcherVariable] = Endpoint(host: localHost, port: listener.localEndpoint.port).description
+        environment[LaunchEnvironment.hostVariable] = localHost
         var segment: Int32?
         if job.transport == .sharedMemory {
             let fd = fleet_shm_create(UInt32(job.ranks), sharedMemoryRingCapacity(ranks: job.ranks, environment: environment))
@@ -123,11 +138,20 @@ public enum Launcher {
         let signals = SignalForwarding(control: control)
         do {
             for rank in 0..<job.ranks {
-                environment[LaunchEnvironment.rankVariable] = String(rank)
-                try control.start(rank: rank, executable: executable, arguments: job.arguments, environment: environment)
+                if let site = sites[rank] {
+                    var environment = job.environment.merging(launch) { $1 }
+                    environment[LaunchEnvironment.rankVariable] = String(rank)
+                    environment[LaunchEnvironment.launcherVariable] =
+                        Endpoint(host: site.launcherHost, port: listener.localEndpoint.port).description
+                    environment[LaunchEnvironment.hostVariable] = site.rankHost
+                    control.start(rank: rank, on: site, arguments: job.arguments, environment: environment)
+                } else {
+                    environment[LaunchEnvironment.rankVariable] = String(rank)
+                    try control.start(rank: rank, executable: executable, arguments: job.arguments, environment: environment)
+                }
             }
         } catch {
-            control.startFailed("cannot start \(executable.path): \(error)")
+            control.startFailed("\(error)")   // "cannot start PATH: why"
         }
         let outcome = await control.allExited()
         signals.stop()
@@ -149,7 +173,7 @@ public enum Launcher {
     }
 
     /// The program's path: as given when it has a slash, else the first match in `PATH`.
-    static func resolve(_ program: String) throws -> URL {
+    package static func resolve(_ program: String) throws -> URL {
         if program.contains("/") { return URL(fileURLWithPath: program) }
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
         for directory in path.split(separator: ":") {
@@ -164,7 +188,8 @@ public enum Launcher {
 final class LaunchControl: Sendable {
     private let job: Launcher.Job
     private struct State {
-        var processes: [Int: RankProcess] = [:]
+        /// The ranks started, here or on other sites.
+        var processes: [Int: any RankHandle] = [:]
         var exited: [Int: Int32] = [:]
         var registered: [Int: String] = [:]
         var finished: Set<Int> = []
@@ -191,7 +216,7 @@ final class LaunchControl: Sendable {
         let output = job.prefixOutput ? OutputPrefixer(rank: rank, to: FileHandle.standardOutput) : nil
         let errors = job.prefixOutput ? OutputPrefixer(rank: rank, to: FileHandle.standardError) : nil
         let process = try state.withLock { state in
-            let process = try RankProcess.spawn(
+            let process = try ChildProcess.spawn(
                 executable: executable.path, arguments: arguments, environment: environment,
                 output: output?.writeEnd, errors: errors?.writeEnd)
             state.processes[rank] = process
@@ -200,6 +225,28 @@ final class LaunchControl: Sendable {
         output?.start()
         errors?.start()
         process.whenEnded { [weak self] ending in self?.exited(rank: rank, ending) }
+    }
+
+    /// Starts `rank` on another host's `site`; its output comes back through the site.
+    func start(rank: Int, on site: any RankSite, arguments: [String], environment: [String: String]) {
+        let output = RankOutput(rank: rank, prefix: job.prefixOutput)
+        let remote = state.withLock { state in
+            let remote = site.start(rank: rank, arguments: arguments, environment: environment) { bytes, isError in
+                output.write(bytes, isError: isError)
+            }
+            state.processes[rank] = remote
+            return remote
+        }
+        Task { [weak self] in
+            do {
+                let ending = try await remote.ending
+                output.finish()
+                self?.exited(rank: rank, ending)
+            } catch {
+                output.finish()
+                self?.lost(rank: rank, reason: "was lost with \(site.name): \(error)")
+            }
+        }
     }
 
     /// Starting a rank failed: stop the ones that started.
@@ -222,7 +269,8 @@ final class LaunchControl: Sendable {
               (0..<job.ranks).contains(rank) else { return }
         let (stream, notify) = AsyncStream<LaunchMessage>.makeStream()
         let accepted = state.withLock { state in
-            guard state.registered[rank] == nil else { return false }
+            // A rank counted lost already stays so.
+            guard state.registered[rank] == nil, state.exited[rank] == nil else { return false }
             state.registered[rank] = endpoint
             state.notify[rank] = notify
             state.controlOpen.insert(rank)
@@ -303,7 +351,7 @@ final class LaunchControl: Sendable {
         }
     }
 
-    private func exited(rank: Int, _ ending: RankProcess.Ending) {
+    private func exited(rank: Int, _ ending: ProcessEnding) {
         let status = ending.status
         let reason = ending.description
         let (joined, othersJoined, lastWordsPending) = state.withLock { state in
@@ -327,6 +375,19 @@ final class LaunchControl: Sendable {
             // It ended without joining while others wait for it: they never would get a table.
             failed(rank: rank, reason: "exited before joining the job (does it use Communicator.world()?)", status: 1)
         }
+        finishIfAllExited()
+    }
+
+    /// A rank on another site can no longer be reached, nor its end learned: it counts as
+    /// failed and ended, whatever its control connection does (the rank, if it runs on, fails
+    /// once the launcher is gone).
+    private func lost(rank: Int, reason: String) {
+        state.withLock { state in
+            state.exited[rank] = 1
+            state.controlOpen.remove(rank)
+            state.failedExits[rank] = nil
+        }
+        failed(rank: rank, reason: reason, status: 1)
         finishIfAllExited()
     }
 
@@ -426,23 +487,19 @@ private final class OutputPrefixer: Sendable {
     func start() {
         close(writeEnd)
         let readEnd = readEnd, output = output
-        let prefix = Array("[\(rank)] ".utf8)
+        let rank = rank
         let thread = Thread {
-            var pending: [UInt8] = []
+            var lines = LinePrefixer(rank: rank)
             var chunk = [UInt8](repeating: 0, count: 1 << 16)
             while true {
                 let count = chunk.withUnsafeMutableBytes { read(readEnd, $0.baseAddress, $0.count) }
                 if count < 0, errno == EINTR { continue }
                 if count <= 0 { break }
-                pending += chunk[..<count]
-                var lines: [UInt8] = []
-                while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                    lines += prefix + pending[...newline]
-                    pending.removeSubrange(...newline)
-                }
-                if !lines.isEmpty { output.write(Data(lines)) }
+                let complete = lines.append(chunk[..<count])
+                if !complete.isEmpty { output.write(Data(complete)) }
             }
-            if !pending.isEmpty { output.write(Data(prefix + pending + [UInt8(ascii: "\n")])) }
+            let rest = lines.finish()
+            if !rest.isEmpty { output.write(Data(rest)) }
             close(readEnd)
         }
         thread.name = "fleet-launch-output-\(rank)"

@@ -265,6 +265,28 @@ case "kill":
             }
         }
     }
+case "where", "spin":
+    // Every rank says which process it is and whose child (the launcher's, or a node's); then
+    // `where` checks one allreduce, and `spin` runs allreduces for up to 60 s (a test kills a
+    // node meanwhile).
+    try await Communicator.withWorld { world in
+        say("rank \(world.rank) of \(world.size) pid \(getpid()) parent \(getppid())")
+        let sum = try await world.allreduce(world.rank, .sum)
+        say("rank \(world.rank) sum of ranks: \(sum)")
+        guard scenario == "spin" else { return }
+        let began = ContinuousClock.now
+        var round = 0
+        while began.duration(to: .now) < .seconds(60) {
+            do {
+                _ = try await world.allreduce(round, .sum)
+            } catch {
+                say("rank \(world.rank) error after \(round) rounds: \(error)")
+                throw error
+            }
+            round += 1
+            if round % 100 == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        }
+    }
 case "throw":
     // Rank 2 throws out of its program; the others wait in a barrier.
     try await Communicator.withWorld { world in

@@ -1,0 +1,91 @@
+import FleetWire
+import Foundation
+import Synchronization
+
+/// Another host where a launcher starts ranks: the `Fleet` module's `fleet serve` nodes
+/// (`fleet launch --hosts`). FleetMPI knows only this much of them.
+package protocol RankSite: Sendable {
+    /// How messages name the site ("node 10.0.0.2:60000").
+    var name: String { get }
+    /// The address the site's ranks listen on for the other ranks.
+    var rankHost: String { get }
+    /// The address at which the site's ranks reach this host: the launcher's control port.
+    var launcherHost: String { get }
+    /// Starts `rank` there with `arguments` and `environment` (the job's own and the launch
+    /// variables); what it prints goes to `output` (`isError` for its standard error), in order.
+    func start(
+        rank: Int, arguments: [String], environment: [String: String],
+        output: @escaping @Sendable (_ bytes: [UInt8], _ isError: Bool) -> Void
+    ) -> any RemoteRank
+}
+
+/// What a launcher can do to a rank it started: signal it.
+package protocol RankHandle: Sendable {
+    func signal(_ signal: Int32)
+}
+
+/// A rank started on a ``RankSite``.
+package protocol RemoteRank: RankHandle {
+    /// How the rank ended, once it has and all its output has come.
+    ///
+    /// - Throws: when the site was lost: how the rank ended is then unknown.
+    var ending: ProcessEnding { get async throws }
+}
+
+extension ChildProcess: RankHandle {}
+
+/// A remote rank's output, written out here: as it comes, or line by line prefixed with
+/// `[rank] ` (`fleet launch --prefix`).
+final class RankOutput: Sendable {
+    private let prefix: Bool
+    private let lines: Mutex<(output: LinePrefixer, errors: LinePrefixer)>
+
+    init(rank: Int, prefix: Bool) {
+        self.prefix = prefix
+        lines = Mutex((LinePrefixer(rank: rank), LinePrefixer(rank: rank)))
+    }
+
+    func write(_ bytes: [UInt8], isError: Bool) {
+        let handle = isError ? FileHandle.standardError : FileHandle.standardOutput
+        guard prefix else { return handle.write(Data(bytes)) }
+        let complete = lines.withLock { lines in
+            isError ? lines.errors.append(bytes[...]) : lines.output.append(bytes[...])
+        }
+        if !complete.isEmpty { handle.write(Data(complete)) }
+    }
+
+    /// The rank ended: writes what is left of an unfinished last line.
+    func finish() {
+        guard prefix else { return }
+        let (output, errors) = lines.withLock { lines in (lines.output.finish(), lines.errors.finish()) }
+        if !output.isEmpty { FileHandle.standardOutput.write(Data(output)) }
+        if !errors.isEmpty { FileHandle.standardError.write(Data(errors)) }
+    }
+}
+
+/// Splits a rank's output into lines, each prefixed with `[rank] `.
+struct LinePrefixer: Sendable {
+    private let prefix: [UInt8]
+    private var pending: [UInt8] = []
+
+    init(rank: Int) {
+        prefix = Array("[\(rank)] ".utf8)
+    }
+
+    /// Takes `bytes`; returns the lines they complete, prefixed.
+    mutating func append(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
+        pending += bytes
+        var lines: [UInt8] = []
+        while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+            lines += prefix + pending[...newline]
+            pending.removeSubrange(...newline)
+        }
+        return lines
+    }
+
+    /// The unfinished last line, prefixed and ended; empty when there is none.
+    mutating func finish() -> [UInt8] {
+        defer { pending = [] }
+        return pending.isEmpty ? [] : prefix + pending + [UInt8(ascii: "\n")]
+    }
+}
