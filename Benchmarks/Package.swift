@@ -7,6 +7,8 @@
 //   cd Benchmarks && swift package benchmark --target FleetWireBenchmarks
 //   cd Benchmarks && swift package benchmark --target FleetActorsBenchmarks
 //   cd Benchmarks && swift package benchmark --target FleetJobsBenchmarks
+//   cd Benchmarks && swift package benchmark --target FleetMPIBenchmarks
+//   cd Benchmarks && swift package benchmark --target FleetCooperativeBenchmarks
 //
 // One executable target per Fleet module, each in `Benchmarks/<Module>Benchmarks/`.
 
@@ -59,6 +61,30 @@ let package = Package(
                 .product(name: "FleetExamples", package: "Fleet"),
             ],
             path: "FleetJobsBenchmarks",
+            plugins: [
+                .plugin(name: "BenchmarkPlugin", package: "benchmark")
+            ]
+        ),
+        .executableTarget(
+            name: "FleetMPIBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "FleetMPI", package: "Fleet"),
+            ],
+            path: "FleetMPIBenchmarks",
+            plugins: [
+                .plugin(name: "BenchmarkPlugin", package: "benchmark")
+            ]
+        ),
+        .executableTarget(
+            name: "FleetCooperativeBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "FleetCooperative", package: "Fleet"),
+            ],
+            path: "FleetCooperativeBenchmarks",
+            // Helpers and closures that take loop-bound values run on the caller's executor.
+            swiftSettings: [.enableUpcomingFeature("NonisolatedNonsendingByDefault")],
             plugins: [
                 .plugin(name: "BenchmarkPlugin", package: "benchmark")
             ]

@@ -170,6 +170,22 @@ public final class Communicator: Sendable {
 
     /// Runs `body` on the rank's event loop; under ``withWorld(_:)`` it is there already, and
     /// runs at once.
+    /// Runs `body` on this rank's event loop, where ``withWorld(configuration:_:)`` runs its
+    /// body: the communicator's operations made in it start and finish there, with no hop
+    /// between threads (each hop is a thread wake-up, microseconds). For programs that join
+    /// with ``world(configuration:)`` and talk from tasks of their own.
+    ///
+    /// ```swift
+    /// let world = try await Communicator.world()
+    /// let total = try await world.withRankLoop { try await world.allreduce(mine, .sum) }
+    /// ```
+    public func withRankLoop<Result, Failure: Error>(
+        isolation: isolated (any Actor)? = #isolation, _ body: () async throws(Failure) -> Result
+    ) async throws(Failure) -> Result {
+        if world.executor.eventLoop.inEventLoop { return try await body() }
+        return try await withTaskExecutorPreference(world.executor, isolation: isolation, operation: body)
+    }
+
     func onLoop<T: Sendable>(_ body: () async throws -> T) async throws -> T {
         if world.executor.eventLoop.inEventLoop { return try await body() }
         return try await withTaskExecutorPreference(world.executor) { try await body() }
