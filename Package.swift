@@ -43,9 +43,12 @@ let package = Package(
     ],
     targets: [
         // MARK: Library modules (arrows run downward only; see ARCHITECTURE.md)
+        // glibc's pipe2, a GNU extension, for the output pipes of FleetWire's child processes.
+        .target(name: "CFleetWire"),
         .target(
             name: "FleetWire",
             dependencies: [
+                "CFleetWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -93,6 +93,10 @@ private struct NodeSite: RankSite {
 
     var name: String { "node \(node.endpoint)" }
 
+    func failure(_ error: any Error) -> String {
+        error is JobNodeError ? "could not be started on \(name): \(error)" : "was lost with \(name): \(error)"
+    }
+
     func start(
         rank: Int, arguments: [String], environment: [String: String],
         output: @escaping @Sendable ([UInt8], Bool) -> Void

@@ -21,10 +21,12 @@ extension JobNode {
         let digest = try program.digest()
         if try await !node.hasExecutable(digest) {
             let bytes = try program.bytes()
+            let uploader = UInt64.random(in: .min ... .max)
             var offset = 0
             while offset < bytes.count {
                 let end = min(offset + JobNode.uploadChunk, bytes.count)
-                try await node.upload(digest, offset: offset, total: bytes.count, bytes: Array(bytes[offset..<end]))
+                try await node.upload(
+                    digest, uploader: uploader, offset: offset, total: bytes.count, bytes: Array(bytes[offset..<end]))
                 offset = end
             }
         }

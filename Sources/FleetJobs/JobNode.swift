@@ -44,8 +44,10 @@ distributed actor JobNode {
     }
 
     /// Receives part of an executable; the last part checks the digest and installs it.
-    distributed func upload(_ digest: String, offset: Int, total: Int, bytes: [UInt8]) throws {
-        try service.upload(digest, offset: offset, total: total, bytes: bytes)
+    /// `uploader` (random, per upload) keeps apart uploads of one executable by several job
+    /// servers or launchers at once.
+    distributed func upload(_ digest: String, uploader: UInt64, offset: Int, total: Int, bytes: [UInt8]) throws {
+        try service.upload(digest, uploader: uploader, offset: offset, total: total, bytes: bytes)
     }
 
     /// Runs a job on a worker process of the executable `digest`.
@@ -87,7 +89,8 @@ distributed actor JobNode {
             environment: environment, output: output)
     }
 
-    /// Sends `signal` to a program this client runs here; returns whether it was still running.
+    /// Sends `signal` to a program this client runs here, and to its process group; returns
+    /// whether it was still running.
     distributed func signalProgram(client: UInt64, ticket: UInt64, signal: Int32) -> Bool {
         service.signalProgram(ProgramKey(client: client, ticket: ticket), signal: signal)
     }
@@ -201,32 +204,42 @@ final class JobNodeService: Sendable {
         Self.isDigest(digest) && FileManager.default.isExecutableFile(atPath: path(of: digest).path)
     }
 
-    func upload(_ digest: String, offset: Int, total: Int, bytes: [UInt8]) throws {
+    func upload(_ digest: String, uploader: UInt64, offset: Int, total: Int, bytes: [UInt8]) throws {
         guard Self.isDigest(digest) else { throw JobNodeError.badUpload("'\(digest)' is not a SHA-256 digest") }
         guard total > 0, total <= Self.maximumExecutableSize else {
             throw JobNodeError.badUpload("size \(total) outside 1...\(Self.maximumExecutableSize)")
         }
+        let key = "\(digest)-\(uploader)"
         try uploads.withLock { uploads in
             if offset == 0 {
+                if let abandoned = uploads.removeValue(forKey: key) {
+                    try? abandoned.handle.close()
+                    try? FileManager.default.removeItem(at: abandoned.path)
+                }
                 let partial = cacheDirectory.appendingPathComponent("\(digest).partial-\(UInt32.random(in: .min ... .max))")
                 guard FileManager.default.createFile(atPath: partial.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
                     throw JobNodeError.badUpload("cannot write to \(cacheDirectory.path)")
                 }
-                uploads[digest] = Upload(path: partial, handle: try FileHandle(forWritingTo: partial), received: 0)
+                uploads[key] = Upload(path: partial, handle: try FileHandle(forWritingTo: partial), received: 0)
             }
-            guard var upload = uploads[digest], upload.received == offset, offset + bytes.count <= total else {
+            guard var upload = uploads[key], upload.received == offset, offset + bytes.count <= total else {
                 throw JobNodeError.badUpload("chunk at \(offset) out of order")
             }
             try upload.handle.write(contentsOf: bytes)
             upload.received += bytes.count
-            uploads[digest] = upload
+            uploads[key] = upload
             guard upload.received == total else { return }
-            uploads[digest] = nil
+            uploads[key] = nil
             try upload.handle.close()
             let actual = try Self.sha256(of: upload.path)
             guard actual == digest else {
                 try? FileManager.default.removeItem(at: upload.path)
                 throw JobNodeError.digestMismatch(expected: digest, actual: actual)
+            }
+            guard !hasExecutable(digest) else {
+                // Another upload of the same bytes finished first.
+                try? FileManager.default.removeItem(at: upload.path)
+                return
             }
             try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: upload.path.path)
             _ = try? FileManager.default.removeItem(at: path(of: digest))

@@ -24,62 +24,60 @@ extension JobNodeService {
     ) async throws -> ProcessEnding {
         guard hasExecutable(digest) else { throw JobNodeError.unknownExecutable(digest) }
         var pipes: [(read: Int32, write: Int32)] = []
-        for _ in 0..<2 {
-            var ends: [Int32] = [0, 0]
-            guard pipe(&ends) == 0 else {
-                for pair in pipes { close(pair.read); close(pair.write) }
-                throw JobNodeError.cannotStart("no pipe for its output: \(String(cString: strerror(errno)))")
-            }
-            // Only the program gets the write end (as its 1 or 2), and nobody the read end.
-            for fd in ends { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-            pipes.append((ends[0], ends[1]))
-        }
         let process: ChildProcess
         do {
+            for _ in 0..<2 { pipes.append(try makeChildPipe()) }
+            // A group of its own: killing the program kills what it started, too.
             process = try ChildProcess.spawn(
                 executable: path(of: digest).path, arguments: arguments,
                 environment: ProcessInfo.processInfo.environment.merging(environment) { $1 },
-                output: pipes[0].write, errors: pipes[1].write)
+                output: pipes[0].write, errors: pipes[1].write, ownGroup: true)
         } catch {
             for pair in pipes { close(pair.read); close(pair.write) }
             throw JobNodeError.cannotStart("\(error)")
         }
         for pair in pipes { close(pair.write) }
         let ending = ProgramEnd()
-        process.whenEnded { ending.set($0) }
+        let pieces = OutputPipes(output: pipes[0].read, errors: pipes[1].read)
+        process.whenEnded { result in
+            ending.set(result)
+            // What the program left behind in its group goes with it; the pipes then close,
+            // unless something outside the group holds them: after a second, stop reading.
+            process.signalGroup(SIGKILL)
+            pieces.abandon(after: .seconds(1))
+        }
         programs.withLock { $0[key] = process }
         defer { programs.withLock { $0[key] = nil } }
 
-        let pieces = OutputPipes.read(output: pipes[0].read, errors: pipes[1].read)
-        do {
-            try await withTaskCancellationHandler {
-                for await (bytes, stream) in pieces {
+        return try await withTaskCancellationHandler {
+            do {
+                for await (bytes, stream) in pieces.stream {
                     try Task.checkCancellation()
                     try await output.write(bytes, to: stream)
                 }
                 try Task.checkCancellation()
-            } onCancel: {
-                process.signal(SIGKILL)
+                return await ending.value
+            } catch {
+                process.signalGroup(SIGKILL)
+                _ = await ending.value
+                throw error
             }
-        } catch {
-            process.signal(SIGKILL)
-            _ = await ending.value
-            throw error
+        } onCancel: {
+            process.signalGroup(SIGKILL)
         }
-        return await ending.value
     }
 
     /// Sends `signal` to the program `key` names, if it runs here; returns whether it does.
     func signalProgram(_ key: ProgramKey, signal: Int32) -> Bool {
         guard let process = programs.withLock({ $0[key] }) else { return false }
-        process.signal(signal)
+        process.signalGroup(signal)
         return true
     }
 
     /// Kills every program running here (the node is shutting down; their calls then return
     /// how they ended).
     func killPrograms() {
-        for process in programs.withLock({ Array($0.values) }) { process.signal(SIGKILL) }
+        for process in programs.withLock({ Array($0.values) }) { process.signalGroup(SIGKILL) }
     }
 }
 
@@ -117,17 +115,31 @@ private final class ProgramEnd: Sendable {
 }
 
 /// A program's two output pipes, read by a thread each into one stream of pieces; the stream
-/// ends when both pipes are closed (the program, and any child it left them to, exited).
-private enum OutputPipes {
-    static func read(output: Int32, errors: Int32) -> AsyncStream<([UInt8], ProgramStream)> {
+/// ends when both pipes are closed (the program, and all it left them to, ended), or once
+/// ``abandon(after:)``'s time has passed.
+private final class OutputPipes: Sendable {
+    let stream: AsyncStream<([UInt8], ProgramStream)>
+    /// When to stop reading (CLOCK_MONOTONIC), once the program has ended; 0 until then.
+    private let deadline = Atomic<UInt64>(0)
+
+    init(output: Int32, errors: Int32) {
         let (stream, continuation) = AsyncStream<([UInt8], ProgramStream)>.makeStream()
+        self.stream = stream
         let open = OpenPipes()
         for (fd, kind) in [(output, ProgramStream.standardOutput), (errors, .standardError)] {
-            let thread = Thread {
+            let thread = Thread { [self] in
                 var chunk = [UInt8](repeating: 0, count: 1 << 16)
+                var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
                 while true {
+                    let ready = poll(&poller, 1, 100)
+                    if ready == 0 {
+                        let deadline = deadline.load(ordering: .acquiring)
+                        if deadline != 0, Self.now() >= deadline { break }
+                        continue
+                    }
+                    if ready < 0 { if errno == EINTR { continue } else { break } }
                     let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-                    if count < 0, errno == EINTR { continue }
+                    if count < 0, errno == EINTR || errno == EAGAIN { continue }
                     if count <= 0 { break }
                     continuation.yield((Array(chunk[..<count]), kind))
                 }
@@ -137,7 +149,18 @@ private enum OutputPipes {
             thread.name = "fleet-node-program-output"
             thread.start()
         }
-        return stream
+    }
+
+    /// The program ended: read what is still coming for `grace` at most.
+    func abandon(after grace: Duration) {
+        let nanoseconds = UInt64(grace.components.seconds) * 1_000_000_000 + UInt64(grace.components.attoseconds / 1_000_000_000)
+        deadline.store(Self.now() + nanoseconds, ordering: .releasing)
+    }
+
+    private static func now() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
     }
 }
 

@@ -184,12 +184,14 @@ public final class JobServer: Sendable {
         if let discovery {
             do {
                 listener = try await NodeListener(for: discovery, credentials: nodeConfiguration.wire.credentials) { node in
-                    links.add(node)
+                    links.add(node, discovered: true)
                 }
             } catch {
+                for item in pool.close() { item.abandon() }
                 portable.close(failing: JobError.serverShutDown)
                 for feeder in feeders { feeder.cancel() }
                 await links.close()
+                for feeder in feeders { await feeder.value }
                 await processes?.shutdown()
                 await system.shutdown()
                 throw error

@@ -31,19 +31,29 @@ final class NodeLinks: Sendable {
         self.canDoWithout = canDoWithout
     }
 
-    /// Links the node at `endpoint`, unless it is linked already (or known not to fit).
-    func add(_ endpoint: Endpoint) {
+    /// Links the node at `endpoint`, unless it is linked already (or known not to fit). A node
+    /// given by name (`discovered` false) has its row in the stats at once; a discovered one once
+    /// it has been reached: a replayed announcement from elsewhere adds no row.
+    func add(_ endpoint: Endpoint, discovered: Bool = false) {
         let link = RemoteNodeLink(endpoint: endpoint, system: system, queue: queue, program: program)
         state.withLock { state in
             guard !state.closed, state.links[endpoint] == nil, !state.incompatible.contains(endpoint) else { return }
             // The task takes its own entry out when it ends, so it starts under the lock.
             state.links[endpoint] = Task { [self] in
-                let end = await link.run()
+                let end = await link.run { self.joined(endpoint) }
                 linkEnded(endpoint, end)
             }
-            let name = endpoint.description
-            if !state.joined.contains(name) { state.joined.append(name) }
+            if !discovered { Self.join(endpoint, &state) }
         }
+    }
+
+    private func joined(_ endpoint: Endpoint) {
+        state.withLock { Self.join(endpoint, &$0) }
+    }
+
+    private static func join(_ endpoint: Endpoint, _ state: inout State) {
+        let name = endpoint.description
+        if !state.joined.contains(name) { state.joined.append(name) }
     }
 
     /// The nodes linked now.
@@ -58,6 +68,7 @@ final class NodeLinks: Sendable {
             guard let end else { return nil }
             if end.permanent { state.incompatible.insert(endpoint) }
             state.reasons.append(end.reason)
+            if state.reasons.count > 8 { state.reasons.removeFirst() }   // The last few say enough.
             return state.links.isEmpty && !canDoWithout && !state.closed ? state.reasons.joined(separator: "; ") : nil
         }
         if let reasons {

@@ -9,8 +9,8 @@ final class NodeListener: Sendable {
     /// Where it listens (the real port when 0 was asked for).
     let endpoint: Endpoint
 
-    /// Starts listening on every interface, on `discovery`'s port; `heard` is called on an
-    /// event loop with each node's endpoint.
+    /// Starts listening on every IPv4 interface, on `discovery`'s port; `heard` is called on
+    /// an event loop with each node's endpoint.
     init(
         for discovery: NodeDiscovery, credentials: Credentials, heard: @escaping @Sendable (Endpoint) -> Void
     ) async throws {

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import FleetActors
 import FleetWire
 import Synchronization
@@ -79,9 +84,12 @@ package final class RemoteProgram: Sendable {
         get async throws { try await run.value }
     }
 
-    /// Sends `signal` to the program (SIGKILL, SIGTERM, …), if it still runs.
+    /// Sends `signal` to the program and its process group (SIGINT, SIGTERM, …), if it still
+    /// runs. SIGKILL also cancels the call, which kills the program even before the node has it
+    /// running.
     package func signal(_ signal: Int32) {
         signaller(signal)
+        if signal == SIGKILL { run.cancel() }
     }
 
     /// Stops waiting for the program; the node kills it.

@@ -39,13 +39,16 @@ final class RemoteNodeLink: Sendable {
     /// Serves the node until the queue closes or the node cannot be reached `maximumAttempts`
     /// times in a row.
     ///
+    /// - Parameter attached: called each time the link has reached the node and the node has
+    ///   the program.
     /// - Returns: why the node was given up; `nil` when the queue closed.
-    func run() async -> End? {
+    func run(attached: @Sendable () -> Void = {}) async -> End? {
         var failures = 0
         var lastError = "not tried"
         while !Task.isCancelled, failures < Self.maximumAttempts {
             do {
                 let node = try await attach()
+                attached()
                 failures = 0
                 await pull(node)
                 if queue.isClosed { return nil }

@@ -168,12 +168,12 @@ public final class Communicator: Sendable {
         if world.isFinalized { throw .finalized }
     }
 
-    /// Runs `body` on the rank's event loop; under ``withWorld(_:)`` it is there already, and
-    /// runs at once.
     /// Runs `body` on this rank's event loop, where ``withWorld(configuration:_:)`` runs its
     /// body: the communicator's operations made in it start and finish there, with no hop
     /// between threads (each hop is a thread wake-up, microseconds). For programs that join
-    /// with ``world(configuration:)`` and talk from tasks of their own.
+    /// with ``world(configuration:)`` and talk from tasks of their own. Code of `body` that is
+    /// isolated to an actor (the main actor, say) still runs on that actor; the calls it makes
+    /// to the communicator run on the loop.
     ///
     /// ```swift
     /// let world = try await Communicator.world()
@@ -186,6 +186,8 @@ public final class Communicator: Sendable {
         return try await withTaskExecutorPreference(world.executor, isolation: isolation, operation: body)
     }
 
+    /// Runs `body` on the rank's event loop; under ``withWorld(configuration:_:)`` it is there
+    /// already, and runs at once.
     func onLoop<T: Sendable>(_ body: () async throws -> T) async throws -> T {
         if world.executor.eventLoop.inEventLoop { return try await body() }
         return try await withTaskExecutorPreference(world.executor) { try await body() }

@@ -17,6 +17,10 @@ package protocol RankSite: Sendable {
         rank: Int, arguments: [String], environment: [String: String],
         output: @escaping @Sendable (_ bytes: [UInt8], _ isError: Bool) -> Void
     ) -> any RemoteRank
+
+    /// Why a rank there failed, when ``RemoteRank/ending`` threw `error` ("was lost with node
+    /// 10.0.0.2:60000: connection lost", "could not be started on …").
+    func failure(_ error: any Error) -> String
 }
 
 /// What a launcher can do to a rank it started: signal it.

@@ -107,8 +107,9 @@ public enum Launcher {
         let secret = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: .min ... .max)) }.joined()
         let configuration = WireConfiguration(credentials: .secret(try Secret(Array(secret.utf8))), logger: job.logger)
         // Ranks elsewhere reach the control port at the address their site names.
+        let wildcard = sites.contains { $0?.launcherHost.contains(":") == true } || localHost.contains(":") ? "::" : "0.0.0.0"
         let listener = try await WireListener.bind(
-            to: Endpoint(host: remote ? "0.0.0.0" : localHost, port: 0), configuration: configuration)
+            to: Endpoint(host: remote ? wildcard : localHost, port: 0), configuration: configuration)
         let control = LaunchControl(job: job)
         let serving = Task {
             try? await listener.run { connection in await control.serve(connection) }
@@ -153,7 +154,13 @@ public enum Launcher {
         } catch {
             control.startFailed("\(error)")   // "cannot start PATH: why"
         }
-        let outcome = await control.allExited()
+        // Cancelling the launch kills every rank (a node kills the ranks it runs); the launch
+        // then ends as they do.
+        let outcome = await withTaskCancellationHandler {
+            await control.allExited()
+        } onCancel: {
+            control.forward(SIGKILL)
+        }
         signals.stop()
         await listener.close()
         serving.cancel()
@@ -244,7 +251,7 @@ final class LaunchControl: Sendable {
                 self?.exited(rank: rank, ending)
             } catch {
                 output.finish()
-                self?.lost(rank: rank, reason: "was lost with \(site.name): \(error)")
+                self?.lost(rank: rank, reason: site.failure(error))
             }
         }
     }
@@ -475,10 +482,9 @@ private final class OutputPrefixer: Sendable {
     private let output: FileHandle
 
     init(rank: Int, to output: FileHandle) {
-        var ends: [Int32] = [0, 0]
-        _ = pipe(&ends)
-        readEnd = ends[0]
-        writeEnd = ends[1]
+        let ends: (read: Int32, write: Int32) = (try? makeChildPipe()) ?? (-1, -1)
+        readEnd = ends.read
+        writeEnd = ends.write
         self.rank = rank
         self.output = output
     }

@@ -100,11 +100,15 @@ struct NodeDiscoveryTests {
         let links = NodeLinks(system: system, queue: queue, canDoWithout: true)
         // Nobody listens there: the link gives up after three refused attempts, a second apart.
         let nowhere = Endpoint(host: "127.0.0.1", port: try unusedLoopbackPort(SOCK_STREAM))
+        // Heard, not named: a node that is never reached gets no row in the stats.
+        let phantom = Endpoint(host: "127.0.0.2", port: nowhere.port)
         links.add(nowhere)
         links.add(nowhere)   // Heard again while linked: still one link.
-        #expect(links.linked == [nowhere])
+        links.add(phantom, discovered: true)
+        #expect(links.linked == [nowhere, phantom])
         for _ in 0..<200 where !links.linked.isEmpty { try await Task.sleep(for: .milliseconds(50)) }
         #expect(links.linked.isEmpty)
+        #expect(links.joined == [nowhere.description])
         #expect(!queue.isClosed)   // Discovery may find more nodes: the jobs keep waiting.
         links.add(nowhere)
         #expect(links.linked == [nowhere])

@@ -107,6 +107,82 @@ struct LaunchOnNodesTests {
         }
     }
 
+    /// Starts `fleet launch` with `arguments` running `MPITestPeer spin`, sends it SIGTERM after
+    /// 2 s, and returns what it printed and how it ended.
+    func launchAndTerminate(_ arguments: [String]) async throws -> Outcome {
+        let launcher = Process()
+        launcher.executableURL = try product("fleet")
+        launcher.arguments = ["launch"] + arguments + ["--", try product("MPITestPeer").path, "spin"]
+        launcher.environment = ProcessInfo.processInfo.environment.merging(["FLEET_SECRET": Self.secret]) { $1 }
+        let out = Pipe(), err = Pipe()
+        launcher.standardOutput = out
+        launcher.standardError = err
+        try launcher.run()
+        let pid = launcher.processIdentifier
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(90))
+            kill(pid, SIGKILL)
+        }
+        async let stdout = onDedicatedThread { String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
+        async let stderr = onDedicatedThread { String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
+        try await Task.sleep(for: .seconds(2))
+        kill(pid, SIGTERM)
+        let (output, errors) = await (stdout, stderr)
+        await onDedicatedThread { launcher.waitUntilExit() }
+        watchdog.cancel()
+        return Outcome(status: launcher.terminationStatus, stdout: output, stderr: errors)
+    }
+
+    @Test func sigtermToTheLauncherEndsEveryRankHereAndOnTheNodes() async throws {
+        // Ranks here only: the launcher passes the signal on, and they die of it (else they would
+        // spin on for a minute and end well). Then with ranks on a node, which passes it on too.
+        let began = ContinuousClock.now
+        let local = try await launchAndTerminate(["-n", "2"])
+        #expect(local.status == 143, "\(local.stdout)\n\(local.stderr)")
+        #expect(local.stderr.contains("was killed by signal 15"), "\(local.stderr)")
+        #expect(began.duration(to: .now) < .seconds(30))
+
+        try await withNodes(1) { nodes in
+            let outcome = try await launchAndTerminate(["-n", "3", "--hosts", "local:1,\(nodes[0].endpoint):2"])
+            #expect(outcome.status == 143, "\(outcome.stdout)\n\(outcome.stderr)")
+            #expect(outcome.stderr.contains("was killed by signal 15"), "\(outcome.stderr)")
+            let ranks = processes(outcome)
+            #expect(ranks.count == 3, "\(outcome.stdout)")
+            for (rank, process) in ranks where kill(process.pid, 0) == 0 {
+                Issue.record("rank \(rank) (pid \(process.pid)) still runs")
+                kill(process.pid, SIGKILL)
+            }
+        }
+    }
+
+    @Test func aRankThatLeavesAChildHoldingItsOutputEndsWithoutWaitingForIt() async throws {
+        try await withNodes(1) { nodes in
+            let began = ContinuousClock.now
+            let outcome = try await launch(2, hosts: "\(nodes[0].endpoint):2", "orphan")
+            #expect(outcome.status == 0, "\(outcome.stdout)\n\(outcome.stderr)")
+            // The launch waited for neither child (30 s sleeps); those in the ranks' process
+            // groups were killed with their ranks. Those in groups of their own are left (as
+            // mpirun leaves them): the test stops them.
+            #expect(began.duration(to: .now) < .seconds(20))
+            func pids(_ label: String) -> [Int32] {
+                outcome.stdout.split(separator: "\n").compactMap { line -> Int32? in
+                    guard line.contains(label) else { return nil }
+                    return line.split(separator: " ").last.flatMap { Int32($0) }
+                }
+            }
+            let children = pids("left child"), strays = pids("left stray")
+            #expect(children.count == 2 && strays.count == 2, "\(outcome.stdout)")
+            for _ in 0..<50 where children.contains(where: { kill($0, 0) == 0 }) {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            for child in children where kill(child, 0) == 0 {
+                Issue.record("child \(child) still runs")
+                kill(child, SIGKILL)
+            }
+            for stray in strays { kill(stray, SIGKILL) }
+        }
+    }
+
     @Test func aWrongSecretOrAMissingNodeIsAClearErrorAndNothingRuns() async throws {
         try await withNodes(1) { nodes in
             let refused = try await launch(2, hosts: "local:1,\(nodes[0].endpoint):1", "where", secret: "not-\(Self.secret)")

@@ -287,6 +287,20 @@ case "where", "spin":
             if round % 100 == 0 { try await Task.sleep(for: .milliseconds(5)) }
         }
     }
+case "orphan":
+    // Each rank leaves two children behind that hold its output open (`sleep 30`), then
+    // finishes: one in its process group (a shell's background job), one in a group of its own
+    // (Foundation's Process makes one). Whoever reads the rank's output must wait for neither.
+    try await Communicator.withWorld { world in
+        fflush(nil)
+        _ = system("sleep 30 & echo \"left child $!\"")
+        let stray = Process()
+        stray.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        stray.arguments = ["30"]
+        try stray.run()
+        say("left stray \(stray.processIdentifier)")
+        try await world.barrier()
+    }
 case "throw":
     // Rank 2 throws out of its program; the others wait in a barrier.
     try await Communicator.withWorld { world in
