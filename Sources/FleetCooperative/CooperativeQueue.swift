@@ -8,14 +8,14 @@ public final class CooperativeQueue<Element> {
     /// The most elements the queue holds before ``put(_:timeout:)`` waits.
     public let capacity: Int
     private let reactor: Reactor
-    private var elements: [Element] = []
-    private var head = 0
+    @exclusivity(unchecked) private var elements: [Element] = []
+    @exclusivity(unchecked) private var head = 0
     /// Tasks waiting in ``get(timeout:)``, by waiter id, oldest first.
-    private var getters: [UInt64] = []
+    @exclusivity(unchecked) private var getters: [UInt64] = []
     /// Elements handed to a waiting getter, by its waiter id.
-    private var handedOver: [UInt64: Element] = [:]
+    @exclusivity(unchecked) private var handedOver: [UInt64: Element] = [:]
     /// Tasks waiting in ``put(_:timeout:)`` with their elements, oldest first.
-    private var putters: [(id: UInt64, element: Element)] = []
+    @exclusivity(unchecked) private var putters: [(id: UInt64, element: Element)] = []
 
     /// Creates an empty queue on `loop`.
     ///

@@ -39,17 +39,18 @@ final class Reactor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     private let loopThread = Atomic<UInt>(0)
     private let exited = Atomic<Bool>(false)
 
-    // Loop thread only.
-    private var queue: [UnownedJob] = []
-    private var running: [UnownedJob] = []
-    private var callbacks: [() -> Void] = []
+    // Loop thread only: so no two accesses ever overlap, and the dynamic exclusivity checks (a
+    // thread-local access set per access, on every wait and wake-up) are off.
+    @exclusivity(unchecked) private var queue: [UnownedJob] = []
+    @exclusivity(unchecked) private var running: [UnownedJob] = []
+    @exclusivity(unchecked) private var callbacks: [() -> Void] = []
     /// Tasks that yielded; they resume after the jobs that were ready when they yielded.
-    var yielded: [UnsafeContinuation<Void, Never>] = []
-    private var registrations: [Registration?] = []
-    private var waiters: [UInt64: UnsafeContinuation<Void, any Error>] = [:]
-    private var lastWaiterID: UInt64 = 0
-    private var lastRegistrationID: UInt64 = 0
-    var timers = TimerHeap()
+    @exclusivity(unchecked) var yielded: [UnsafeContinuation<Void, Never>] = []
+    @exclusivity(unchecked) private var registrations: [Registration?] = []
+    @exclusivity(unchecked) private var waiters: [UInt64: UnsafeContinuation<Void, any Error>] = [:]
+    @exclusivity(unchecked) private var lastWaiterID: UInt64 = 0
+    @exclusivity(unchecked) private var lastRegistrationID: UInt64 = 0
+    @exclusivity(unchecked) var timers = TimerHeap()
 
     /// Starts the loop thread.
     init() {
@@ -397,10 +398,11 @@ enum Direction { case read, write }
 final class Registration {
     let fd: Int32
     let id: UInt64
-    var readable = true
-    var writable = true
-    var readWaiter: UInt64 = 0
-    var writeWaiter: UInt64 = 0
+    // Loop thread only (see `Reactor`): no dynamic exclusivity checks.
+    @exclusivity(unchecked) var readable = true
+    @exclusivity(unchecked) var writable = true
+    @exclusivity(unchecked) var readWaiter: UInt64 = 0
+    @exclusivity(unchecked) var writeWaiter: UInt64 = 0
 
     init(fd: Int32, id: UInt64) {
         self.fd = fd

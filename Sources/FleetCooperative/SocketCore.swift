@@ -9,7 +9,7 @@ import Musl
 final class SocketCore {
     let reactor: Reactor
     let registration: Registration
-    private(set) var isClosed = false
+    @exclusivity(unchecked) private(set) var isClosed = false
 
     var fd: Int32 { registration.fd }
 
