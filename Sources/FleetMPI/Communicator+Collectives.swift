@@ -218,7 +218,7 @@ extension Communicator {
     // MARK: The algorithms
 
     /// Binomial tree onto rank 0 (lower blocks on the left), then to `root`.
-    private func reduce<T: Codable & Sendable>(_ value: T, root: Int, combine: @Sendable (T, T) throws -> T) async throws -> T? {
+    nonisolated(nonsending) private func reduce<T: Codable & Sendable>(_ value: T, root: Int, combine: @Sendable (T, T) throws -> T) async throws -> T? {
         try checkOpen()
         _ = try worldRank(of: root)
         let tag = nextCollectiveTag()
@@ -243,7 +243,7 @@ extension Communicator {
 
     /// Recursive doubling; with a size that is no power of two, the first `2 × extra` ranks
     /// pair up first and the odd ones stand for both.
-    private func allreduce<T: Codable & Sendable>(_ value: T, combine: @Sendable (T, T) throws -> T) async throws -> T {
+    nonisolated(nonsending) private func allreduce<T: Codable & Sendable>(_ value: T, combine: @Sendable (T, T) throws -> T) async throws -> T {
         try checkOpen()
         let tag = nextCollectiveTag()
         return try await onLoop {
@@ -285,7 +285,7 @@ extension Communicator {
     }
 
     /// Hillis–Steele: after the step at distance `d`, rank `r` holds `value[r-2d+1] ⊕ … ⊕ value[r]`.
-    private func scan<T: Codable & Sendable>(_ value: T, combine: @Sendable (T, T) throws -> T) async throws -> T {
+    nonisolated(nonsending) private func scan<T: Codable & Sendable>(_ value: T, combine: @Sendable (T, T) throws -> T) async throws -> T {
         try checkOpen()
         let tag = nextCollectiveTag()
         return try await onLoop {
@@ -304,7 +304,7 @@ extension Communicator {
     }
 
     /// Reduce-scatter then allgather around the ring, chunks as raw bytes.
-    private func ringAllreduce<T: Codable & Sendable & BitwiseCopyable>(_ values: [T], _ operation: Reduction<T>, tag: Int32) async throws -> [T] {
+    nonisolated(nonsending) private func ringAllreduce<T: Codable & Sendable & BitwiseCopyable>(_ values: [T], _ operation: Reduction<T>, tag: Int32) async throws -> [T] {
         var data = values
         let count = data.count
         func bounds(_ chunk: Int) -> Range<Int> { (chunk * count / size)..<((chunk + 1) * count / size) }
@@ -366,20 +366,20 @@ extension Communicator {
         try encode(value, context: collectiveContext, tag: tag)
     }
 
-    func collectiveSend<T: Encodable>(_ value: T, to rank: Int, tag: Int32) async throws {
+    nonisolated(nonsending) func collectiveSend<T: Encodable>(_ value: T, to rank: Int, tag: Int32) async throws {
         try await transmit(try collectiveMessage(value, tag: tag), to: rank)
     }
 
-    func collectiveReceive(from rank: Int, tag: Int32) async throws -> RankMessage {
+    nonisolated(nonsending) func collectiveReceive(from rank: Int, tag: Int32) async throws -> RankMessage {
         try await receive(context: collectiveContext, from: rank, tag: tag, operation: "collective")
     }
 
-    func collectiveRecv<T: Decodable>(_ type: T.Type, from rank: Int, tag: Int32) async throws -> T {
+    nonisolated(nonsending) func collectiveRecv<T: Decodable>(_ type: T.Type, from rank: Int, tag: Int32) async throws -> T {
         try decode(type, try await collectiveReceive(from: rank, tag: tag))
     }
 
     /// Sends `value` to `destination` while receiving a `T` from `source`.
-    func exchange<T: Codable>(_ value: T, to destination: Int, from source: Int, tag: Int32) async throws -> T {
+    nonisolated(nonsending) func exchange<T: Codable>(_ value: T, to destination: Int, from source: Int, tag: Int32) async throws -> T {
         let incoming = world.mailbox.post(MessagePattern(context: collectiveContext, source: try worldRank(of: source), tag: tag))
         try await collectiveSend(value, to: destination, tag: tag)
         return try decode(T.self, try await wait(for: incoming, operation: "collective"))

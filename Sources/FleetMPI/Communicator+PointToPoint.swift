@@ -33,7 +33,11 @@ extension Communicator {
     ///   when `source` has finalized; ``CommunicatorError/timedOut(operation:after:)``;
     ///   `CancellationError`.
     public func recv<T: Decodable & Sendable>(_ type: T.Type = T.self, from source: Int? = nil, tag: Int? = nil) async throws -> T {
-        try await recvWithStatus(type, from: source, tag: tag).value
+        let tag = try tag.map(userTag)
+        try checkOpen()
+        return try await onLoop {
+            try decode(T.self, try await receive(context: context, from: source, tag: tag, operation: "recv"))
+        }
     }
 
     /// Receives a `T` and tells who sent it, with which tag (`MPI_Status`).

@@ -188,13 +188,13 @@ public final class Communicator: Sendable {
 
     /// Runs `body` on the rank's event loop; under ``withWorld(configuration:_:)`` it is there
     /// already, and runs at once.
-    func onLoop<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+    nonisolated(nonsending) func onLoop<T: Sendable>(_ body: nonisolated(nonsending) () async throws -> T) async throws -> T {
         if world.executor.eventLoop.inEventLoop { return try await body() }
         return try await withTaskExecutorPreference(world.executor) { try await body() }
     }
 
     /// Sends `data` (a buffer from ``World/messageBuffer(context:tag:capacity:)``) to `rank`.
-    func transmit(_ data: ByteBuffer, to rank: Int) async throws {
+    nonisolated(nonsending) func transmit(_ data: ByteBuffer, to rank: Int) async throws {
         try await world.transmit(data, to: try worldRank(of: rank))
     }
 
@@ -206,13 +206,13 @@ public final class Communicator: Sendable {
     }
 
     /// Receives the next message matching the pattern, within the timeout.
-    func receive(context: UInt64, from source: Int?, tag: Int32?, operation: String) async throws -> RankMessage {
+    nonisolated(nonsending) func receive(context: UInt64, from source: Int?, tag: Int32?, operation: String) async throws -> RankMessage {
         let pattern = MessagePattern(context: context, source: try source.map { try worldRank(of: $0) }, tag: tag)
         return try await wait(for: world.mailbox.post(pattern), operation: operation)
     }
 
     /// Waits for a posted receive, honouring cancellation and the timeout.
-    func wait(for receive: PostedReceive, operation: String) async throws -> RankMessage {
+    nonisolated(nonsending) func wait(for receive: PostedReceive, operation: String) async throws -> RankMessage {
         if let outcome = receive.outcome { return try outcome.get() }
         let mailbox = world.mailbox
         let timer = world.timeout.map { timeout in

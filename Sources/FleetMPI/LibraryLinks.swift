@@ -172,7 +172,7 @@ final class LibraryLinks: PolledLinks {
     /// Waits until `done` holds: polls the library for up to the spin budget, then runs
     /// `suspend` while the loop polls every 50 µs. Must run on the loop, and `suspend` must
     /// resume there.
-    func wait<T>(until done: () -> Bool, orSuspend suspend: () async throws -> T) async throws -> T? {
+    nonisolated(nonsending) func wait<T>(until done: () -> Bool, orSuspend suspend: nonisolated(nonsending) () async throws -> T) async throws -> T? {
         if pollUntil(for: spinBudget, yielding: oversubscribed, progress: { progress() }, until: done) { return nil }
         let state = state.value
         state.suspended += 1

@@ -42,6 +42,9 @@ final class Mailbox: Sendable {
 
     private let state = Mutex(State())
     private let probeIDs = Atomic<UInt64>(0)
+    /// Whether `state.failure` is set: every operation checks it, and most find it unset without
+    /// taking the lock.
+    private let hasFailed = Atomic<Bool>(false)
 
     /// A message arrived (on the event loop, or from this rank to itself).
     func deliver(_ message: RankMessage) {
@@ -141,7 +144,10 @@ final class Mailbox: Sendable {
     func fail(_ error: CommunicatorError) {
         let (receives, probes, observers) = state.withLock { state in
             let first = state.failure == nil
-            if first { state.failure = error }
+            if first {
+                state.failure = error
+                hasFailed.store(true, ordering: .releasing)
+            }
             defer {
                 state.posted = []
                 state.probes = []
@@ -166,7 +172,10 @@ final class Mailbox: Sendable {
     }
 
     /// The failure, once the job has failed.
-    var failure: CommunicatorError? { state.withLock { $0.failure } }
+    var failure: CommunicatorError? {
+        guard hasFailed.load(ordering: .acquiring) else { return nil }
+        return state.withLock { $0.failure }
+    }
 }
 
 /// A receive posted to a ``Mailbox``: completed once, by a message or a failure; ``wait()``

@@ -16,7 +16,7 @@ protocol PolledLinks: Sendable {
     /// same thing to be signalled) while the links are still driven.
     ///
     /// - Returns: what `suspend` returned, or `nil` when `done` held without it.
-    func wait<T>(until done: () -> Bool, orSuspend suspend: () async throws -> T) async throws -> T?
+    nonisolated(nonsending) func wait<T>(until done: () -> Bool, orSuspend suspend: nonisolated(nonsending) () async throws -> T) async throws -> T?
 
     /// Takes what has arrived (into the mailbox) and moves writes on, once, without waiting.
     func poll()

@@ -263,7 +263,7 @@ final class SharedMemoryLinks: PolledLinks {
     /// enough, parks and runs `suspend`, which waits for the same thing to be signalled (a
     /// message delivered, a write completed) while the bell drives the rings. Must run on the
     /// loop, and `suspend` must resume there.
-    func wait<T>(until done: () -> Bool, orSuspend suspend: () async throws -> T) async throws -> T? {
+    nonisolated(nonsending) func wait<T>(until done: () -> Bool, orSuspend suspend: nonisolated(nonsending) () async throws -> T) async throws -> T? {
         if spin(until: done) { return nil }
         state.value.suspended += 1
         defer { state.value.suspended -= 1 }

@@ -22,6 +22,8 @@ final class World: Sendable {
     private let launcher: LauncherLink?
     private let logger: Logger
     private let state = Mutex(State())
+    /// `state.finalizing`, read by every operation without the lock.
+    private let finalizing = Atomic<Bool>(false)
 
     /// The largest message one frame carries between ranks.
     static let maximumMessageSize = 1 << 30
@@ -233,7 +235,7 @@ final class World: Sendable {
 
     /// Sends one message to a world rank. Small messages are handed to the connection and the
     /// call returns; large ones return once written (backpressure).
-    func transmit(_ data: ByteBuffer, to destination: Int) async throws {
+    nonisolated(nonsending) func transmit(_ data: ByteBuffer, to destination: Int) async throws {
         guard let written = try write(data, to: destination),
               data.readableBytes >= 1 << 16 else { return }
         try await completion(of: written, to: destination)
@@ -268,7 +270,7 @@ final class World: Sendable {
     }
 
     /// Waits for a write; a failed one is the job's failure, or the destination's.
-    func completion(of written: EventLoopFuture<Void>, to destination: Int) async throws {
+    nonisolated(nonsending) func completion(of written: EventLoopFuture<Void>, to destination: Int) async throws {
         do {
             if case .polled = links {
                 let done = WriteDone()
@@ -294,7 +296,7 @@ final class World: Sendable {
     /// polls its rings first (``SharedMemoryLinks/wait(until:orSuspend:)``), on its loop.
     ///
     /// - Returns: what `suspend` returned, or `nil` when `done` held without it.
-    func wait<T>(until done: () -> Bool, orSuspend suspend: () async throws -> T) async throws -> T? {
+    nonisolated(nonsending) func wait<T>(until done: () -> Bool, orSuspend suspend: nonisolated(nonsending) () async throws -> T) async throws -> T? {
         guard case let .polled(links) = links else { return try await suspend() }
         if executor.eventLoop.inEventLoop { return try await links.wait(until: done, orSuspend: suspend) }
         return try await withTaskExecutorPreference(executor) { try await links.wait(until: done, orSuspend: suspend) }
@@ -358,7 +360,10 @@ final class World: Sendable {
     /// - Parameter failure: why the rank's program failed, or `nil` when it finished in order.
     func finalize(failure: String?, timeout: Duration = .seconds(30)) async {
         let first = state.withLock { state in
-            defer { state.finalizing = true }
+            defer {
+                state.finalizing = true
+                finalizing.store(true, ordering: .releasing)
+            }
             return !state.finalizing
         }
         guard first else { return }
@@ -403,7 +408,7 @@ final class World: Sendable {
         // does), and an idle loop costs nothing until the process ends.
     }
 
-    var isFinalized: Bool { state.withLock { $0.finalizing } }
+    var isFinalized: Bool { finalizing.load(ordering: .acquiring) }
 
     /// Says goodbye through polled links and drives them until every goodbye is in and
     /// everything this rank wrote is out (or the job failed, or `timeout` passed).
