@@ -52,18 +52,25 @@ extension JobNodeService {
         return try await withTaskCancellationHandler {
             do {
                 for await (bytes, stream) in pieces.stream {
+                    defer { pieces.sent(bytes.count) }
                     try Task.checkCancellation()
-                    try await output.write(bytes, to: stream)
+                    // The launcher's terminal may hold its output a while (a pager); a launcher
+                    // that is gone fails the call at once (the connection is lost).
+                    try await RemoteCall.with(timeout: .seconds(3600)) {
+                        try await output.write(bytes, to: stream)
+                    }
                 }
                 try Task.checkCancellation()
                 return await ending.value
             } catch {
                 process.signalGroup(SIGKILL)
+                pieces.stopWaiting()
                 _ = await ending.value
                 throw error
             }
         } onCancel: {
             process.signalGroup(SIGKILL)
+            pieces.stopWaiting()
         }
     }
 
@@ -116,11 +123,15 @@ private final class ProgramEnd: Sendable {
 
 /// A program's two output pipes, read by a thread each into one stream of pieces; the stream
 /// ends when both pipes are closed (the program, and all it left them to, ended), or once
-/// ``abandon(after:)``'s time has passed.
+/// ``abandon(after:)``'s time has passed. At most ``maximumPending`` bytes wait to be sent: a
+/// reader waits for ``sent(_:)`` beyond that, and the program then waits on its full pipe.
 private final class OutputPipes: Sendable {
     let stream: AsyncStream<([UInt8], ProgramStream)>
     /// When to stop reading (CLOCK_MONOTONIC), once the program has ended; 0 until then.
     private let deadline = Atomic<UInt64>(0)
+    /// Bytes read and not yet sent; readers wait on it.
+    private let pending = PendingOutput()
+    static let maximumPending = 4 << 20
 
     init(output: Int32, errors: Int32) {
         let (stream, continuation) = AsyncStream<([UInt8], ProgramStream)>.makeStream()
@@ -141,6 +152,7 @@ private final class OutputPipes: Sendable {
                     let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
                     if count < 0, errno == EINTR || errno == EAGAIN { continue }
                     if count <= 0 { break }
+                    pending.add(count, waitingBelow: Self.maximumPending)
                     continuation.yield((Array(chunk[..<count]), kind))
                 }
                 close(fd)
@@ -149,6 +161,16 @@ private final class OutputPipes: Sendable {
             thread.name = "fleet-node-program-output"
             thread.start()
         }
+    }
+
+    /// `count` bytes were sent on.
+    func sent(_ count: Int) {
+        pending.remove(count)
+    }
+
+    /// Nobody sends any more: readers stop waiting for room.
+    func stopWaiting() {
+        pending.open()
     }
 
     /// The program ended: read what is still coming for `grace` at most.
@@ -174,5 +196,38 @@ private final class OpenPipes: Sendable {
             count -= 1
             return count == 0
         }
+    }
+}
+
+/// Output read and not yet sent, for ``OutputPipes``' readers to wait on: blocking waits, on the
+/// readers' own threads.
+private final class PendingOutput: @unchecked Sendable {
+    // @unchecked Sendable: `bytes` and `unlimited` are read and written only while `condition`
+    // is locked.
+    private let condition = NSCondition()
+    private var bytes = 0
+    private var unlimited = false
+
+    /// Adds `count` bytes, first waiting while `limit` or more are pending.
+    func add(_ count: Int, waitingBelow limit: Int) {
+        condition.lock()
+        defer { condition.unlock() }
+        while !unlimited && bytes >= limit { condition.wait() }
+        bytes += count
+    }
+
+    func remove(_ count: Int) {
+        condition.lock()
+        defer { condition.unlock() }
+        bytes -= count
+        condition.broadcast()
+    }
+
+    /// No more waiting, ever.
+    func open() {
+        condition.lock()
+        defer { condition.unlock() }
+        unlimited = true
+        condition.broadcast()
     }
 }

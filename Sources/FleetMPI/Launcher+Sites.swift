@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import FleetWire
 import Foundation
 import Synchronization
@@ -50,20 +53,44 @@ final class RankOutput: Sendable {
     }
 
     func write(_ bytes: [UInt8], isError: Bool) {
-        let handle = isError ? FileHandle.standardError : FileHandle.standardOutput
-        guard prefix else { return handle.write(Data(bytes)) }
+        guard prefix else { return LauncherOutput.write(bytes[...], isError: isError) }
         let complete = lines.withLock { lines in
             isError ? lines.errors.append(bytes[...]) : lines.output.append(bytes[...])
         }
-        if !complete.isEmpty { handle.write(Data(complete)) }
+        LauncherOutput.write(complete[...], isError: isError)
     }
 
     /// The rank ended: writes what is left of an unfinished last line.
     func finish() {
         guard prefix else { return }
         let (output, errors) = lines.withLock { lines in (lines.output.finish(), lines.errors.finish()) }
-        if !output.isEmpty { FileHandle.standardOutput.write(Data(output)) }
-        if !errors.isEmpty { FileHandle.standardError.write(Data(errors)) }
+        LauncherOutput.write(output[...], isError: false)
+        LauncherOutput.write(errors[...], isError: true)
+    }
+}
+
+/// The launcher's standard output and error, which every rank's output goes to: one write at a
+/// time, whole, so that lines of ranks written by different threads never interleave (a write
+/// to a pipe longer than `PIPE_BUF` is not atomic).
+enum LauncherOutput {
+    private static let lock = Mutex(())
+
+    static func write(_ bytes: ArraySlice<UInt8>, isError: Bool) {
+        guard !bytes.isEmpty else { return }
+        let fd: Int32 = isError ? 2 : 1
+        lock.withLock { _ in
+            bytes.withUnsafeBytes { raw in
+                var offset = 0
+                while offset < raw.count {
+                    let written = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                    if written < 0 {
+                        if errno == EINTR { continue }
+                        return   // The launcher's output is gone (a closed pipe): nothing to do.
+                    }
+                    offset += written
+                }
+            }
+        }
     }
 }
 

@@ -220,8 +220,8 @@ final class LaunchControl: Sendable {
     }
 
     func start(rank: Int, executable: URL, arguments: [String], environment: [String: String]) throws {
-        let output = job.prefixOutput ? OutputPrefixer(rank: rank, to: FileHandle.standardOutput) : nil
-        let errors = job.prefixOutput ? OutputPrefixer(rank: rank, to: FileHandle.standardError) : nil
+        let output = job.prefixOutput ? OutputPrefixer(rank: rank, isError: false) : nil
+        let errors = job.prefixOutput ? OutputPrefixer(rank: rank, isError: true) : nil
         let process = try state.withLock { state in
             let process = try ChildProcess.spawn(
                 executable: executable.path, arguments: arguments, environment: environment,
@@ -473,26 +473,28 @@ private final class SignalForwarding {
     }
 }
 
-/// Copies a rank's output to ours, each line prefixed with `[rank] `, on a thread of its own.
+/// Copies a rank's output to ours (``LauncherOutput``), each line prefixed with `[rank] `, on a
+/// thread of its own.
 private final class OutputPrefixer: Sendable {
     /// The end the rank writes to; closed here once the rank has it.
     let writeEnd: Int32
     private let readEnd: Int32
     private let rank: Int
-    private let output: FileHandle
+    /// Whether this is the rank's standard error (else its output).
+    private let isError: Bool
 
-    init(rank: Int, to output: FileHandle) {
+    init(rank: Int, isError: Bool) {
         let ends: (read: Int32, write: Int32) = (try? makeChildPipe()) ?? (-1, -1)
         readEnd = ends.read
         writeEnd = ends.write
         self.rank = rank
-        self.output = output
+        self.isError = isError
     }
 
     /// Closes this side's copy of the write end and copies lines until the rank closes its own.
     func start() {
         close(writeEnd)
-        let readEnd = readEnd, output = output
+        let readEnd = readEnd, isError = isError
         let rank = rank
         let thread = Thread {
             var lines = LinePrefixer(rank: rank)
@@ -502,10 +504,10 @@ private final class OutputPrefixer: Sendable {
                 if count < 0, errno == EINTR { continue }
                 if count <= 0 { break }
                 let complete = lines.append(chunk[..<count])
-                if !complete.isEmpty { output.write(Data(complete)) }
+                LauncherOutput.write(complete[...], isError: isError)
             }
             let rest = lines.finish()
-            if !rest.isEmpty { output.write(Data(rest)) }
+            LauncherOutput.write(rest[...], isError: isError)
             close(readEnd)
         }
         thread.name = "fleet-launch-output-\(rank)"

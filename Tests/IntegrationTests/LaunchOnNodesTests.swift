@@ -183,6 +183,23 @@ struct LaunchOnNodesTests {
         }
     }
 
+    @Test func muchOutputFromRanksOnANodeArrivesWholeAndInOrder() async throws {
+        try await withNodes(1) { nodes in
+            let outcome = try await launch(3, hosts: "local:1,\(nodes[0].endpoint):2", "chatter", options: ["--prefix"])
+            #expect(outcome.status == 0, "\(outcome.stderr)")
+            var next = [0, 0, 0]
+            var misplaced = 0
+            for line in outcome.stdout.split(separator: "\n") {
+                let words = line.split(separator: " ")
+                guard words.count == 5, let rank = Int(words[2]), (0..<3).contains(rank), words[0] == "[\(rank)]",
+                      let number = Int(words[4]) else { continue }
+                if number == next[rank] { next[rank] += 1 } else { misplaced += 1 }
+            }
+            #expect(next == [100_000, 100_000, 100_000], "lines per rank: \(next)")
+            #expect(misplaced == 0)
+        }
+    }
+
     @Test func aWrongSecretOrAMissingNodeIsAClearErrorAndNothingRuns() async throws {
         try await withNodes(1) { nodes in
             let refused = try await launch(2, hosts: "local:1,\(nodes[0].endpoint):1", "where", secret: "not-\(Self.secret)")

@@ -287,6 +287,22 @@ case "where", "spin":
             if round % 100 == 0 { try await Task.sleep(for: .milliseconds(5)) }
         }
     }
+case "chatter":
+    // Each rank prints 100,000 numbered lines (about 2 MB) as fast as it can, then meets the
+    // others: its output must arrive whole and in order, however it travels.
+    try await Communicator.withWorld { world in
+        var text = ""
+        for line in 0..<100_000 {
+            text += "rank \(world.rank) line \(line)\n"
+            if text.utf8.count > 60_000 {
+                print(text, terminator: "")
+                text = ""
+            }
+        }
+        print(text, terminator: "")
+        fflush(nil)
+        try await world.barrier()
+    }
 case "orphan":
     // Each rank leaves two children behind that hold its output open (`sleep 30`), then
     // finishes: one in its process group (a shell's background job), one in a group of its own
