@@ -24,22 +24,15 @@ struct LaunchAcrossNamespacesTests {
             try await Namespaces.ip("link set \(bridge) up")
             for i in 1...count {
                 let namespace = "fleet-\(tag)-\(i)"
-                try await Namespaces.ip("netns add \(namespace)")
                 namespaces.append(namespace)
-                try await Namespaces.ip("link add fb\(tag)\(i)h type veth peer name fb\(tag)\(i)n")
+                try await Namespaces.addHost(namespace, link: "fb\(tag)\(i)", address: "10.78.0.\(i + 1)/24")
                 try await Namespaces.ip("link set fb\(tag)\(i)h master \(bridge)")
                 try await Namespaces.ip("link set fb\(tag)\(i)h up")
-                try await Namespaces.ip("link set fb\(tag)\(i)n netns \(namespace)")
-                try await Namespaces.ip("netns exec \(namespace) ip addr add 10.78.0.\(i + 1)/24 dev fb\(tag)\(i)n")
-                try await Namespaces.ip("netns exec \(namespace) ip link set fb\(tag)\(i)n up")
-                try await Namespaces.ip("netns exec \(namespace) ip link set lo up")
                 let cache = FileManager.default.temporaryDirectory.appendingPathComponent("fleet-launch-netns-\(UUID())")
                 caches.append(cache)
-                nodes.append(try await ServingProcess.start(
-                    executable: URL(fileURLWithPath: Namespaces.ip),
-                    ["netns", "exec", namespace, try product("fleet").path, "serve", "--host", "10.78.0.\(i + 1)",
-                     "--port", "60000", "--workers", "2", "--cache-dir", cache.path],
-                    environment: ["FLEET_SECRET": Self.secret]))
+                nodes.append(try await Namespaces.serve(
+                    in: namespace, ["--host", "10.78.0.\(i + 1)", "--port", "60000", "--workers", "2", "--cache-dir", cache.path],
+                    secret: Self.secret))
             }
             try await body(nodes, (1...count).map { "fb\(tag)\($0)h" })
         } catch {

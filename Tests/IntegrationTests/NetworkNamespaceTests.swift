@@ -29,6 +29,24 @@ struct NetworkNamespaceTests {
         return outcome
     }
 
+    /// A host of its own: namespace `namespace`, with loopback up and a veth link to this host,
+    /// `LINKn` inside at `address` (CIDR) and `LINKh` here, which the caller configures.
+    static func addHost(_ namespace: String, link: String, address: String) async throws {
+        try await ip("netns add \(namespace)")
+        try await ip("link add \(link)h type veth peer name \(link)n")
+        try await ip("link set \(link)n netns \(namespace)")
+        try await ip("netns exec \(namespace) ip addr add \(address) dev \(link)n")
+        try await ip("netns exec \(namespace) ip link set \(link)n up")
+        try await ip("netns exec \(namespace) ip link set lo up")
+    }
+
+    /// Starts `fleet serve ARGUMENTS` inside `namespace`, with `secret`.
+    static func serve(in namespace: String, _ arguments: [String], secret: String) async throws -> ServingProcess {
+        try await ServingProcess.start(
+            executable: URL(fileURLWithPath: ip), ["netns", "exec", namespace, try product("fleet").path, "serve"] + arguments,
+            environment: ["FLEET_SECRET": secret])
+    }
+
     struct SetupError: Error, CustomStringConvertible {
         var message: String
         var description: String { message }
@@ -52,26 +70,18 @@ struct NetworkNamespaceTests {
         do {
             for i in 1...count {
                 let namespace = "fleet-\(tag)-\(i)"
-                try await Self.ip("netns add \(namespace)")
                 namespaces.append(namespace)
-                try await Self.ip("link add fv\(tag)\(i)h type veth peer name fv\(tag)\(i)n")
-                try await Self.ip("link set fv\(tag)\(i)n netns \(namespace)")
+                try await Self.addHost(namespace, link: "fv\(tag)\(i)", address: "10.77.\(i).2/24")
                 try await Self.ip("addr add 10.77.\(i).1/24 dev fv\(tag)\(i)h")
                 try await Self.ip("link set fv\(tag)\(i)h up")
-                try await Self.ip("netns exec \(namespace) ip addr add 10.77.\(i).2/24 dev fv\(tag)\(i)n")
-                try await Self.ip("netns exec \(namespace) ip link set fv\(tag)\(i)n up")
-                try await Self.ip("netns exec \(namespace) ip link set lo up")
                 // As on a LAN: the rest of the world is behind this host (broadcasts to
                 // 255.255.255.255 need a route to leave by).
                 try await Self.ip("netns exec \(namespace) ip route add default via 10.77.\(i).1")
                 let cache = FileManager.default.temporaryDirectory.appendingPathComponent("fleet-netns-cache-\(UUID())")
                 caches.append(cache)
-                let fleet = try product("fleet").path
-                nodes.append(try await ServingProcess.start(
-                    executable: URL(fileURLWithPath: Self.ip),
-                    ["netns", "exec", namespace, fleet, "serve", "--port", "60000", "--workers", "1", "--cache-dir", cache.path]
-                        + arguments(i),
-                    environment: ["FLEET_SECRET": Self.secret]))
+                nodes.append(try await Self.serve(
+                    in: namespace, ["--port", "60000", "--workers", "1", "--cache-dir", cache.path] + arguments(i),
+                    secret: Self.secret))
             }
             try await body(nodes, (1...count).map { "fv\(tag)\($0)h" })
         } catch {
