@@ -71,30 +71,21 @@ struct LaunchAcrossNamespacesTests {
             print("skipped: \(reason)")
             return
         }
-        try await withNodesOnABridge(2) { _, links in
+        try await withNodesOnABridge(2) { nodes, links in
             let began = ContinuousClock.now
-            async let outcome = launch(5, hosts: "local:1,10.78.0.2:2,10.78.0.3:2", "spin", options: ["--grace", "2"])
-            try await Task.sleep(for: .seconds(3))
+            let launch = try RunningLaunch(
+                ["-n", "5", "--hosts", "local:1,10.78.0.2:2,10.78.0.3:2", "--grace", "2"], scenario: "spin", secret: Self.secret)
+            // Once every rank runs, the second node's link goes down: no FIN, no RST.
+            var ranks = try await waitForChildren(of: launch.pid, count: 1)
+            for node in nodes { ranks += try await waitForChildren(of: node.pid, count: 2) }
             try await Namespaces.ip("link set \(links[1]) down")
-            let result = try await outcome
+            let result = try await launch.finish()
             #expect(result.status != 0, "\(result.stdout)\n\(result.stderr)")
             #expect(result.stderr.contains("was lost with node 10.78.0.3:60000"), "\(result.stderr)")
             #expect(began.duration(to: .now) < .seconds(60), "\(result.stderr)")
             // The node cut off kills its two ranks once it notices the launcher is gone (its
             // heartbeats, 5 s apart, go unanswered): no rank of the job is left running.
-            let pids = result.stdout.split(separator: "\n").compactMap { line -> Int32? in
-                let words = line.split(separator: " ")
-                guard let at = words.firstIndex(of: "pid"), at + 1 < words.count else { return nil }
-                return Int32(words[at + 1])
-            }
-            #expect(pids.count == 5, "\(result.stdout)")
-            for _ in 0..<300 where pids.contains(where: { kill($0, 0) == 0 }) {
-                try await Task.sleep(for: .milliseconds(100))
-            }
-            for pid in pids where kill(pid, 0) == 0 {
-                Issue.record("rank process \(pid) still runs")
-                kill(pid, SIGKILL)
-            }
+            try await expectEnded(ranks, within: 30)
         }
     }
 }

@@ -88,70 +88,48 @@ struct LaunchOnNodesTests {
     @Test func aNodeKilledMidRunFailsTheJobAndItsRanksEnd() async throws {
         try await withNodes(2) { nodes in
             let hosts = "local:1,\(nodes[0].endpoint):1,\(nodes[1].endpoint):2"
-            async let outcome = launch(4, hosts: hosts, "spin", options: ["--grace", "2"])
-            try await Task.sleep(for: .seconds(2))
+            let launch = try RunningLaunch(["-n", "4", "--hosts", hosts, "--grace", "2"], scenario: "spin", secret: Self.secret)
+            // Once every rank runs (the launcher's child, and the nodes'), the second node dies.
+            let doomed = try await waitForChildren(of: nodes[1].pid, count: 2)
+            let others = try await waitForChildren(of: nodes[0].pid, count: 1) + waitForChildren(of: launch.pid, count: 1)
             nodes[1].signal(SIGKILL)
-            let result = try await outcome
+            let result = try await launch.finish()
             #expect(result.status == 1, "\(result.stdout)\n\(result.stderr)")
             #expect(result.stderr.contains("was lost with node \(nodes[1].endpoint)"), "\(result.stderr)")
             // Every rank's process ends, the dead node's two as well (they are told of the failure).
-            let ranks = processes(result)
-            #expect(ranks.count == 4, "\(result.stdout)")
-            for _ in 0..<100 where ranks.values.contains(where: { kill($0.pid, 0) == 0 }) {
-                try await Task.sleep(for: .milliseconds(100))
-            }
-            for (rank, process) in ranks {
-                #expect(kill(process.pid, 0) != 0, "rank \(rank) (pid \(process.pid)) still runs")
-                if kill(process.pid, 0) == 0 { kill(process.pid, SIGKILL) }
-            }
+            try await expectEnded(doomed + others)
         }
     }
 
-    /// Starts `fleet launch` with `arguments` running `MPITestPeer spin`, sends it SIGTERM after
-    /// 2 s, and returns what it printed and how it ended.
-    func launchAndTerminate(_ arguments: [String]) async throws -> Outcome {
-        let launcher = Process()
-        launcher.executableURL = try product("fleet")
-        launcher.arguments = ["launch"] + arguments + ["--", try product("MPITestPeer").path, "spin"]
-        launcher.environment = ProcessInfo.processInfo.environment.merging(["FLEET_SECRET": Self.secret]) { $1 }
-        let out = Pipe(), err = Pipe()
-        launcher.standardOutput = out
-        launcher.standardError = err
-        try launcher.run()
-        let pid = launcher.processIdentifier
-        let watchdog = Task {
-            try await Task.sleep(for: .seconds(90))
-            kill(pid, SIGKILL)
-        }
-        async let stdout = onDedicatedThread { String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
-        async let stderr = onDedicatedThread { String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
-        try await Task.sleep(for: .seconds(2))
-        kill(pid, SIGTERM)
-        let (output, errors) = await (stdout, stderr)
-        await onDedicatedThread { launcher.waitUntilExit() }
-        watchdog.cancel()
-        return Outcome(status: launcher.terminationStatus, stdout: output, stderr: errors)
+    /// Starts `fleet launch` with `arguments` running `MPITestPeer spin`, sends it SIGTERM once
+    /// its ranks run (`parents`: who starts them — `nil` for the launcher — and how many), and
+    /// returns what it printed, how it ended, and the ranks' PIDs.
+    func launchAndTerminate(
+        _ arguments: [String], ranksOn parents: [(pid: Int32?, count: Int)]
+    ) async throws -> (outcome: Outcome, ranks: [Int32]) {
+        let launch = try RunningLaunch(arguments, scenario: "spin", secret: Self.secret)
+        var ranks: [Int32] = []
+        for parent in parents { ranks += try await waitForChildren(of: parent.pid ?? launch.pid, count: parent.count) }
+        kill(launch.pid, SIGTERM)
+        return (try await launch.finish(), ranks)
     }
 
     @Test func sigtermToTheLauncherEndsEveryRankHereAndOnTheNodes() async throws {
         // Ranks here only: the launcher passes the signal on, and they die of it (else they would
         // spin on for a minute and end well). Then with ranks on a node, which passes it on too.
         let began = ContinuousClock.now
-        let local = try await launchAndTerminate(["-n", "2"])
+        let (local, localRanks) = try await launchAndTerminate(["-n", "2"], ranksOn: [(nil, 2)])
         #expect(local.status == 143, "\(local.stdout)\n\(local.stderr)")
         #expect(local.stderr.contains("was killed by signal 15"), "\(local.stderr)")
         #expect(began.duration(to: .now) < .seconds(30))
+        try await expectEnded(localRanks)
 
         try await withNodes(1) { nodes in
-            let outcome = try await launchAndTerminate(["-n", "3", "--hosts", "local:1,\(nodes[0].endpoint):2"])
+            let (outcome, ranks) = try await launchAndTerminate(
+                ["-n", "3", "--hosts", "local:1,\(nodes[0].endpoint):2"], ranksOn: [(nil, 1), (nodes[0].pid, 2)])
             #expect(outcome.status == 143, "\(outcome.stdout)\n\(outcome.stderr)")
             #expect(outcome.stderr.contains("was killed by signal 15"), "\(outcome.stderr)")
-            let ranks = processes(outcome)
-            #expect(ranks.count == 3, "\(outcome.stdout)")
-            for (rank, process) in ranks where kill(process.pid, 0) == 0 {
-                Issue.record("rank \(rank) (pid \(process.pid)) still runs")
-                kill(process.pid, SIGKILL)
-            }
+            try await expectEnded(ranks)
         }
     }
 

@@ -170,3 +170,82 @@ func withMarkerDirectory<Result>(_ body: (URL) async throws -> Result) async thr
     defer { try? FileManager.default.removeItem(at: directory) }
     return try await body(directory)
 }
+
+/// `fleet launch ARGUMENTS -- MPITestPeer SCENARIO`, running: its PID, then its outcome
+/// (``finish()``); killed by PID if it runs past 90 s.
+final class RunningLaunch: Sendable {
+    private let process: Process
+    private let output: Pipe
+    private let errors: Pipe
+    private let watchdog: Task<Void, any Error>
+
+    var pid: Int32 { process.processIdentifier }
+
+    init(_ arguments: [String], scenario: String, secret: String) throws {
+        process = Process()
+        process.executableURL = try product("fleet")
+        process.arguments = ["launch"] + arguments + ["--", try product("MPITestPeer").path, scenario]
+        process.environment = ProcessInfo.processInfo.environment.merging(["FLEET_SECRET": secret]) { $1 }
+        output = Pipe()
+        errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let pid = process.processIdentifier
+        watchdog = Task {
+            try await Task.sleep(for: .seconds(90))
+            kill(pid, SIGKILL)
+        }
+    }
+
+    /// Waits for the launch to end (reading its output on threads of their own).
+    func finish() async throws -> Outcome {
+        let (out, err, process) = (output, errors, process)
+        async let stdout = onDedicatedThread { String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
+        async let stderr = onDedicatedThread { String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
+        let (text, errorText) = await (stdout, stderr)
+        await onDedicatedThread { process.waitUntilExit() }
+        watchdog.cancel()
+        return Outcome(status: process.terminationStatus, stdout: text, stderr: errorText)
+    }
+}
+
+/// The processes whose parent is `parent` (from /proc).
+func children(of parent: Int32) -> [Int32] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap { entry -> Int32? in
+        guard let pid = Int32(entry),
+              let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        // pid (comm) state ppid …: the command may hold spaces and parentheses.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 1 && Int32(fields[1]) == parent ? pid : nil
+    }
+}
+
+/// Waits (up to 60 s) until `parent` has `count` children; returns them.
+func waitForChildren(of parent: Int32, count: Int) async throws -> [Int32] {
+    for _ in 0..<600 {
+        let found = children(of: parent)
+        if found.count >= count { return found }
+        try await Task.sleep(for: .milliseconds(100))
+    }
+    throw ChildrenMissing(parent: parent, count: count)
+}
+
+struct ChildrenMissing: Error, CustomStringConvertible {
+    var parent: Int32
+    var count: Int
+    var description: String { "process \(parent) did not get \(count) children within 60 s" }
+}
+
+/// Records an issue for each of `ranks` still running after `seconds`, and kills it.
+func expectEnded(_ ranks: [Int32], within seconds: Int = 10) async throws {
+    for _ in 0..<(seconds * 10) where ranks.contains(where: { kill($0, 0) == 0 }) {
+        try await Task.sleep(for: .milliseconds(100))
+    }
+    for pid in ranks where kill(pid, 0) == 0 {
+        Issue.record("rank process \(pid) still runs")
+        kill(pid, SIGKILL)
+    }
+}
