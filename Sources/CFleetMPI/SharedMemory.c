@@ -137,6 +137,12 @@ void *fleet_shm_map(int fd, uint32_t ranks, uint64_t *ring_capacity, size_t *map
 
 int64_t fleet_shm_put(void *segment, uint32_t from, uint32_t to, uint32_t flags, uint64_t total,
                       const void *data, uint64_t length) {
+    return fleet_shm_put_parts(segment, from, to, flags, total, NULL, 0, data, length);
+}
+
+int64_t fleet_shm_put_parts(void *segment, uint32_t from, uint32_t to, uint32_t flags, uint64_t total,
+                            const void *prefix, uint64_t prefix_length, const void *data, uint64_t data_length) {
+    uint64_t length = prefix_length + data_length;
     ring_control *ring = ring_of(segment, from, to);
     uint64_t capacity = header_of(segment)->ring_capacity;
     uint64_t tail = ring->tail;  /* only this process writes it */
@@ -171,7 +177,9 @@ int64_t fleet_shm_put(void *segment, uint32_t from, uint32_t to, uint32_t flags,
     record->length = (uint32_t)payload;
     record->flags = flags & (payload == length ? ~0u : ~(uint32_t)FLEET_SHM_LAST);
     record->total = total;
-    memcpy(record + 1, data, payload);
+    uint64_t from_prefix = payload < prefix_length ? payload : prefix_length;
+    if (from_prefix > 0) memcpy(record + 1, prefix, from_prefix);
+    if (payload > from_prefix) memcpy((uint8_t *)(record + 1) + from_prefix, data, payload - from_prefix);
     __atomic_store_n(&ring->tail, tail + RECORD_HEADER + align16(payload), __ATOMIC_RELEASE);
     fleet_shm_notify(segment, to);
     return (int64_t)payload;

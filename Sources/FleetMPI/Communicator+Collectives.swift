@@ -303,10 +303,12 @@ extension Communicator {
         }
     }
 
-    /// Reduce-scatter then allgather around the ring, chunks as raw bytes.
+    /// Reduce-scatter then allgather around the ring, chunks as raw bytes. Over shared memory
+    /// each incoming chunk is combined into (or copied to) the result straight from the ring,
+    /// through its receive's sink; elsewhere it arrives as a message and is applied from there.
     nonisolated(nonsending) private func ringAllreduce<T: Codable & Sendable & BitwiseCopyable>(_ values: [T], _ operation: Reduction<T>, tag: Int32) async throws -> [T] {
-        var data = values
-        let count = data.count
+        let data = ArrayBox(values)
+        let count = values.count
         func bounds(_ chunk: Int) -> Range<Int> { (chunk * count / size)..<((chunk + 1) * count / size) }
         let right = (rank + 1) % size, left = (rank - 1 + size) % size
         let stride = MemoryLayout<T>.stride
@@ -314,36 +316,51 @@ extension Communicator {
             for step in 0..<(size - 1) {
                 let sending = bounds((rank - step + phase + size) % size)
                 let receiving = bounds((rank - step - 1 + phase + size) % size)
-                let incoming = world.mailbox.post(MessagePattern(context: collectiveContext, source: members[left], tag: tag))
-                var buffer = world.messageBuffer(context: collectiveContext, tag: tag, capacity: sending.count * stride)
-                data.withUnsafeBytes { raw in
-                    _ = buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[(sending.lowerBound * stride)..<(sending.upperBound * stride)]))
+                let sink = ArrayChunkSink(data, range: receiving, combining: phase == 0 ? operation : nil)
+                let incoming = world.mailbox.post(
+                    MessagePattern(context: collectiveContext, source: members[left], tag: tag), sink: sink)
+                let written = try data.elements.withUnsafeBytes { raw in
+                    try world.write(
+                        context: collectiveContext, tag: tag,
+                        body: UnsafeRawBufferPointer(rebasing: raw[(sending.lowerBound * stride)..<(sending.upperBound * stride)]),
+                        to: members[right])
                 }
-                let written = try world.write(buffer, to: members[right])
                 let message = try await wait(for: incoming, operation: "allreduce")
-                guard message.data.readableBytes == receiving.count * stride else {
-                    throw CommunicatorError.invalidArgument("allreduce arrays differ in length between ranks")
-                }
-                data.withUnsafeMutableBufferPointer { target in
-                    let chunk = UnsafeMutableBufferPointer(rebasing: target[receiving])
-                    message.data.withUnsafeReadableBytes { raw in
-                        if phase == 1 {
-                            UnsafeMutableRawBufferPointer(chunk).copyMemory(from: raw)
-                        } else if Int(bitPattern: raw.baseAddress) % MemoryLayout<T>.alignment == 0 {
-                            operation.combineElements(chunk, raw.assumingMemoryBound(to: T.self))
-                        } else {
-                            let aligned = [T](unsafeUninitializedCapacity: chunk.count) { copy, initialized in
-                                UnsafeMutableRawBufferPointer(copy).copyMemory(from: raw)
-                                initialized = chunk.count
-                            }
-                            aligned.withUnsafeBufferPointer { operation.combineElements(chunk, $0) }
-                        }
-                    }
+                if !sink.isFull {
+                    try apply(message, to: data, receiving, combining: phase == 0 ? operation : nil)
                 }
                 if let written { try await world.completion(of: written, to: members[right]) }
             }
         }
-        return data
+        return data.elements
+    }
+
+    /// Applies a ring step's incoming chunk that came as a message (not through its sink).
+    private func apply<T: BitwiseCopyable>(
+        _ message: RankMessage, to data: ArrayBox<T>, _ receiving: Range<Int>, combining operation: Reduction<T>?
+    ) throws {
+        let stride = MemoryLayout<T>.stride
+        guard message.data.readableBytes == receiving.count * stride else {
+            throw CommunicatorError.invalidArgument("allreduce arrays differ in length between ranks")
+        }
+        data.elements.withUnsafeMutableBufferPointer { target in
+            let chunk = UnsafeMutableBufferPointer(rebasing: target[receiving])
+            message.data.withUnsafeReadableBytes { raw in
+                guard let operation else {
+                    UnsafeMutableRawBufferPointer(chunk).copyMemory(from: raw)
+                    return
+                }
+                if Int(bitPattern: raw.baseAddress) % MemoryLayout<T>.alignment == 0 {
+                    operation.combineElements(chunk, raw.assumingMemoryBound(to: T.self))
+                } else {
+                    let aligned = [T](unsafeUninitializedCapacity: chunk.count) { copy, initialized in
+                        UnsafeMutableRawBufferPointer(copy).copyMemory(from: raw)
+                        initialized = chunk.count
+                    }
+                    aligned.withUnsafeBufferPointer { operation.combineElements(chunk, $0) }
+                }
+            }
+        }
     }
 
     /// `operation` applied element by element, as a combine of whole arrays.

@@ -57,10 +57,15 @@ extension Communicator {
     public func send<T: BitwiseCopyable & Sendable>(contentsOf values: [T], to destination: Int, tag: Int = 0) async throws {
         let tag = try userTag(tag)
         try checkOpen()
+        let target = try worldRank(of: destination)
         try await onLoop {
-            var buffer = world.messageBuffer(context: context, tag: tag, capacity: values.count * MemoryLayout<T>.stride)
-            values.withUnsafeBytes { _ = buffer.writeBytes($0) }
-            try await transmit(buffer, to: destination)
+            // Over shared memory straight from the array into the ring, as far as it has room.
+            let written = try values.withUnsafeBytes { body in
+                try world.write(context: context, tag: tag, body: body, to: target)
+            }
+            if let written, values.count * MemoryLayout<T>.stride >= 1 << 16 {
+                try await world.completion(of: written, to: target)
+            }
         }
     }
 

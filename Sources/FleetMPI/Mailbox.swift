@@ -49,7 +49,7 @@ final class Mailbox: Sendable {
     /// A message arrived (on the event loop, or from this rank to itself).
     func deliver(_ message: RankMessage) {
         let receive: PostedReceive? = state.withLock { state in
-            if let index = state.posted.firstIndex(where: { $0.pattern.matches(message) }) {
+            if let index = state.posted.firstIndex(where: { !$0.isClaimed && $0.pattern.matches(message) }) {
                 return state.posted.remove(at: index)
             }
             state.unexpected.append(message)
@@ -67,10 +67,36 @@ final class Mailbox: Sendable {
         for probe in probes { probe.continuation.resume(returning: message) }
     }
 
+    /// A message from `source` with `context` and `tag`, whose body is `length` bytes, is
+    /// arriving in pieces: the posted receive it matches, when that receive has a sink for
+    /// exactly that length, is claimed for it (no other message matches it any more) and
+    /// returned, for the transport to feed its sink. `nil`: the message goes the usual way.
+    func claim(source: Int, context: UInt64, tag: Int32, length: Int) -> PostedReceive? {
+        let header = RankMessage(context: context, source: source, tag: tag, data: ByteBuffer())
+        return state.withLock { state in
+            guard let receive = state.posted.first(where: { !$0.isClaimed && $0.pattern.matches(header) }),
+                  receive.sink?.length == length else { return nil }
+            receive.claim()
+            return receive
+        }
+    }
+
+    /// The message a claimed receive's sink took has arrived whole: completes the receive (with
+    /// an empty body: it is in the sink), unless it was withdrawn or failed meanwhile.
+    func completeClaimed(_ receive: PostedReceive, context: UInt64, source: Int, tag: Int32) {
+        let removed = state.withLock { state in
+            guard let index = state.posted.firstIndex(where: { $0 === receive }) else { return false }
+            state.posted.remove(at: index)
+            return true
+        }
+        if removed { receive.complete(.success(RankMessage(context: context, source: source, tag: tag, data: ByteBuffer()))) }
+    }
+
     /// Posts a receive: it takes the oldest matching unexpected message now, or the next matching
-    /// one to arrive. Posting order is matching order (MPI's rule for `irecv`).
-    func post(_ pattern: MessagePattern) -> PostedReceive {
-        let receive = PostedReceive(pattern: pattern)
+    /// one to arrive. Posting order is matching order (MPI's rule for `irecv`). A receive with a
+    /// `sink` may get its message's body through the sink instead (``MessageSink``).
+    func post(_ pattern: MessagePattern, sink: MessageSink? = nil) -> PostedReceive {
+        let receive = PostedReceive(pattern: pattern, sink: sink)
         let outcome: Result<RankMessage, CommunicatorError>? = state.withLock { state in
             if let index = state.unexpected.firstIndex(where: { pattern.matches($0) }) {
                 return .success(state.unexpected.remove(at: index))
@@ -182,6 +208,10 @@ final class Mailbox: Sendable {
 /// returns that.
 final class PostedReceive: Sendable {
     let pattern: MessagePattern
+    /// Where the body may go as it arrives, on transports that can (``MessageSink``).
+    let sink: MessageSink?
+    /// A transport is feeding the sink with a message for it (``Mailbox/claim(source:context:tag:length:)``).
+    private let claimed = Atomic<Bool>(false)
     private enum State {
         case waiting(CheckedContinuation<RankMessage, any Error>?)
         case done(Result<RankMessage, any Error>)
@@ -189,9 +219,14 @@ final class PostedReceive: Sendable {
     private let state = Mutex(State.waiting(nil))
     private let completed = Atomic<Bool>(false)
 
-    init(pattern: MessagePattern) {
+    init(pattern: MessagePattern, sink: MessageSink? = nil) {
         self.pattern = pattern
+        self.sink = sink
     }
+
+    var isClaimed: Bool { claimed.load(ordering: .relaxed) }
+
+    func claim() { claimed.store(true, ordering: .relaxed) }
 
     func complete(_ outcome: Result<RankMessage, any Error>) {
         let waiter: CheckedContinuation<RankMessage, any Error>?? = state.withLock { state in

@@ -12,6 +12,12 @@ protocol PolledLinks: Sendable {
     /// - Returns: `nil` when it is written already; else a future that completes once it is.
     func write(_ data: ByteBuffer, to destination: Int) -> EventLoopFuture<Void>?
 
+    /// Starts writing a message of `context` and `tag` whose body is `body`, read now (the
+    /// memory may change once this returns).
+    ///
+    /// - Returns: as ``write(_:to:)``.
+    func write(context: UInt64, tag: Int32, body: UnsafeRawBufferPointer, to destination: Int) -> EventLoopFuture<Void>?
+
     /// Waits until `done` holds: polls for a while, then runs `suspend` (which waits for the
     /// same thing to be signalled) while the links are still driven.
     ///
@@ -32,4 +38,12 @@ protocol PolledLinks: Sendable {
 
     /// The rank's program failed with `reason`: end the job where the launcher cannot.
     func abort(_ reason: String)
+}
+
+extension PolledLinks {
+    /// Copies the message into a buffer and writes that (links that cannot write from memory
+    /// directly).
+    func write(context: UInt64, tag: Int32, body: UnsafeRawBufferPointer, to destination: Int) -> EventLoopFuture<Void>? {
+        write(RankMessageHeader.message(context: context, tag: tag, body: body), to: destination)
+    }
 }

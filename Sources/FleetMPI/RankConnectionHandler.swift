@@ -11,6 +11,14 @@ enum RankMessageHeader {
         buffer.writeInteger(tag, endianness: .little)
     }
 
+    /// A message: the header, then `body`.
+    static func message(context: UInt64, tag: Int32, body: UnsafeRawBufferPointer) -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: size + body.count)
+        write(context: context, tag: tag, into: &buffer)
+        buffer.writeBytes(body)
+        return buffer
+    }
+
     static func read(from buffer: inout ByteBuffer) -> (context: UInt64, tag: Int32)? {
         guard let context = buffer.readInteger(endianness: .little, as: UInt64.self),
               let tag = buffer.readInteger(endianness: .little, as: Int32.self) else { return nil }

@@ -28,6 +28,11 @@ final class SharedMemoryLinks: PolledLinks {
     /// What the loop thread alone touches: messages being reassembled, messages waiting for room.
     private let state: NIOLoopBound<LoopState>
     private let deliver: @Sendable (RankMessage) -> Void
+    /// A message is arriving in pieces: a receive whose sink takes its body, if any
+    /// (``Mailbox/claim(source:context:tag:length:)``).
+    private let claim: @Sendable (_ source: Int, _ context: UInt64, _ tag: Int32, _ length: Int) -> PostedReceive?
+    /// A claimed receive's body is all in its sink (``Mailbox/completeClaimed(_:context:source:tag:)``).
+    private let completeClaimed: @Sendable (PostedReceive, _ context: UInt64, _ source: Int, _ tag: Int32) -> Void
     private let event: @Sendable (RankLinkEvent) -> Void
     private let failed: @Sendable (CommunicatorError) -> Void
     private let stopped = Atomic<Bool>(false)
@@ -50,6 +55,8 @@ final class SharedMemoryLinks: PolledLinks {
     private final class LoopState {
         /// A message from each rank whose first fragments have arrived.
         @exclusivity(unchecked) var partial: [ByteBuffer?]
+        /// A message from each rank whose body goes into a receive's sink as it arrives.
+        @exclusivity(unchecked) var direct: [Direct?]
         /// Messages to each rank still to be written, oldest first.
         @exclusivity(unchecked) var outbound: [[Outbound]]
         /// Ranks with messages waiting in `outbound`.
@@ -62,9 +69,18 @@ final class SharedMemoryLinks: PolledLinks {
 
         init(size: Int) {
             partial = Array(repeating: nil, count: size)
+            direct = Array(repeating: nil, count: size)
             outbound = Array(repeating: [], count: size)
             finished = Array(repeating: false, count: size)
         }
+    }
+
+    /// A message whose body goes to its receive's sink, piece by piece.
+    private struct Direct {
+        let receive: PostedReceive
+        let sink: MessageSink
+        let context: UInt64
+        let tag: Int32
     }
 
     /// A message (or a goodbye) partly written.
@@ -81,6 +97,13 @@ final class SharedMemoryLinks: PolledLinks {
             self.total = data.readableBytes
             self.goodbye = goodbye
         }
+
+        /// The rest of a message of `total` bytes whose first fragments are written.
+        init(rest: ByteBuffer, total: Int) {
+            self.data = rest
+            self.total = total
+            self.goodbye = false
+        }
     }
 
     /// Maps the segment in file descriptor `fd` (inherited from the launcher) and starts the
@@ -93,6 +116,8 @@ final class SharedMemoryLinks: PolledLinks {
     init(
         fd: Int32, rank: Int, size: Int, loop: any EventLoop, spinBudget: Duration,
         deliver: @escaping @Sendable (RankMessage) -> Void,
+        claim: @escaping @Sendable (Int, UInt64, Int32, Int) -> PostedReceive? = { _, _, _, _ in nil },
+        completeClaimed: @escaping @Sendable (PostedReceive, UInt64, Int, Int32) -> Void = { _, _, _, _ in },
         event: @escaping @Sendable (RankLinkEvent) -> Void,
         failed: @escaping @Sendable (CommunicatorError) -> Void
     ) throws {
@@ -108,6 +133,8 @@ final class SharedMemoryLinks: PolledLinks {
         self.loop = loop
         self.state = NIOLoopBound(LoopState(size: size), eventLoop: loop)
         self.deliver = deliver
+        self.claim = claim
+        self.completeClaimed = completeClaimed
         self.event = event
         self.failed = failed
         self.spinBudget = spinBudget
@@ -125,6 +152,47 @@ final class SharedMemoryLinks: PolledLinks {
         let state = state.value
         var message = Outbound(data: data)
         if state.outbound[destination].isEmpty, push(&message, to: destination) { return nil }
+        let promise = loop.makePromise(of: Void.self)
+        message.promise = promise
+        state.outbound[destination].append(message)
+        state.blocked.insert(destination)
+        return promise.futureResult
+    }
+
+    /// Writes a message of `context` and `tag` with `body` to `destination` straight from
+    /// `body`'s memory, as far as the ring has room now; only what does not fit is copied, into
+    /// a buffer that waits for room. Must run on the loop.
+    ///
+    /// - Returns: as ``write(_:to:)``.
+    func write(context: UInt64, tag: Int32, body: UnsafeRawBufferPointer, to destination: Int) -> EventLoopFuture<Void>? {
+        let state = state.value
+        guard state.outbound[destination].isEmpty, body.count > 0 else {
+            return write(RankMessageHeader.message(context: context, tag: tag, body: body), to: destination)
+        }
+        // The header on the stack: small messages take this path too.
+        var headerBytes: (UInt64, UInt32) = (context.littleEndian, UInt32(bitPattern: tag).littleEndian)
+        let headerCount = RankMessageHeader.size
+        let total = headerCount + body.count
+        var sent = 0
+        withUnsafeBytes(of: &headerBytes) { head in
+            while sent < total {
+                let flags = UInt32(FLEET_SHM_LAST) | (sent == 0 ? UInt32(FLEET_SHM_FIRST) : 0)
+                let inHeader = Swift.min(sent, headerCount), inBody = Swift.max(0, sent - headerCount)
+                let written = fleet_shm_put_parts(
+                    segment.base, UInt32(rank), UInt32(destination), flags, UInt64(total),
+                    head.baseAddress! + inHeader, UInt64(headerCount - inHeader),
+                    body.baseAddress! + inBody, UInt64(body.count - inBody))
+                guard written >= 0 else { return }
+                sent += Int(written)
+            }
+        }
+        if sent == total { return nil }
+        var rest = ByteBufferAllocator().buffer(capacity: total - sent)
+        if sent < headerCount {
+            withUnsafeBytes(of: &headerBytes) { rest.writeBytes(UnsafeRawBufferPointer(rebasing: $0[sent..<headerCount])) }
+        }
+        rest.writeBytes(UnsafeRawBufferPointer(rebasing: body[Swift.max(0, sent - headerCount)...]))
+        var message = Outbound(rest: rest, total: total)
         let promise = loop.makePromise(of: Void.self)
         message.promise = promise
         state.outbound[destination].append(message)
@@ -226,12 +294,25 @@ final class SharedMemoryLinks: PolledLinks {
                 event(.goodbye(source))
                 return true
             }
+            let last = flags & UInt32(FLEET_SHM_LAST) != 0
+            if flags & UInt32(FLEET_SHM_FIRST) == 0, let direct = state.direct[source] {
+                // The rest of a body that goes to a sink.
+                direct.sink.take(bytes)
+                fleet_shm_consume(segment.base, from, to)
+                if last { finishDirect(from: source, state) }
+                continue
+            }
             var whole: ByteBuffer?
             if flags & UInt32(FLEET_SHM_FIRST) != 0 {
                 guard total <= UInt64(World.maximumMessageSize), UInt64(length) <= total else {
                     fleet_shm_consume(segment.base, from, to)
                     failed(.malformedMessage(from: source, "a message of \(total) bytes in shared memory, over the limit"))
                     return true
+                }
+                if beginDirect(from: source, bytes, total: Int(total), state) {
+                    fleet_shm_consume(segment.base, from, to)
+                    if last { finishDirect(from: source, state) }
+                    continue
                 }
                 var buffer = ByteBufferAllocator().buffer(capacity: Int(total))
                 buffer.writeBytes(bytes)
@@ -257,6 +338,26 @@ final class SharedMemoryLinks: PolledLinks {
             }
         }
         return took > 0
+    }
+
+    /// The first piece of a message from `source`: when a posted receive's sink takes its body,
+    /// hands it this piece's part of the body and returns `true`.
+    private func beginDirect(from source: Int, _ bytes: UnsafeRawBufferPointer, total: Int, _ state: LoopState) -> Bool {
+        let header = RankMessageHeader.size
+        guard total > header, bytes.count >= header else { return false }
+        let context = UInt64(littleEndian: bytes.loadUnaligned(as: UInt64.self))
+        let tag = Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: Int32.self))
+        guard let receive = claim(source, context, tag, total - header), let sink = receive.sink else { return false }
+        sink.take(UnsafeRawBufferPointer(rebasing: bytes[header...]))
+        state.direct[source] = Direct(receive: receive, sink: sink, context: context, tag: tag)
+        return true
+    }
+
+    /// The last piece of a message that went to a sink has arrived.
+    private func finishDirect(from source: Int, _ state: LoopState) {
+        guard let direct = state.direct[source] else { return }
+        state.direct[source] = nil
+        completeClaimed(direct.receive, direct.context, source, direct.tag)
     }
 
     /// Waits until `done` holds: polls the rings for up to the spin budget, and if that was not

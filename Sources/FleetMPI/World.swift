@@ -171,6 +171,8 @@ final class World: Sendable {
             try SharedMemoryLinks(
                 fd: fd, rank: rank, size: size, loop: loop, spinBudget: environment.spinBudget(ranks: size),
                 deliver: { mailbox.deliver($0) },
+                claim: { mailbox.claim(source: $0, context: $1, tag: $2, length: $3) },
+                completeClaimed: { mailbox.completeClaimed($0, context: $1, source: $2, tag: $3) },
                 event: { joining.handle($0) },
                 failed: { mailbox.fail($0) })
         }.get()
@@ -267,6 +269,22 @@ final class World: Sendable {
             if loop.inEventLoop { return links.write(data, to: destination) }
             return loop.flatSubmit { links.write(data, to: destination) ?? loop.makeSucceededVoidFuture() }
         }
+    }
+
+    /// Hands a message of `context` and `tag` whose body is `body` (read now) to the link to
+    /// `destination`: over shared memory straight from `body`'s memory as far as the ring has
+    /// room, elsewhere as ``write(_:to:)`` does with a buffer.
+    ///
+    /// - Returns: the write, or `nil` once it is written (or for a message to this rank).
+    func write(context: UInt64, tag: Int32, body: UnsafeRawBufferPointer, to destination: Int) throws -> EventLoopFuture<Void>? {
+        if case let .polled(links) = links, destination != rank, executor.eventLoop.inEventLoop {
+            if let failure = mailbox.failure { throw failure }
+            guard body.count + RankMessageHeader.size <= Self.maximumMessageSize else {
+                throw CommunicatorError.messageTooLarge(size: body.count, limit: Self.maximumMessageSize - RankMessageHeader.size)
+            }
+            return links.write(context: context, tag: tag, body: body, to: destination)
+        }
+        return try write(RankMessageHeader.message(context: context, tag: tag, body: body), to: destination)
     }
 
     /// Waits for a write; a failed one is the job's failure, or the destination's.

@@ -22,6 +22,17 @@ struct LaunchTests {
         expectEveryCheckPassed(outcome, ranks: ranks)
     }
 
+    /// Over shared memory, a large allreduce takes its chunks straight from the ring (through
+    /// its receives' sinks); small rings (64 KiB, 4 KiB) cut them into fragments that split
+    /// elements, wrap around, and leave the message header unaligned.
+    @Test(arguments: [2, 3], ["65536", "4096"])
+    func collectivesOverSmallRingsMatchASerialComputation(ranks: Int, ringBytes: String) async throws {
+        let outcome = try await run(
+            "fleet", ["launch", "-n", "\(ranks)", "--transport", "shm", "--", try product("MPITestPeer").path, "collectives"],
+            environment: ["FLEET_MPI_SHM_RING_BYTES": ringBytes], seconds: 120)
+        expectEveryCheckPassed(outcome, ranks: ranks)
+    }
+
     /// Small rings (64 KiB) make every large message travel in fragments and wrap around.
     @Test(arguments: [(2, "tcp"), (2, "shm"), (4, "shm")], [nil, "65536"])
     func largeAndOddSizedMessagesArriveIntactBothWaysAtOnce(ranks: (Int, String), ringBytes: String?) async throws {

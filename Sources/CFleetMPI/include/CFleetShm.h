@@ -46,6 +46,11 @@ uint64_t fleet_shm_max_record(uint64_t ring_capacity);
 int64_t fleet_shm_put(void *segment, uint32_t from, uint32_t to, uint32_t flags, uint64_t total,
                       const void *data, uint64_t length);
 
+/// ``fleet_shm_put`` of the bytes of `prefix` followed by those of `data`, as if they were one
+/// buffer: a message's header and its body, without copying them together first.
+int64_t fleet_shm_put_parts(void *segment, uint32_t from, uint32_t to, uint32_t flags, uint64_t total,
+                            const void *prefix, uint64_t prefix_length, const void *data, uint64_t data_length);
+
 /// The next record from `from` to `to`: returns 1 and stores its payload, length, flags and
 /// total; 0 when the ring is empty. The record stays until ``fleet_shm_consume``.
 int fleet_shm_peek(void *segment, uint32_t from, uint32_t to,
