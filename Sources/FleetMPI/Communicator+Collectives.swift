@@ -199,7 +199,36 @@ extension Communicator {
         }
         try checkOpen()
         let tag = nextCollectiveTag()
-        return try await onLoop { try await ringAllreduce(values, operation, tag: tag) }
+        let data = ArrayBox(values)
+        try await onLoop { try await ringAllreduce(data, operation, tag: tag) }
+        return data.elements
+    }
+
+    /// Combines every rank's numeric array element by element into `values` itself, on every
+    /// rank (MPI's `MPI_IN_PLACE`): no result array is made. Large arrays with a commutative
+    /// operation go around the ring in `values`' own memory — over shared memory straight from
+    /// and into the rings — which saves a copy of the whole array and its allocation.
+    ///
+    /// ```swift
+    /// var field = [Double](repeating: 0, count: 1 << 20)
+    /// try await world.allreduce(inPlace: &field, .sum)
+    /// ```
+    ///
+    /// - Throws: what the allreduce that returns a new array throws; after an error, `values` may
+    ///   hold partial results.
+    public func allreduce<T: Codable & Sendable & BitwiseCopyable>(inPlace values: inout [T], _ operation: Reduction<T>) async throws {
+        let bytes = values.count * MemoryLayout<T>.stride
+        guard world.transport != .library, operation.isCommutative, size > 1, values.count >= size, bytes >= Self.ringThreshold else {
+            values = try await allreduce(values, operation)
+            return
+        }
+        try checkOpen()
+        let tag = nextCollectiveTag()
+        // The array moves into the box and back: no copy of its elements either way.
+        let data = ArrayBox<T>([])
+        swap(&data.elements, &values)
+        defer { swap(&data.elements, &values) }
+        try await onLoop { try await ringAllreduce(data, operation, tag: tag) }
     }
 
     /// Arrays at least this large (in bytes) go around the ring.
@@ -306,9 +335,10 @@ extension Communicator {
     /// Reduce-scatter then allgather around the ring, chunks as raw bytes. Over shared memory
     /// each incoming chunk is combined into (or copied to) the result straight from the ring,
     /// through its receive's sink; elsewhere it arrives as a message and is applied from there.
-    nonisolated(nonsending) private func ringAllreduce<T: Codable & Sendable & BitwiseCopyable>(_ values: [T], _ operation: Reduction<T>, tag: Int32) async throws -> [T] {
-        let data = ArrayBox(values)
-        let count = values.count
+    nonisolated(nonsending) private func ringAllreduce<T: Codable & Sendable & BitwiseCopyable>(
+        _ data: ArrayBox<T>, _ operation: Reduction<T>, tag: Int32
+    ) async throws {
+        let count = data.elements.count
         func bounds(_ chunk: Int) -> Range<Int> { (chunk * count / size)..<((chunk + 1) * count / size) }
         let right = (rank + 1) % size, left = (rank - 1 + size) % size
         let stride = MemoryLayout<T>.stride
@@ -332,7 +362,6 @@ extension Communicator {
                 if let written { try await world.completion(of: written, to: members[right]) }
             }
         }
-        return data.elements
     }
 
     /// Applies a ring step's incoming chunk that came as a message (not through its sink).

@@ -109,6 +109,13 @@ func collectives(_ world: Communicator) async throws {
     check(world, "allreduce ring", large == (0..<count).map { Double($0 % 97) * factor }, "first \(large.prefix(3))")
     let largest = try await world.allreduce((0..<count).map { ($0 * 7 + rank * 13) % 1_000 }, .max)
     check(world, "allreduce ring max", largest == (0..<count).map { index in ranks.map { (index * 7 + $0 * 13) % 1_000 }.max()! })
+    // In place: around the ring in the array's own memory, and (small) the ordinary way.
+    var field = (0..<count).map { Double($0 % 97) * Double(rank + 1) }
+    try await world.allreduce(inPlace: &field, .sum)
+    check(world, "allreduce in place", field == (0..<count).map { Double($0 % 97) * factor }, "first \(field.prefix(3))")
+    var few = [rank, 1]
+    try await world.allreduce(inPlace: &few, .sum)
+    check(world, "allreduce in place, small", few == [rankSum, size], "\(few)")
 
     let exchanged = try await world.alltoall(ranks.map { rank * 100 + $0 })
     check(world, "alltoall", exchanged == ranks.map { $0 * 100 + rank }, "\(exchanged)")

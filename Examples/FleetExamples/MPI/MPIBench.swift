@@ -66,6 +66,13 @@ public enum MPIBench {
                 let seconds = start.duration(to: .now).inSeconds / Double(bulkCount)
                 figures["allreduce_1M_doubles", default: []].append(seconds * 1e3)
                 figures["allreduce_1M_doubles_throughput", default: []].append(8e6 / seconds / 1e9)
+
+                // The same in place (MPI_IN_PLACE): no result array to make.
+                var field = bulk
+                try await world.barrier()
+                start = .now
+                for _ in 0..<bulkCount { try await world.allreduce(inPlace: &field, .sum) }
+                figures["allreduce_1M_doubles_in_place", default: []].append(start.duration(to: .now).inSeconds / Double(bulkCount) * 1e3)
             }
             guard world.rank == 0 else { return }
             print("# transport: \(world.transport)")
@@ -76,6 +83,7 @@ public enum MPIBench {
             let units = [
                 ("raw_tcp_one_way", "us"), ("pingpong_8B_one_way", "us"), ("allreduce_1_double", "us"),
                 ("barrier", "us"), ("allreduce_1M_doubles", "ms"), ("allreduce_1M_doubles_throughput", "GB/s"),
+                ("allreduce_1M_doubles_in_place", "ms"),
             ]
             for (name, unit) in units { print(BenchFigure(name, median(name), unit)) }
             print(BenchFigure("pingpong_vs_raw_tcp", median("pingpong_8B_one_way") / median("raw_tcp_one_way"), "x"))
