@@ -357,37 +357,13 @@ extension Communicator {
                 }
                 let message = try await wait(for: incoming, operation: "allreduce")
                 if !sink.isFull {
-                    try apply(message, to: data, receiving, combining: phase == 0 ? operation : nil)
+                    // It came as a message (TCP, or it arrived before the receive was posted).
+                    guard message.data.readableBytes == sink.length else {
+                        throw CommunicatorError.invalidArgument("allreduce arrays differ in length between ranks")
+                    }
+                    message.data.withUnsafeReadableBytes { sink.take($0) }
                 }
                 if let written { try await world.completion(of: written, to: members[right]) }
-            }
-        }
-    }
-
-    /// Applies a ring step's incoming chunk that came as a message (not through its sink).
-    private func apply<T: BitwiseCopyable>(
-        _ message: RankMessage, to data: ArrayBox<T>, _ receiving: Range<Int>, combining operation: Reduction<T>?
-    ) throws {
-        let stride = MemoryLayout<T>.stride
-        guard message.data.readableBytes == receiving.count * stride else {
-            throw CommunicatorError.invalidArgument("allreduce arrays differ in length between ranks")
-        }
-        data.elements.withUnsafeMutableBufferPointer { target in
-            let chunk = UnsafeMutableBufferPointer(rebasing: target[receiving])
-            message.data.withUnsafeReadableBytes { raw in
-                guard let operation else {
-                    UnsafeMutableRawBufferPointer(chunk).copyMemory(from: raw)
-                    return
-                }
-                if Int(bitPattern: raw.baseAddress) % MemoryLayout<T>.alignment == 0 {
-                    operation.combineElements(chunk, raw.assumingMemoryBound(to: T.self))
-                } else {
-                    let aligned = [T](unsafeUninitializedCapacity: chunk.count) { copy, initialized in
-                        UnsafeMutableRawBufferPointer(copy).copyMemory(from: raw)
-                        initialized = chunk.count
-                    }
-                    aligned.withUnsafeBufferPointer { operation.combineElements(chunk, $0) }
-                }
             }
         }
     }

@@ -63,9 +63,7 @@ extension Communicator {
             let written = try values.withUnsafeBytes { body in
                 try world.write(context: context, tag: tag, body: body, to: target)
             }
-            if let written, values.count * MemoryLayout<T>.stride >= 1 << 16 {
-                try await world.completion(of: written, to: target)
-            }
+            try await world.settle(written, size: RankMessageHeader.size + values.count * MemoryLayout<T>.stride, to: target)
         }
     }
 

@@ -19,7 +19,11 @@ struct MessagePattern: Sendable {
     var tag: Int32?
 
     func matches(_ message: RankMessage) -> Bool {
-        message.context == context && (source == nil || source == message.source) && (tag == nil || tag == message.tag)
+        matches(context: message.context, source: message.source, tag: message.tag)
+    }
+
+    func matches(context: UInt64, source: Int, tag: Int32) -> Bool {
+        context == self.context && (self.source == nil || self.source == source) && (self.tag == nil || self.tag == tag)
     }
 }
 
@@ -72,9 +76,8 @@ final class Mailbox: Sendable {
     /// exactly that length, is claimed for it (no other message matches it any more) and
     /// returned, for the transport to feed its sink. `nil`: the message goes the usual way.
     func claim(source: Int, context: UInt64, tag: Int32, length: Int) -> PostedReceive? {
-        let header = RankMessage(context: context, source: source, tag: tag, data: ByteBuffer())
-        return state.withLock { state in
-            guard let receive = state.posted.first(where: { !$0.isClaimed && $0.pattern.matches(header) }),
+        state.withLock { state in
+            guard let receive = state.posted.first(where: { !$0.isClaimed && $0.pattern.matches(context: context, source: source, tag: tag) }),
                   receive.sink?.length == length else { return nil }
             receive.claim()
             return receive

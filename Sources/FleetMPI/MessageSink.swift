@@ -80,24 +80,24 @@ final class ArrayChunkSink<T: BitwiseCopyable & Sendable>: MessageSink {
             carry += bytes.prefix(needed)
             bytes = bytes.dropFirst(needed)
             guard carry.count == stride else { return }
-            combine(UnsafeRawBufferPointer(start: nil, count: 0), carried: true, at: element, operation)
+            carry.withUnsafeBytes { combine($0, at: element, operation) }
+            carry.removeAll(keepingCapacity: true)
             element += 1
         }
         while bytes.count >= stride {
             let whole = Swift.min(bytes.count / stride, 8192)
-            combine(UnsafeRawBufferPointer(rebasing: bytes.prefix(whole * stride)), carried: false, at: element, operation)
+            combine(UnsafeRawBufferPointer(rebasing: bytes.prefix(whole * stride)), at: element, operation)
             bytes = bytes.dropFirst(whole * stride)
             element += whole
         }
         carry = Array(bytes)
     }
 
-    /// Combines whole elements into `box.elements[element...]`: the carried one, or those in
-    /// `bytes`, through an aligned copy when `bytes` is not aligned for `T`.
-    private func combine(_ bytes: UnsafeRawBufferPointer, carried: Bool, at element: Int, _ operation: Reduction<T>) {
-        let stride = MemoryLayout<T>.stride
-        let count = carried ? 1 : bytes.count / stride
-        if !carried, Int(bitPattern: bytes.baseAddress) % MemoryLayout<T>.alignment == 0 {
+    /// Combines the whole elements in `bytes` into `box.elements[element...]`, through an aligned
+    /// copy when `bytes` is not aligned for `T`.
+    private func combine(_ bytes: UnsafeRawBufferPointer, at element: Int, _ operation: Reduction<T>) {
+        let count = bytes.count / MemoryLayout<T>.stride
+        if Int(bitPattern: bytes.baseAddress) % MemoryLayout<T>.alignment == 0 {
             box.elements.withUnsafeMutableBufferPointer { target in
                 operation.combineElements(
                     UnsafeMutableBufferPointer(rebasing: target[element..<(element + count)]),
@@ -109,13 +109,8 @@ final class ArrayChunkSink<T: BitwiseCopyable & Sendable>: MessageSink {
             scratch = [T](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
         }
         scratch.withUnsafeMutableBytes { aligned in
-            if carried {
-                carry.withUnsafeBytes { aligned.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: stride) }
-            } else {
-                aligned.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
-            }
+            aligned.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
         }
-        if carried { carry.removeAll(keepingCapacity: true) }
         box.elements.withUnsafeMutableBufferPointer { target in
             scratch.withUnsafeBufferPointer { incoming in
                 operation.combineElements(

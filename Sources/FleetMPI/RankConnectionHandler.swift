@@ -19,6 +19,20 @@ enum RankMessageHeader {
         return buffer
     }
 
+    /// Runs `body` with the header's bytes, made on the stack: for writers that send a header
+    /// and a body without joining them in a buffer first.
+    static func withBytes<Result>(context: UInt64, tag: Int32, _ body: (UnsafeRawBufferPointer) -> Result) -> Result {
+        var bytes: (UInt64, UInt32) = (context.littleEndian, UInt32(bitPattern: tag).littleEndian)
+        return withUnsafeBytes(of: &bytes) { body(UnsafeRawBufferPointer(rebasing: $0[..<size])) }
+    }
+
+    /// The header at the start of `bytes`, when they hold one.
+    static func read(from bytes: UnsafeRawBufferPointer) -> (context: UInt64, tag: Int32)? {
+        guard bytes.count >= size else { return nil }
+        return (UInt64(littleEndian: bytes.loadUnaligned(as: UInt64.self)),
+                Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: Int32.self)))
+    }
+
     static func read(from buffer: inout ByteBuffer) -> (context: UInt64, tag: Int32)? {
         guard let context = buffer.readInteger(endianness: .little, as: UInt64.self),
               let tag = buffer.readInteger(endianness: .little, as: Int32.self) else { return nil }

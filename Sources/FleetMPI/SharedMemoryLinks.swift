@@ -152,11 +152,7 @@ final class SharedMemoryLinks: PolledLinks {
         let state = state.value
         var message = Outbound(data: data)
         if state.outbound[destination].isEmpty, push(&message, to: destination) { return nil }
-        let promise = loop.makePromise(of: Void.self)
-        message.promise = promise
-        state.outbound[destination].append(message)
-        state.blocked.insert(destination)
-        return promise.futureResult
+        return queue(message, to: destination)
     }
 
     /// Writes a message of `context` and `tag` with `body` to `destination` straight from
@@ -170,11 +166,10 @@ final class SharedMemoryLinks: PolledLinks {
             return write(RankMessageHeader.message(context: context, tag: tag, body: body), to: destination)
         }
         // The header on the stack: small messages take this path too.
-        var headerBytes: (UInt64, UInt32) = (context.littleEndian, UInt32(bitPattern: tag).littleEndian)
         let headerCount = RankMessageHeader.size
         let total = headerCount + body.count
-        var sent = 0
-        withUnsafeBytes(of: &headerBytes) { head in
+        return RankMessageHeader.withBytes(context: context, tag: tag) { head in
+            var sent = 0
             while sent < total {
                 let flags = UInt32(FLEET_SHM_LAST) | (sent == 0 ? UInt32(FLEET_SHM_FIRST) : 0)
                 let inHeader = Swift.min(sent, headerCount), inBody = Swift.max(0, sent - headerCount)
@@ -182,17 +177,21 @@ final class SharedMemoryLinks: PolledLinks {
                     segment.base, UInt32(rank), UInt32(destination), flags, UInt64(total),
                     head.baseAddress! + inHeader, UInt64(headerCount - inHeader),
                     body.baseAddress! + inBody, UInt64(body.count - inBody))
-                guard written >= 0 else { return }
+                guard written >= 0 else { break }
                 sent += Int(written)
             }
+            if sent == total { return nil }
+            var rest = ByteBufferAllocator().buffer(capacity: total - sent)
+            if sent < headerCount { rest.writeBytes(UnsafeRawBufferPointer(rebasing: head[sent...])) }
+            rest.writeBytes(UnsafeRawBufferPointer(rebasing: body[Swift.max(0, sent - headerCount)...]))
+            return queue(Outbound(rest: rest, total: total), to: destination)
         }
-        if sent == total { return nil }
-        var rest = ByteBufferAllocator().buffer(capacity: total - sent)
-        if sent < headerCount {
-            withUnsafeBytes(of: &headerBytes) { rest.writeBytes(UnsafeRawBufferPointer(rebasing: $0[sent..<headerCount])) }
-        }
-        rest.writeBytes(UnsafeRawBufferPointer(rebasing: body[Swift.max(0, sent - headerCount)...]))
-        var message = Outbound(rest: rest, total: total)
+    }
+
+    /// Queues the rest of a message to be written as room frees up; the future completes then.
+    private func queue(_ message: Outbound, to destination: Int) -> EventLoopFuture<Void> {
+        let state = state.value
+        var message = message
         let promise = loop.makePromise(of: Void.self)
         message.promise = promise
         state.outbound[destination].append(message)
@@ -344,10 +343,8 @@ final class SharedMemoryLinks: PolledLinks {
     /// hands it this piece's part of the body and returns `true`.
     private func beginDirect(from source: Int, _ bytes: UnsafeRawBufferPointer, total: Int, _ state: LoopState) -> Bool {
         let header = RankMessageHeader.size
-        guard total > header, bytes.count >= header else { return false }
-        let context = UInt64(littleEndian: bytes.loadUnaligned(as: UInt64.self))
-        let tag = Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: Int32.self))
-        guard let receive = claim(source, context, tag, total - header), let sink = receive.sink else { return false }
+        guard total > header, let (context, tag) = RankMessageHeader.read(from: bytes),
+              let receive = claim(source, context, tag, total - header), let sink = receive.sink else { return false }
         sink.take(UnsafeRawBufferPointer(rebasing: bytes[header...]))
         state.direct[source] = Direct(receive: receive, sink: sink, context: context, tag: tag)
         return true

@@ -238,9 +238,23 @@ final class World: Sendable {
     /// Sends one message to a world rank. Small messages are handed to the connection and the
     /// call returns; large ones return once written (backpressure).
     nonisolated(nonsending) func transmit(_ data: ByteBuffer, to destination: Int) async throws {
-        guard let written = try write(data, to: destination),
-              data.readableBytes >= 1 << 16 else { return }
+        try await settle(try write(data, to: destination), size: data.readableBytes, to: destination)
+    }
+
+    /// Waits for `written`, a message of `size` bytes, when it is large (backpressure); a small
+    /// one is left to go on its own.
+    nonisolated(nonsending) func settle(_ written: EventLoopFuture<Void>?, size: Int, to destination: Int) async throws {
+        guard let written, size >= 1 << 16 else { return }
         try await completion(of: written, to: destination)
+    }
+
+    /// Throws when no message of `size` bytes (header included) may leave: the job failed, or
+    /// it is over the transports' limit.
+    private func checkWritable(size: Int) throws(CommunicatorError) {
+        if let failure = mailbox.failure { throw failure }
+        guard size <= Self.maximumMessageSize else {
+            throw .messageTooLarge(size: size - RankMessageHeader.size, limit: Self.maximumMessageSize - RankMessageHeader.size)
+        }
     }
 
     /// Hands one message (a buffer from ``messageBuffer(context:tag:capacity:)``) to the
@@ -249,17 +263,15 @@ final class World: Sendable {
     ///
     /// - Returns: the write, or `nil` for a message to this rank.
     func write(_ data: ByteBuffer, to destination: Int) throws -> EventLoopFuture<Void>? {
-        if let failure = mailbox.failure { throw failure }
         if destination == rank {
+            if let failure = mailbox.failure { throw failure }
             var body = data
             if let header = RankMessageHeader.read(from: &body) {
                 mailbox.deliver(RankMessage(context: header.context, source: rank, tag: header.tag, data: body))
             }
             return nil
         }
-        guard data.readableBytes <= Self.maximumMessageSize else {
-            throw CommunicatorError.messageTooLarge(size: data.readableBytes - RankMessageHeader.size, limit: Self.maximumMessageSize - RankMessageHeader.size)
-        }
+        try checkWritable(size: data.readableBytes)
         switch links {
         case let .tcp(channels):
             guard let channel = channels[destination] else { throw CommunicatorError.invalidRank(destination, size: size) }
@@ -278,10 +290,7 @@ final class World: Sendable {
     /// - Returns: the write, or `nil` once it is written (or for a message to this rank).
     func write(context: UInt64, tag: Int32, body: UnsafeRawBufferPointer, to destination: Int) throws -> EventLoopFuture<Void>? {
         if case let .polled(links) = links, destination != rank, executor.eventLoop.inEventLoop {
-            if let failure = mailbox.failure { throw failure }
-            guard body.count + RankMessageHeader.size <= Self.maximumMessageSize else {
-                throw CommunicatorError.messageTooLarge(size: body.count, limit: Self.maximumMessageSize - RankMessageHeader.size)
-            }
+            try checkWritable(size: RankMessageHeader.size + body.count)
             return links.write(context: context, tag: tag, body: body, to: destination)
         }
         return try write(RankMessageHeader.message(context: context, tag: tag, body: body), to: destination)

@@ -41,22 +41,16 @@ extension Endpoint {
         }
     }
 
-    /// The IP address in `storage`, as text.
+    /// The IP address in `storage`, as text (through NIO's `SocketAddress`).
     private static func numericHost(of storage: inout sockaddr_storage) -> String? {
-        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-        let written: UnsafePointer<CChar>? = withUnsafeMutablePointer(to: &storage) { pointer in
+        withUnsafeMutablePointer(to: &storage) { pointer in
             switch Int32(pointer.pointee.ss_family) {
             case AF_INET:
-                pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { address in
-                    inet_ntop(AF_INET, &address.pointee.sin_addr, &text, socklen_t(text.count))
-                }
+                pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { SocketAddress($0.pointee, host: "").ipAddress }
             case AF_INET6:
-                pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { address in
-                    inet_ntop(AF_INET6, &address.pointee.sin6_addr, &text, socklen_t(text.count))
-                }
+                pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { SocketAddress($0.pointee, host: "").ipAddress }
             default: nil
             }
         }
-        return written == nil ? nil : String(cString: text)
     }
 }
