@@ -55,7 +55,7 @@ const char *fleet_mpi_library_version(void) {
 
 int fleet_mpi_init(int *rank, int *size) {
     int provided = 0;
-    int status = MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &provided);
+    int status = MPI_Init_thread(NULL, NULL, MPI_THREAD_SINGLE, &provided);
     if (status != MPI_SUCCESS) return status;
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     if ((status = MPI_Comm_rank(MPI_COMM_WORLD, rank)) != MPI_SUCCESS) return status;
@@ -91,11 +91,11 @@ int fleet_mpi_recv(void *buffer, int count, int source, int tag) {
 
 int fleet_mpi_barrier(void) { return MPI_Barrier(MPI_COMM_WORLD); }
 
-int fleet_mpi_allreduce(void *buffer, int count, int datatype, int operation) {
+int fleet_mpi_allreduce(const void *send, void *result, int count, int datatype, int operation) {
     MPI_Datatype type = datatype_of(datatype);
     MPI_Op op = operation_of(operation);
     if (type == MPI_DATATYPE_NULL || op == MPI_OP_NULL) return MPI_ERR_ARG;
-    return MPI_Allreduce(MPI_IN_PLACE, buffer, count, type, op, MPI_COMM_WORLD);
+    return MPI_Allreduce(send ? send : MPI_IN_PLACE, result, count, type, op, MPI_COMM_WORLD);
 }
 
 int fleet_mpi_bcast(void *buffer, int count, int root) {
@@ -131,8 +131,8 @@ int fleet_mpi_recv(void *buffer, int count, int source, int tag) {
     return FLEET_MPI_UNAVAILABLE;
 }
 int fleet_mpi_barrier(void) { return FLEET_MPI_UNAVAILABLE; }
-int fleet_mpi_allreduce(void *buffer, int count, int datatype, int operation) {
-    (void)buffer; (void)count; (void)datatype; (void)operation;
+int fleet_mpi_allreduce(const void *send, void *result, int count, int datatype, int operation) {
+    (void)send; (void)result; (void)count; (void)datatype; (void)operation;
     return FLEET_MPI_UNAVAILABLE;
 }
 int fleet_mpi_bcast(void *buffer, int count, int root) { (void)buffer; (void)count; (void)root; return FLEET_MPI_UNAVAILABLE; }

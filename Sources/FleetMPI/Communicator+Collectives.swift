@@ -175,7 +175,7 @@ extension Communicator {
     /// let pi = 4 * (try await world.allreduce(inside, .sum)) / Double(samples * world.size)
     /// ```
     public func allreduce<T: Codable & Sendable>(_ value: T, _ operation: Reduction<T>) async throws -> T {
-        if let result = try await libraryAllreduce([value], operation) { return result[0] }
+        if let result = try await libraryAllreduce(value, operation) { return result }
         return try await allreduce(value, combine: operation.combine)
     }
 
@@ -217,6 +217,7 @@ extension Communicator {
     /// - Throws: what the allreduce that returns a new array throws; after an error, `values` may
     ///   hold partial results.
     public func allreduce<T: Codable & Sendable & BitwiseCopyable>(inPlace values: inout [T], _ operation: Reduction<T>) async throws {
+        if try await libraryAllreduce(inPlace: &values, operation) { return }
         let bytes = values.count * MemoryLayout<T>.stride
         guard world.transport != .library, operation.isCommutative, size > 1, values.count >= size, bytes >= Self.ringThreshold else {
             values = try await allreduce(values, operation)

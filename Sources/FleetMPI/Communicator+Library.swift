@@ -16,45 +16,82 @@ extension Communicator {
         return true
     }
 
-    /// `MPI_Allreduce` of `values`, when the library serves this communicator, the operation is
-    /// a built-in and the elements are numbers MPI knows; else `nil`.
-    func libraryAllreduce<T: Sendable>(_ values: [T], _ operation: Reduction<T>) async throws -> [T]? {
+    /// The library's datatype and operation codes for an allreduce of `count` elements of `T`
+    /// with `operation`, when the library serves this communicator, the operation is a built-in
+    /// and `T` a number MPI knows; else `nil`.
+    private func libraryReduction<T>(of _: T.Type, _ operation: Reduction<T>, count: Int) -> (type: Int32, operation: Int32)? {
         guard isLibraryWorld, let builtin = operation.builtin, let type = LibraryDatatype.code(of: T.self),
-              values.count <= Int(Int32.max) else { return nil }
+              count <= Int(Int32.max) else { return nil }
         let code: Int32 = switch builtin {
         case .sum: Int32(FLEET_MPI_SUM)
         case .prod: Int32(FLEET_MPI_PROD)
         case .min: Int32(FLEET_MPI_MIN)
         case .max: Int32(FLEET_MPI_MAX)
         }
-        var result = values
+        return (type, code)
+    }
+
+    /// `MPI_Allreduce` of one number, when the library serves it (see
+    /// ``libraryReduction(of:_:count:)``); else `nil`. No array is made for it.
+    func libraryAllreduce<T: Sendable>(_ value: T, _ operation: Reduction<T>) async throws -> T? {
+        guard let (type, code) = libraryReduction(of: T.self, operation, count: 1) else { return nil }
+        var result = value
         try await onLoop {
             // `T` is one of the plain numeric types `LibraryDatatype` names.
-            try result.withUnsafeMutableBufferPointer { buffer in
-                try LibraryLinks.check(
-                    fleet_mpi_allreduce(buffer.baseAddress, Int32(buffer.count), type, code), "MPI_Allreduce")
+            try withUnsafeMutablePointer(to: &result) { pointer in
+                try LibraryLinks.check(fleet_mpi_allreduce(nil, pointer, 1, type, code), "MPI_Allreduce")
             }
         }
         return result
+    }
+
+    /// `MPI_Allreduce` of `values` into a new array, when the library serves it; else `nil`.
+    /// The library reads `values` and writes the result array: no copy of either.
+    func libraryAllreduce<T: Sendable>(_ values: [T], _ operation: Reduction<T>) async throws -> [T]? {
+        guard let (type, code) = libraryReduction(of: T.self, operation, count: values.count) else { return nil }
+        return try await onLoop {
+            try [T](unsafeUninitializedCapacity: values.count) { result, initialized in
+                // `T` is one of the plain numeric types `LibraryDatatype` names.
+                try values.withUnsafeBufferPointer { send in
+                    try LibraryLinks.check(
+                        fleet_mpi_allreduce(send.baseAddress, result.baseAddress, Int32(values.count), type, code), "MPI_Allreduce")
+                }
+                initialized = values.count
+            }
+        }
+    }
+
+    /// `MPI_Allreduce` with `MPI_IN_PLACE` in `values`' own memory, when the library serves it;
+    /// else `false`, with `values` untouched.
+    func libraryAllreduce<T: Sendable>(inPlace values: inout [T], _ operation: Reduction<T>) async throws -> Bool {
+        guard let (type, code) = libraryReduction(of: T.self, operation, count: values.count) else { return false }
+        try await onLoop {
+            try values.withUnsafeMutableBufferPointer { buffer in
+                try LibraryLinks.check(fleet_mpi_allreduce(nil, buffer.baseAddress, Int32(buffer.count), type, code), "MPI_Allreduce")
+            }
+        }
+        return true
     }
 }
 
 /// The MPI datatypes of Swift's numeric types.
 enum LibraryDatatype {
+    /// The datatype code of `T`, or `nil`. Compares metatypes by identity: a generic caller
+    /// pays a few pointer comparisons per collective, not dynamic casts.
     static func code<T>(of type: T.Type) -> Int32? {
-        let code: Int? = switch type {
-        case is Double.Type: FLEET_MPI_DOUBLE
-        case is Float.Type: FLEET_MPI_FLOAT
-        case is Int.Type where MemoryLayout<Int>.size == 8: FLEET_MPI_INT64
-        case is Int64.Type: FLEET_MPI_INT64
-        case is Int32.Type: FLEET_MPI_INT32
-        case is Int16.Type: FLEET_MPI_INT16
-        case is Int8.Type: FLEET_MPI_INT8
-        case is UInt.Type where MemoryLayout<UInt>.size == 8: FLEET_MPI_UINT64
-        case is UInt64.Type: FLEET_MPI_UINT64
-        case is UInt32.Type: FLEET_MPI_UINT32
-        case is UInt16.Type: FLEET_MPI_UINT16
-        case is UInt8.Type: FLEET_MPI_UINT8
+        let code: Int? = switch ObjectIdentifier(type) {
+        case ObjectIdentifier(Double.self): FLEET_MPI_DOUBLE
+        case ObjectIdentifier(Float.self): FLEET_MPI_FLOAT
+        case ObjectIdentifier(Int.self) where MemoryLayout<Int>.size == 8: FLEET_MPI_INT64
+        case ObjectIdentifier(Int64.self): FLEET_MPI_INT64
+        case ObjectIdentifier(Int32.self): FLEET_MPI_INT32
+        case ObjectIdentifier(Int16.self): FLEET_MPI_INT16
+        case ObjectIdentifier(Int8.self): FLEET_MPI_INT8
+        case ObjectIdentifier(UInt.self) where MemoryLayout<UInt>.size == 8: FLEET_MPI_UINT64
+        case ObjectIdentifier(UInt64.self): FLEET_MPI_UINT64
+        case ObjectIdentifier(UInt32.self): FLEET_MPI_UINT32
+        case ObjectIdentifier(UInt16.self): FLEET_MPI_UINT16
+        case ObjectIdentifier(UInt8.self): FLEET_MPI_UINT8
         default: nil
         }
         return code.map(Int32.init)

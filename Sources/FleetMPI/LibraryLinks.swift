@@ -11,7 +11,8 @@ import NIOCore
 /// allreduce serve the world communicator (``Communicator/barrier()``,
 /// ``Communicator/allreduce(_:_:)`` on numbers), where MPI libraries have their best algorithms.
 ///
-/// All calls into the library happen on the rank's event loop thread (`MPI_THREAD_SERIALIZED`).
+/// All calls into the library happen on the rank's event loop thread, the one that initialized
+/// it, so the library runs single-threaded (`MPI_THREAD_SINGLE`, as `MPI_Init` asks for).
 /// A wait polls the library (`MPI_Iprobe`, `MPI_Test`) for up to its spin budget; after that
 /// the task suspends and the loop polls every 50 µs while any task waits, so that other tasks
 /// of the rank run meanwhile.

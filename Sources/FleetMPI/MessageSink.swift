@@ -46,7 +46,8 @@ final class ArrayBox<Element> {
 
 /// A sink that writes a chunk of numbers into `box.elements[range]`: a copy, or combined with what
 /// is there by a reduction (`into[i] = into[i] ⊕ incoming[i]`).
-final class ArrayChunkSink<T: BitwiseCopyable & Sendable>: MessageSink {
+final class ArrayChunkSink<T: BitwiseCopyable & Sendable>: MessageSink, @unchecked Sendable {
+    // @unchecked Sendable, as for every ``MessageSink``: made, fed and read on the rank's loop only.
     private let box: ArrayBox<T>
     private let range: Range<Int>
     private let operation: Reduction<T>?

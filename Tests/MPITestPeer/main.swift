@@ -116,6 +116,12 @@ func collectives(_ world: Communicator) async throws {
     var few = [rank, 1]
     try await world.allreduce(inPlace: &few, .sum)
     check(world, "allreduce in place, small", few == [rankSum, size], "\(few)")
+    var emptyField: [Double] = []
+    try await world.allreduce(inPlace: &emptyField, .sum)
+    let emptyResult = try await world.allreduce([Int32](), .max)
+    check(world, "allreduce of empty arrays", emptyField.isEmpty && emptyResult.isEmpty)
+    let floatProduct = try await world.allreduce(Float(rank + 1), .prod)
+    check(world, "allreduce prod", floatProduct == Float((1...size).reduce(1, *)), "\(floatProduct)")
 
     let exchanged = try await world.alltoall(ranks.map { rank * 100 + $0 })
     check(world, "alltoall", exchanged == ranks.map { $0 * 100 + rank }, "\(exchanged)")
