@@ -207,7 +207,9 @@ extension Communicator {
     /// Combines every rank's numeric array element by element into `values` itself, on every
     /// rank (MPI's `MPI_IN_PLACE`): no result array is made. Large arrays with a commutative
     /// operation go around the ring in `values`' own memory — over shared memory straight from
-    /// and into the rings — which saves a copy of the whole array and its allocation.
+    /// and into the rings — which saves a copy of the whole array and its allocation. On an MPI
+    /// library (trait `MPI`), numbers with a built-in operation go to `MPI_Allreduce` with
+    /// `MPI_IN_PLACE`, in `values` itself.
     ///
     /// ```swift
     /// var field = [Double](repeating: 0, count: 1 << 20)
