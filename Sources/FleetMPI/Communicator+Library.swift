@@ -10,7 +10,7 @@ extension Communicator {
     private var isLibraryWorld: Bool { world.usesLibrary && context == 2 }
 
     /// `MPI_Barrier`, when the library serves this communicator; else `false`.
-    func libraryBarrier() async throws -> Bool {
+    nonisolated(nonsending) func libraryBarrier() async throws -> Bool {
         guard isLibraryWorld else { return false }
         try await onLoop { try LibraryLinks.check(fleet_mpi_barrier(), "MPI_Barrier") }
         return true
@@ -33,7 +33,7 @@ extension Communicator {
 
     /// `MPI_Allreduce` of one number, when the library serves it (see
     /// ``libraryReduction(of:_:count:)``); else `nil`. No array is made for it.
-    func libraryAllreduce<T: Sendable>(_ value: T, _ operation: Reduction<T>) async throws -> T? {
+    nonisolated(nonsending) func libraryAllreduce<T: Sendable>(_ value: T, _ operation: Reduction<T>) async throws -> T? {
         guard let (type, code) = libraryReduction(of: T.self, operation, count: 1) else { return nil }
         var result = value
         try await onLoop {
@@ -47,7 +47,7 @@ extension Communicator {
 
     /// `MPI_Allreduce` of `values` into a new array, when the library serves it; else `nil`.
     /// The library reads `values` and writes the result array: no copy of either.
-    func libraryAllreduce<T: Sendable>(_ values: [T], _ operation: Reduction<T>) async throws -> [T]? {
+    nonisolated(nonsending) func libraryAllreduce<T: Sendable>(_ values: [T], _ operation: Reduction<T>) async throws -> [T]? {
         guard let (type, code) = libraryReduction(of: T.self, operation, count: values.count) else { return nil }
         return try await onLoop {
             try [T](unsafeUninitializedCapacity: values.count) { result, initialized in
@@ -63,7 +63,7 @@ extension Communicator {
 
     /// `MPI_Allreduce` with `MPI_IN_PLACE` in `values`' own memory, when the library serves it;
     /// else `false`, with `values` untouched.
-    func libraryAllreduce<T: Sendable>(inPlace values: inout [T], _ operation: Reduction<T>) async throws -> Bool {
+    nonisolated(nonsending) func libraryAllreduce<T: Sendable>(inPlace values: inout [T], _ operation: Reduction<T>) async throws -> Bool {
         guard let (type, code) = libraryReduction(of: T.self, operation, count: values.count) else { return false }
         try await onLoop {
             try values.withUnsafeMutableBufferPointer { buffer in
