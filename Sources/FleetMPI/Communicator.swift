@@ -229,6 +229,8 @@ public final class Communicator: Sendable {
             }
         }
         if let message { return message }
+        // Completed while the links were polled: read the outcome, with no continuation to make.
+        if let outcome = receive.outcome { return try outcome.get() }
         return try await receive.wait()
     }
 

@@ -250,7 +250,7 @@ final class PostedReceive: Sendable {
     }
 
     /// Waits for the message. One task waits at a time.
-    func wait() async throws -> RankMessage {
+    nonisolated(nonsending) func wait() async throws -> RankMessage {
         try await withCheckedThrowingContinuation { continuation in
             let outcome: Result<RankMessage, any Error>? = state.withLock { state in
                 switch state {
