@@ -14,6 +14,22 @@
 
 import PackageDescription
 
+/// A suite: the executable target `<module>Benchmarks` in its folder of that name, run by the
+/// benchmark plugin, with the Fleet products it measures.
+func suite(
+    _ module: String, using products: [String] = [], extra: [Target.Dependency] = [],
+    swiftSettings: [SwiftSetting]? = nil
+) -> Target {
+    .executableTarget(
+        name: "\(module)Benchmarks",
+        dependencies: [.product(name: "Benchmark", package: "benchmark"), .product(name: module, package: "Fleet")]
+            + products.map { .product(name: $0, package: "Fleet") } + extra,
+        path: "\(module)Benchmarks",
+        swiftSettings: swiftSettings,
+        plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+    )
+}
+
 let package = Package(
     name: "FleetBenchmarks",
     platforms: [.macOS(.v15)],
@@ -27,68 +43,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
-        .executableTarget(
-            name: "FleetWireBenchmarks",
-            dependencies: [
-                .product(name: "Benchmark", package: "benchmark"),
-                .product(name: "FleetWire", package: "Fleet"),
-                .product(name: "FleetExamples", package: "Fleet"),
-                .product(name: "NIOCore", package: "swift-nio"),
-            ],
-            path: "FleetWireBenchmarks",
-            plugins: [
-                .plugin(name: "BenchmarkPlugin", package: "benchmark")
-            ]
-        ),
-        .executableTarget(
-            name: "FleetActorsBenchmarks",
-            dependencies: [
-                .product(name: "Benchmark", package: "benchmark"),
-                .product(name: "FleetActors", package: "Fleet"),
-                .product(name: "FleetWire", package: "Fleet"),
-                .product(name: "FleetExamples", package: "Fleet"),
-            ],
-            path: "FleetActorsBenchmarks",
-            plugins: [
-                .plugin(name: "BenchmarkPlugin", package: "benchmark")
-            ]
-        ),
-        .executableTarget(
-            name: "FleetJobsBenchmarks",
-            dependencies: [
-                .product(name: "Benchmark", package: "benchmark"),
-                .product(name: "FleetJobs", package: "Fleet"),
-                .product(name: "FleetExamples", package: "Fleet"),
-            ],
-            path: "FleetJobsBenchmarks",
-            plugins: [
-                .plugin(name: "BenchmarkPlugin", package: "benchmark")
-            ]
-        ),
-        .executableTarget(
-            name: "FleetMPIBenchmarks",
-            dependencies: [
-                .product(name: "Benchmark", package: "benchmark"),
-                .product(name: "FleetMPI", package: "Fleet"),
-            ],
-            path: "FleetMPIBenchmarks",
-            plugins: [
-                .plugin(name: "BenchmarkPlugin", package: "benchmark")
-            ]
-        ),
-        .executableTarget(
-            name: "FleetCooperativeBenchmarks",
-            dependencies: [
-                .product(name: "Benchmark", package: "benchmark"),
-                .product(name: "FleetCooperative", package: "Fleet"),
-            ],
-            path: "FleetCooperativeBenchmarks",
-            // Helpers and closures that take loop-bound values run on the caller's executor.
-            swiftSettings: [.enableUpcomingFeature("NonisolatedNonsendingByDefault")],
-            plugins: [
-                .plugin(name: "BenchmarkPlugin", package: "benchmark")
-            ]
-        ),
+        suite("FleetWire", using: ["FleetExamples"], extra: [.product(name: "NIOCore", package: "swift-nio")]),
+        suite("FleetActors", using: ["FleetWire", "FleetExamples"]),
+        suite("FleetJobs", using: ["FleetExamples"]),
+        suite("FleetMPI"),
+        // Helpers and closures that take loop-bound values run on the caller's executor.
+        suite("FleetCooperative", swiftSettings: [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]),
     ],
     swiftLanguageModes: [.v6]
 )

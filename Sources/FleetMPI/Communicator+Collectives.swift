@@ -221,7 +221,7 @@ extension Communicator {
     public func allreduce<T: Codable & Sendable & BitwiseCopyable>(inPlace values: inout [T], _ operation: Reduction<T>) async throws {
         if try await libraryAllreduce(inPlace: &values, operation) { return }
         let bytes = values.count * MemoryLayout<T>.stride
-        guard world.transport != .library, operation.isCommutative, size > 1, values.count >= size, bytes >= Self.ringThreshold else {
+        guard operation.isCommutative, size > 1, values.count >= size, bytes >= Self.ringThreshold else {
             values = try await allreduce(values, operation)
             return
         }

@@ -22,7 +22,7 @@ final class World: Sendable {
     private let launcher: LauncherLink?
     private let logger: Logger
     private let state = Mutex(State())
-    /// `state.finalizing`, read by every operation without the lock.
+    /// Whether ``finalize(failure:timeout:)`` has begun: read by every operation, set once.
     private let finalizing = Atomic<Bool>(false)
 
     /// The largest message one frame carries between ranks.
@@ -35,7 +35,6 @@ final class World: Sendable {
     }
 
     private struct State {
-        var finalizing = false
         var finalized = false
         /// Ranks whose goodbye (or closed connection) finalize still waits for.
         var goodbyesMissing: Set<Int> = []
@@ -386,14 +385,7 @@ final class World: Sendable {
     ///
     /// - Parameter failure: why the rank's program failed, or `nil` when it finished in order.
     func finalize(failure: String?, timeout: Duration = .seconds(30)) async {
-        let first = state.withLock { state in
-            defer {
-                state.finalizing = true
-                finalizing.store(true, ordering: .releasing)
-            }
-            return !state.finalizing
-        }
-        guard first else { return }
+        guard !finalizing.exchange(true, ordering: .acquiringAndReleasing) else { return }
         if let failure {
             await launcher?.send(.failed(reason: failure))
             if case let .polled(links) = links { await onLoop { links.abort(failure) } }
