@@ -82,7 +82,7 @@ public actor CooperativeLoop {
         let task = Task(executorPreference: reactor) { () async throws -> Success in
             if waitsForRun { await self.waitForRun() }
             do {
-                let value = try await body()
+                let value = try await TaskWatch.watching(self.reactor, isolation: self) { try await body() }
                 await self.finished(id)
                 return value
             } catch {

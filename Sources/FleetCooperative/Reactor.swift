@@ -47,8 +47,7 @@ final class Reactor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     /// Tasks that yielded; they resume after the jobs that were ready when they yielded.
     @exclusivity(unchecked) var yielded: [UnsafeContinuation<Void, Never>] = []
     @exclusivity(unchecked) private var registrations: [Registration?] = []
-    @exclusivity(unchecked) private var waiters: [UInt64: UnsafeContinuation<Void, any Error>] = [:]
-    @exclusivity(unchecked) private var lastWaiterID: UInt64 = 0
+    @exclusivity(unchecked) private var waiters = WaiterTable()
     @exclusivity(unchecked) private var lastRegistrationID: UInt64 = 0
     @exclusivity(unchecked) var timers = TimerHeap()
 
@@ -262,53 +261,81 @@ final class Reactor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     }
 
     /// A fresh waiter id (never 0).
+    /// Every id made here is waited on with ``suspend(_:deadline:timeout:operation:succeedAtDeadline:isolation:)``
+    /// right away, which frees it when the wait ends (or cannot begin).
     func makeWaiterID() -> UInt64 {
-        lastWaiterID &+= 1
-        return lastWaiterID
+        waiters.reserve()
     }
 
     /// Whether the wait `id` has not finished yet.
-    func isWaiting(_ id: UInt64) -> Bool { waiters[id] != nil }
+    func isWaiting(_ id: UInt64) -> Bool { waiters.contains(id) }
 
     /// Finishes the wait `id` successfully, if it has not finished.
     func resume(_ id: UInt64) {
-        waiters.removeValue(forKey: id)?.resume()
+        waiters.take(id)?.resume()
     }
 
     /// Finishes the wait `id` with `error`, if it has not finished.
     func fail(_ id: UInt64, with error: any Error) {
-        waiters.removeValue(forKey: id)?.resume(throwing: error)
+        waiters.take(id)?.resume(throwing: error)
     }
 
     /// Suspends the calling task (on the loop) as waiter `id` until something calls
     /// ``resume(_:)`` or ``fail(_:with:)`` for it; at `deadline` (CLOCK_MONOTONIC ns) the wait
     /// ends with `Timeout` — or, when `succeedAtDeadline`, successfully (a sleep). Cancelling the
-    /// task ends the wait with `CancellationError`.
+    /// task ends the wait with `CancellationError`. `registration`, when the wait is for one,
+    /// remembers the task's ``TaskWatch`` for its next wait.
+    @inline(__always)
     func suspend(
         _ id: UInt64, deadline: UInt64? = nil, timeout: Duration? = nil, operation: String = "",
-        succeedAtDeadline: Bool = false, isolation: isolated (any Actor)? = #isolation
+        succeedAtDeadline: Bool = false, registration: Registration? = nil,
+        isolation: isolated (any Actor)? = #isolation
     ) async throws {
         preconditionOnLoopThread()
-        // Both closures capture `isolation`, which makes them isolated to it (the loop): the
-        // continuation is stored, and the timer pushed, on the loop's thread.
+        if let watch = TaskWatch.forCurrentTask(cachedIn: registration) {
+            // A task of `CooperativeLoop.add`: its one cancellation handler fails this wait. (A
+            // cancellation whose callback has not run yet fails the wait when it does.)
+            if watch.cancelled {
+                waiters.release(id)
+                throw CancellationError()
+            }
+            watch.waiter = id
+            defer { watch.waiter = 0 }
+            try await withUnsafeThrowingContinuation(isolation: isolation) { (continuation: UnsafeContinuation<Void, any Error>) in
+                self.wait(id, continuation, deadline: deadline, timeout: timeout, operation: operation, succeedAtDeadline: succeedAtDeadline)
+            }
+            return
+        }
+        // Any other task (a child made with `async let`, a task group or `Task {}`): a handler
+        // for this wait alone. Both closures capture `isolation`, which makes them isolated to it
+        // (the loop): the continuation is stored, and the timer pushed, on the loop's thread.
         try await withTaskCancellationHandler(operation: {
             _ = isolation
             try await withUnsafeThrowingContinuation(isolation: isolation) { (continuation: UnsafeContinuation<Void, any Error>) in
                 self.preconditionOnLoopThread()
                 if Task.isCancelled {
+                    self.waiters.release(id)
                     continuation.resume(throwing: CancellationError())
                     return
                 }
-                self.waiters[id] = continuation
-                if let deadline {
-                    self.timers.push(Timer(
-                        deadline: deadline, waiter: id,
-                        action: succeedAtDeadline ? .resume : .timeout(operation: operation, after: timeout ?? .zero)))
-                }
+                self.wait(id, continuation, deadline: deadline, timeout: timeout, operation: operation, succeedAtDeadline: succeedAtDeadline)
             }
         }, onCancel: {
             self.execute { self.fail(id, with: CancellationError()) }
         }, isolation: isolation)
+    }
+
+    /// Records waiter `id`, and its timer when it has a deadline.
+    private func wait(
+        _ id: UInt64, _ continuation: UnsafeContinuation<Void, any Error>, deadline: UInt64?, timeout: Duration?,
+        operation: String, succeedAtDeadline: Bool
+    ) {
+        waiters.park(id, continuation)
+        if let deadline {
+            timers.push(Timer(
+                deadline: deadline, waiter: id,
+                action: succeedAtDeadline ? .resume : .timeout(operation: operation, after: timeout ?? .zero)))
+        }
     }
 
     private func fireTimers() {
@@ -322,7 +349,7 @@ final class Reactor: SerialExecutor, TaskExecutor, @unchecked Sendable {
         // Timers of waits that finished early stay in the heap until due; drop them in bulk when
         // they outnumber the live ones.
         if timers.count > 1024 && timers.count > 4 * waiters.count {
-            timers.removeAll { waiters[$0.waiter] == nil }
+            timers.removeAll { !waiters.contains($0.waiter) }
         }
     }
 
@@ -364,6 +391,7 @@ final class Reactor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     }
 
     /// Suspends until `registration` reports readiness for `direction`, or until `deadline`.
+    @inline(__always)
     func waitUntilReady(
         _ registration: Registration, _ direction: Direction, deadline: UInt64?, timeout: Duration?, operation: String
     ) async throws {
@@ -378,7 +406,7 @@ final class Reactor: SerialExecutor, TaskExecutor, @unchecked Sendable {
             case .write: if registration.writeWaiter == id { registration.writeWaiter = 0 }
             }
         }
-        try await suspend(id, deadline: deadline, timeout: timeout, operation: operation)
+        try await suspend(id, deadline: deadline, timeout: timeout, operation: operation, registration: registration)
     }
 
     /// A deadline `timeout` from now, or nil.
@@ -403,6 +431,8 @@ final class Registration {
     @exclusivity(unchecked) var writable = true
     @exclusivity(unchecked) var readWaiter: UInt64 = 0
     @exclusivity(unchecked) var writeWaiter: UInt64 = 0
+    /// The watch of the task that waited on it last (see ``TaskWatch/forCurrentTask(cachedIn:)``).
+    @exclusivity(unchecked) var watch: TaskWatch?
 
     init(fd: Int32, id: UInt64) {
         self.fd = fd

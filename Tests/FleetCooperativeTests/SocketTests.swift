@@ -1,5 +1,6 @@
 @testable import FleetCooperative
 import NIOCore
+import Synchronization
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -194,6 +195,66 @@ struct SocketTests {
         }
     }
 
+    @Test func cancellingFromAnotherThreadClosesTheSocketALoopTaskWaitsOn() async throws {
+        try await onLoop { loop in
+            let (server, client, listener) = try await connectedPair(loop)
+            defer { client.close(); listener.close() }
+            let waiter = loop.add { _ = try await server.recv(max: 10) }
+            try await loop.sleep(for: .milliseconds(10))
+            await Task.detached { waiter.cancel() }.value
+            let error = await caught { try await waiter.value }
+            #expect(error is CancellationError)
+            #expect(server.isClosed)
+            // A wait that starts after the cancellation ends at once.
+            let late = loop.add {
+                try await loop.sleep(for: .milliseconds(20))
+                try await loop.sleep(for: .seconds(30))
+            }
+            late.cancel()
+            let lateError = await caught { try await late.value }
+            #expect(lateError is CancellationError)
+        }
+    }
+
+    /// Children made with Swift's own structured concurrency inherit a loop task's task-locals,
+    /// but are cancelled on their own: each of their waits watches for its own cancellation.
+    @Test func cancellingAChildTaskAloneEndsTheWaitItIsIn() async throws {
+        try await onLoop { loop in
+            let inGroup = WaitOutcome()
+            let error = await caught {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await receiveUntilCancelled(loop, inGroup) }
+                    try await inGroup.started(on: loop)
+                    group.cancelAll()
+                    try await group.next()
+                }
+            }
+            #expect(error is CancellationError)
+            #expect(inGroup.result == .init(cancelled: true, closed: true))
+
+            // An `async let` left without being awaited is cancelled alone, too.
+            let inAsyncLet = WaitOutcome()
+            do {
+                async let _: Void = receiveUntilCancelled(loop, inAsyncLet)
+                try await inAsyncLet.started(on: loop)
+            }
+            #expect(inAsyncLet.result == .init(cancelled: true, closed: true))
+
+            // And an unstructured task, which inherits task-locals as well.
+            let (server, client, listener) = try await connectedPair(loop)
+            defer { client.close(); listener.close() }
+            let task = Task {
+                _ = loop
+                _ = try await server.recv(max: 10, timeout: .seconds(10))
+            }
+            try await loop.sleep(for: .milliseconds(10))
+            task.cancel()
+            let taskError = await caught { try await task.value }
+            #expect(taskError is CancellationError)
+            #expect(server.isClosed)
+        }
+    }
+
     @Test func closingASocketEndsItsWaitWithAnError() async throws {
         try await onLoop { loop in
             let (server, client, listener) = try await connectedPair(loop)
@@ -325,4 +386,44 @@ private func pseudoRandomBytes(_ count: Int) -> [UInt8] {
         bytes[index] = UInt8(truncatingIfNeeded: x)
     }
     return bytes
+}
+
+/// How a wait in a child task ended, for the test that cancels children alone.
+final class WaitOutcome: Sendable {
+    struct Result: Equatable {
+        var cancelled: Bool
+        var closed: Bool
+    }
+
+    private let state = Mutex<(waiting: Bool, result: Result?)>((false, nil))
+
+    var result: Result? { state.withLock { $0.result } }
+
+    func waiting() { state.withLock { $0.waiting = true } }
+
+    func ended(_ result: Result) { state.withLock { $0.result = result } }
+
+    /// Returns once the child waits (bounded: about 10 s).
+    func started(on loop: isolated CooperativeLoop) async throws {
+        for _ in 0..<1_000 where !state.withLock({ $0.waiting }) {
+            try await loop.sleep(for: .milliseconds(10))
+        }
+        try await loop.sleep(for: .milliseconds(10))
+    }
+}
+
+/// Connects a pair on `loop` and waits to receive on one end until the task is cancelled;
+/// records whether the wait ended by cancellation and closed the socket.
+func receiveUntilCancelled(_ loop: isolated CooperativeLoop, _ outcome: WaitOutcome) async throws {
+    let (server, client, listener) = try await connectedPair(loop)
+    defer { client.close(); listener.close() }
+    outcome.waiting()
+    do {
+        // Bounded: without cancellation the wait would end here, with `Timeout`, after 10 s.
+        _ = try await server.recv(max: 10, timeout: .seconds(10))
+        outcome.ended(.init(cancelled: false, closed: server.isClosed))
+    } catch {
+        outcome.ended(.init(cancelled: error is CancellationError, closed: server.isClosed))
+        throw error
+    }
 }

@@ -32,9 +32,9 @@ public enum EchoBench {
     ///   - quick: One short round.
     ///   - peer: A further server to measure, by name and loopback port.
     public static func run(quick: Bool, peer: (name: String, port: Int)? = nil, report: (BenchFigure) -> Void) async throws {
-        let rounds = quick ? 1 : 5
-        let warmup = quick ? 100 : 300
-        let duration = quick ? 300 : 2_000
+        let rounds = quick ? 1 : 15
+        let warmup = quick ? 100 : 150
+        let duration = quick ? 300 : 600
 
         var handle: Int32 = -1
         let cPort = fleet_echo_server_start(&handle)
