@@ -29,7 +29,9 @@ distributed actor JobWorker {
     /// dropped (its call throws `CancellationError`) and the answer is `false`. Running, it
     /// cannot be interrupted: the worker starts nothing more (the jobs waiting, and any sent
     /// later, throw ``JobNotStarted``) and the answer is `true`, for the server to stop the
-    /// process. Finished already, or unknown: `false`, and nothing changes.
+    /// process. Unknown — finished already, or its call still on the way (the server sends both
+    /// from tasks of their own, so this one can overtake it) — the answer is `false`, and the job
+    /// is dropped if it arrives later.
     ///
     /// The worker decides, not the server: only it knows which job runs, where the server
     /// sees only which replies it has not had yet.
@@ -74,7 +76,14 @@ final class WaitingJobs: Sendable {
         var byJob: [UInt64: UInt64] = [:]
         /// The ticket of the job running now.
         var running: UInt64?
+        /// Jobs the server gave up on before they arrived (or after they finished): dropped
+        /// when they arrive. The oldest are forgotten past ``stoppedLimit``.
+        var stoppedEarly: Set<UInt64> = []
     }
+
+    /// How many early stops a worker remembers: a call overtaken by more later stops than this
+    /// is not plausible, and a stop for a job that had finished is never used.
+    static let stoppedLimit = 1_024
 
     private let state = Mutex(State())
 
@@ -84,7 +93,14 @@ final class WaitingJobs: Sendable {
         state.withLock { state in
             state.tickets += 1
             state.entries[state.tickets] = .arriving
-            if let job { state.byJob[job] = state.tickets }
+            if let job {
+                if state.stoppedEarly.remove(job) != nil {
+                    // Stopped while its call was on the way: it never runs.
+                    state.entries[state.tickets] = .dropped
+                } else {
+                    state.byJob[job] = state.tickets
+                }
+            }
             return state.tickets
         }
     }
@@ -132,7 +148,13 @@ final class WaitingJobs: Sendable {
     func stop(job: UInt64) -> Bool {
         // One lock for the decision and what follows from it: no job starts in between.
         let (running, dropped, notStarted) = state.withLock { state -> (Bool, CheckedContinuation<JobOutput, any Error>?, [CheckedContinuation<JobOutput, any Error>]) in
-            guard let ticket = state.byJob[job] else { return (false, nil, []) }
+            guard let ticket = state.byJob[job] else {
+                state.stoppedEarly.insert(job)
+                if state.stoppedEarly.count > Self.stoppedLimit, let oldest = state.stoppedEarly.min() {
+                    state.stoppedEarly.remove(oldest)
+                }
+                return (false, nil, [])
+            }
             if state.running == ticket {
                 return (true, nil, state.retireAll())
             }
