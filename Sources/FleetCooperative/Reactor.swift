@@ -261,6 +261,7 @@ final class Reactor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     }
 
     /// A fresh waiter id (never 0).
+    ///
     /// Every id made here is waited on with ``suspend(_:deadline:timeout:operation:succeedAtDeadline:isolation:)``
     /// right away, which frees it when the wait ends (or cannot begin).
     func makeWaiterID() -> UInt64 {
@@ -285,7 +286,6 @@ final class Reactor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     /// ends with `Timeout` — or, when `succeedAtDeadline`, successfully (a sleep). Cancelling the
     /// task ends the wait with `CancellationError`. `registration`, when the wait is for one,
     /// remembers the task's ``TaskWatch`` for its next wait.
-    @inline(__always)
     func suspend(
         _ id: UInt64, deadline: UInt64? = nil, timeout: Duration? = nil, operation: String = "",
         succeedAtDeadline: Bool = false, registration: Registration? = nil,
@@ -391,7 +391,6 @@ final class Reactor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     }
 
     /// Suspends until `registration` reports readiness for `direction`, or until `deadline`.
-    @inline(__always)
     func waitUntilReady(
         _ registration: Registration, _ direction: Direction, deadline: UInt64?, timeout: Duration?, operation: String
     ) async throws {

@@ -48,7 +48,6 @@ final class SocketCore {
     }
 
     /// Waits for readiness; closes the socket if the task is cancelled meanwhile.
-    @inline(__always)
     func wait(_ direction: Direction, deadline: UInt64?, timeout: Duration?, operation: String) async throws {
         do {
             try await reactor.waitUntilReady(registration, direction, deadline: deadline, timeout: timeout, operation: operation)

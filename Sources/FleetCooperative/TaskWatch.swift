@@ -36,9 +36,9 @@ final class TaskWatch: @unchecked Sendable {
     /// the task-local one. O(1).
     @inline(__always)
     static func forCurrentTask(cachedIn registration: Registration? = nil) -> TaskWatch? {
-        let task = cfleet_current_task()
+        guard let task = cfleet_current_task() else { return nil }
         if let cached = registration?.watch, cached.task == task { return cached }
-        guard let watch = current, watch.task != nil, watch.task == task else { return nil }
+        guard let watch = current, watch.task == task else { return nil }
         registration?.watch = watch
         return watch
     }

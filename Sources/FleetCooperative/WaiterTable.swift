@@ -11,10 +11,10 @@
 /// - Complexity: O(1) for every operation, amortized over the growth of the slot array.
 struct WaiterTable {
     private struct Slot {
-        /// The id the slot holds now; 0 while it is free.
+        /// The id the slot was reserved under last (its high bits count the uses); 0 before.
         var id: UInt64
-        /// How many times the slot was reserved (40 bits).
-        var uses: UInt64
+        /// Whether `id` holds the slot now.
+        var isReserved: Bool
         var continuation: UnsafeContinuation<Void, any Error>?
     }
 
@@ -35,12 +35,13 @@ struct WaiterTable {
         } else {
             index = slots.count
             precondition(index < WaiterTable.slotLimit, "FleetCooperative: more than 16 M waits at once")
-            slots.append(Slot(id: 0, uses: 0, continuation: nil))
+            slots.append(Slot(id: 0, isReserved: false, continuation: nil))
         }
         // Uses count from 1 (and skip 0 when they wrap), so that no id is 0.
-        slots[index].uses = slots[index].uses == WaiterTable.useLimit ? 1 : slots[index].uses + 1
-        let id = slots[index].uses << 24 | UInt64(index)
+        let previous = slots[index].id >> 24
+        let id = (previous == WaiterTable.useLimit ? 1 : previous + 1) << 24 | UInt64(index)
         slots[index].id = id
+        slots[index].isReserved = true
         return id
     }
 
@@ -48,7 +49,7 @@ struct WaiterTable {
     @inline(__always)
     private func index(of id: UInt64) -> Int? {
         let index = Int(truncatingIfNeeded: id & UInt64(WaiterTable.slotLimit - 1))
-        return index < slots.count && slots[index].id == id ? index : nil
+        return index < slots.count && slots[index].isReserved && slots[index].id == id ? index : nil
     }
 
     /// Parks the task waiting as `id` (reserved and not yet parked).
@@ -70,7 +71,7 @@ struct WaiterTable {
     mutating func take(_ id: UInt64) -> UnsafeContinuation<Void, any Error>? {
         guard let index = index(of: id), let continuation = slots[index].continuation else { return nil }
         slots[index].continuation = nil
-        slots[index].id = 0
+        slots[index].isReserved = false
         free.append(UInt32(truncatingIfNeeded: index))
         count -= 1
         return continuation
@@ -79,7 +80,7 @@ struct WaiterTable {
     /// Frees the slot of `id`, reserved and never parked (the wait ended before it began).
     mutating func release(_ id: UInt64) {
         guard let index = index(of: id), slots[index].continuation == nil else { return }
-        slots[index].id = 0
+        slots[index].isReserved = false
         free.append(UInt32(truncatingIfNeeded: index))
     }
 }
