@@ -30,7 +30,7 @@ final class ActorConnection: Sendable {
     }
 
     var eventLoop: any EventLoop { channel.eventLoop }
-    /// Runs tasks on the connection's event loop.
+    /// Runs tasks on the connection's event loop; what it queues there ends the loop's busy poll.
     let executor: EventLoopTaskExecutor
 
     /// Created on the channel's event loop, with its handler.
@@ -77,7 +77,7 @@ final class ActorConnection: Sendable {
             if holdings[number]?.reference == nil { holdings[number] = nil }
         }
         let handler = self.handler
-        eventLoop.execute { handler.value.sendRelease(number, count: count) }
+        executor.execute { handler.value.sendRelease(number, count: count) }
     }
 
     /// A fresh ID for a call on this connection.
@@ -96,17 +96,17 @@ final class ActorConnection: Sendable {
     ) async throws -> ByteBuffer {
         let call = PendingCall(id: id, timeout: timeout)
         let handler = self.handler
-        let loop = eventLoop
+        let executor = self.executor
         return try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { continuation in
-                if loop.inEventLoop {
+                if executor.eventLoop.inEventLoop {
                     handler.value.start(call, continuation, payload: frame, keepingAlive: actors)
                 } else {
-                    loop.execute { handler.value.start(call, continuation, payload: frame, keepingAlive: actors) }
+                    executor.execute { handler.value.start(call, continuation, payload: frame, keepingAlive: actors) }
                 }
             }
         } onCancel: {
-            loop.execute { handler.value.cancel(call) }
+            executor.execute { handler.value.cancel(call) }
         }
     }
 
@@ -117,13 +117,13 @@ final class ActorConnection: Sendable {
             handler.value.reply(payload, to: callID, keepingAlive: actors)
         } else {
             let handler = self.handler
-            eventLoop.execute { handler.value.reply(payload, to: callID, keepingAlive: actors) }
+            executor.execute { handler.value.reply(payload, to: callID, keepingAlive: actors) }
         }
     }
 
     /// Closes the connection; calls waiting on it fail with `error`.
     func close(failingCallsWith error: any Error) {
         let handler = self.handler
-        eventLoop.execute { handler.value.close(failingCallsWith: error) }
+        executor.execute { handler.value.close(failingCallsWith: error) }
     }
 }

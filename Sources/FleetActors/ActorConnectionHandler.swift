@@ -47,8 +47,12 @@ final class ActorConnectionHandler: ChannelInboundHandler {
     @exclusivity(unchecked) private var flushScheduled = false
     @exclusivity(unchecked) private var lastInbound = NIODeadline.now()
     private var heartbeat: Scheduled<Void>?
+    /// Polls for the peer's answer before the loop sleeps; `nil` when turned off.
+    private var busyPoll: BusyPoll?
     /// Where the calls the peer makes run; `nil` for the global concurrent executor.
     private let executor: (any TaskExecutor)?
+    /// Runs this connection's work on its loop.
+    private let loopExecutor: EventLoopTaskExecutor
 
     init(system: FleetActorSystem, eventLoop: any EventLoop, executor: EventLoopTaskExecutor) {
         self.system = system
@@ -56,6 +60,7 @@ final class ActorConnectionHandler: ChannelInboundHandler {
         case .eventLoop: self.executor = executor
         case .globalConcurrent: self.executor = nil
         }
+        self.loopExecutor = executor
         self.logger = system.configuration.wire.logger
         self.introduction = eventLoop.makePromise(of: NodeID.self)
     }
@@ -81,6 +86,7 @@ final class ActorConnectionHandler: ChannelInboundHandler {
         if let frame = try? Frame(kind: .introduce, encoding: Introduction(node: system.node)) {
             write(frame)
         }
+        busyPoll = BusyPoll(channel: context.channel, budget: system.configuration.wire.busyPoll)
         if let interval = system.configuration.heartbeatInterval {
             scheduleBeat(context: context, interval: interval)
         }
@@ -91,6 +97,8 @@ final class ActorConnectionHandler: ChannelInboundHandler {
         closeError = error
         heartbeat?.cancel()
         heartbeat = nil
+        busyPoll?.release()
+        busyPoll = nil
         deadlineTimer?.cancel()
         deadlineTimer = nil
         introduction.fail(error)
@@ -165,6 +173,7 @@ final class ActorConnectionHandler: ChannelInboundHandler {
         if deadline < armedDeadline { armDeadlineTimer(at: deadline) }
         keepAlive(actors)
         write(Frame(kind: .call, payload: payload))
+        awaitPeer()
     }
 
     func cancel(_ call: PendingCall) {
@@ -181,6 +190,7 @@ final class ActorConnectionHandler: ChannelInboundHandler {
         guard let id = payload.readInteger(as: UInt64.self) else {
             return violation(WireError.malformedPayload(.reply, "no call ID"))
         }
+        busyPoll?.waitEnded()
         // A reply to a call that timed out or was cancelled is dropped.
         pending.removeValue(forKey: id)?.succeed(payload)
     }
@@ -222,6 +232,7 @@ final class ActorConnectionHandler: ChannelInboundHandler {
     // MARK: Calls the peer makes
 
     private func received(call payload: ByteBuffer) {
+        busyPoll?.waitEnded()
         var payload = payload
         guard let decoder, let connection else {
             return violation(WireError.unexpectedFrame(.call, expected: "an introduction first"))
@@ -283,6 +294,17 @@ final class ActorConnectionHandler: ChannelInboundHandler {
         guard running.removeValue(forKey: id) != nil else { return }
         keepAlive(actors)
         write(Frame(kind: .reply, payload: payload))
+        awaitPeer()
+    }
+
+    /// This side sent a call or a reply and now expects the peer's next frame: the loop polls
+    /// for it a while before it sleeps, when that has been worth it (``BusyPoll``), and stops
+    /// for work queued for the connection.
+    private func awaitPeer() {
+        guard let busyPoll, let context else { return }
+        busyPoll.waitStarted()
+        let executor = loopExecutor
+        busyPoll.pollSoon(on: context.eventLoop) { executor.hasQueuedWork }
     }
 
     /// Keeps local actors whose references went to the peer alive until the peer releases them
@@ -409,6 +431,8 @@ final class ActorConnectionHandler: ChannelInboundHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        busyPoll?.release()
+        busyPoll = nil
         self.context = nil
     }
 }

@@ -19,6 +19,8 @@ final class World: Sendable {
     /// The loop's group, held for the rank's life (see ``finalize(failure:timeout:)``).
     private let group: MultiThreadedEventLoopGroup?
     private let links: RankLinks
+    /// Over TCP: polls the connections' sockets before a wait suspends (``BusyPoll``).
+    private let busyPoll: NIOLoopBound<BusyPoll>?
     private let launcher: LauncherLink?
     private let logger: Logger
     private let state = Mutex(State())
@@ -43,7 +45,8 @@ final class World: Sendable {
 
     private init(
         rank: Int, size: Int, mailbox: Mailbox, executor: EventLoopTaskExecutor, timeout: Duration?,
-        group: MultiThreadedEventLoopGroup?, links: RankLinks, launcher: LauncherLink?, logger: Logger
+        group: MultiThreadedEventLoopGroup?, links: RankLinks, busyPoll: NIOLoopBound<BusyPoll>? = nil,
+        launcher: LauncherLink?, logger: Logger
     ) {
         self.rank = rank
         self.size = size
@@ -52,6 +55,7 @@ final class World: Sendable {
         self.timeout = timeout
         self.group = group
         self.links = links
+        self.busyPoll = busyPoll
         self.launcher = launcher
         self.logger = logger
         state.withLock { $0.goodbyesMissing = Set((0..<size).filter { $0 != rank }) }
@@ -148,9 +152,14 @@ final class World: Sendable {
         // New connections are not wanted any more.
         try? await server.close()
 
+        let channels = links.compactMap { $0 }
+        let budget = environment.spinBudget(ranks: size)
+        let busyPoll = try await loop.submit {
+            BusyPoll(channels: channels, on: loop, budget: budget).map { NIOLoopBound($0, eventLoop: loop) }
+        }.get()
         let world = World(
             rank: rank, size: size, mailbox: mailbox, executor: EventLoopTaskExecutor(loop), timeout: environment.timeout,
-            group: group, links: .tcp(links), launcher: launcher, logger: logger)
+            group: group, links: .tcp(links), busyPoll: busyPoll, launcher: launcher, logger: logger)
         joining.hand(to: world)
         launcher.whenLost { reason in world.launcherLost(reason) }
         return world
@@ -318,12 +327,21 @@ final class World: Sendable {
     }
 
     /// Waits until `done` holds. Over TCP, messages arrive by reads on the loop: `suspend` waits
-    /// for what signals it (a receive completed, a write done). Over shared memory, the rank
-    /// polls its rings first (``SharedMemoryLinks/wait(until:orSuspend:)``), on its loop.
+    /// for what signals it (a receive completed, a write done); on the loop, the rank first
+    /// polls its sockets until one has data, so that the loop reads it without being woken
+    /// (``BusyPoll``). Over shared memory, the rank polls its rings first
+    /// (``SharedMemoryLinks/wait(until:orSuspend:)``), on its loop.
     ///
     /// - Returns: what `suspend` returned, or `nil` when `done` held without it.
     nonisolated(nonsending) func wait<T>(until done: () -> Bool, orSuspend suspend: nonisolated(nonsending) () async throws -> T) async throws -> T? {
-        guard case let .polled(links) = links else { return try await suspend() }
+        guard case let .polled(links) = links else {
+            guard let busyPoll, executor.eventLoop.inEventLoop, !done() else { return try await suspend() }
+            let poll = busyPoll.value
+            poll.waitStarted()
+            if poll.shouldPoll() { poll.poll(until: { executor.hasQueuedWork }) }
+            defer { poll.waitEnded() }
+            return try await suspend()
+        }
         if executor.eventLoop.inEventLoop { return try await links.wait(until: done, orSuspend: suspend) }
         return try await withTaskExecutorPreference(executor) { try await links.wait(until: done, orSuspend: suspend) }
     }
@@ -419,6 +437,7 @@ final class World: Sendable {
         switch links {
         case let .tcp(channels):
             for case let channel? in channels { try? await channel.close() }
+            if let busyPoll { executor.eventLoop.execute { busyPoll.value.release() } }
         case let .polled(links):
             await onLoop { links.close() }
         }

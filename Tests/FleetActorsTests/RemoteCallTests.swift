@@ -7,9 +7,12 @@ import Testing
 
 @Suite("Remote calls between two actor systems on loopback")
 struct RemoteCallTests {
-    @Test(arguments: [FleetActorSystem.CallExecution.eventLoop, .globalConcurrent])
-    func callsByName(execution: FleetActorSystem.CallExecution) async throws {
-        try await Fixture.withPair(server: Fixture.configuration(callExecution: execution)) { server, client, endpoint in
+    @Test(arguments: [FleetActorSystem.CallExecution.eventLoop, .globalConcurrent], [Duration.microseconds(100), .zero])
+    func callsByName(execution: FleetActorSystem.CallExecution, busyPoll: Duration) async throws {
+        try await Fixture.withPair(
+            server: Fixture.configuration(callExecution: execution, busyPoll: busyPoll),
+            client: Fixture.configuration(busyPoll: busyPoll)
+        ) { server, client, endpoint in
             server.publish(Calculator(actorSystem: server), as: "calc")
             let calc = try await client.resolve(Calculator.self, named: "calc", at: endpoint)
             #expect(try await calc.add(2, 3) == 5)

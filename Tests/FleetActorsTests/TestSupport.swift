@@ -8,9 +8,10 @@ enum Fixture {
 
     static func configuration(
         secret: Secret = Fixture.secret, callTimeout: Duration = .seconds(10),
-        callExecution: FleetActorSystem.CallExecution = .eventLoop
+        callExecution: FleetActorSystem.CallExecution = .eventLoop, busyPoll: Duration = .microseconds(100)
     ) -> FleetActorSystem.Configuration {
         var configuration = FleetActorSystem.Configuration(credentials: .secret(secret))
+        configuration.wire.busyPoll = busyPoll
         configuration.callTimeout = callTimeout
         configuration.callExecution = callExecution
         return configuration

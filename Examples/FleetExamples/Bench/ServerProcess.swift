@@ -11,6 +11,8 @@ final class ServerProcess: Sendable {
     let rpcPort: Int
     let tcpPort: Int
     let nioPort: Int
+    /// The port of the actor system whose connections never busy-poll.
+    let unpolledPort: Int
 
     init(executable: String, arguments: [String], secret: String, startTimeout: Duration = .seconds(30)) throws {
         process = Process()
@@ -31,7 +33,9 @@ final class ServerProcess: Sendable {
         defer { watchdog.cancel() }
         let line = output.fileHandleForReading.readFirstLine()
         let words = String(decoding: line, as: UTF8.self).split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
-        guard words.count == 4, words[0] == "ready", let rpc = Int(words[1]), let tcp = Int(words[2]), let nio = Int(words[3]) else {
+        guard words.count == 5, words[0] == "ready", let rpc = Int(words[1]), let tcp = Int(words[2]), let nio = Int(words[3]),
+              let unpolled = Int(words[4])
+        else {
             kill(pid, SIGKILL)
             process.waitUntilExit()
             throw BenchError.serverDidNotStart(String(decoding: line, as: UTF8.self))
@@ -39,6 +43,7 @@ final class ServerProcess: Sendable {
         rpcPort = rpc
         tcpPort = tcp
         nioPort = nio
+        unpolledPort = unpolled
     }
 
     /// Ends the child: closes its input, waits up to 5 s, then kills it.

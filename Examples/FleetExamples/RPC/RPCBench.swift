@@ -1,6 +1,7 @@
 import FleetActors
 import FleetWire
 import Foundation
+import NIOPosix
 
 /// `fleet bench rpc`: FleetActors' call path between two processes on loopback.
 ///
@@ -15,6 +16,9 @@ import Foundation
 /// - `rpc_sync_calls` (calls/s): the same calls per second;
 /// - the same four with `_on_loop`: calls made inside
 ///   ``FleetActorSystem/withCallsOnConnection(to:_:)``;
+/// - `rpc_echo_rtt_median_without_busy_poll` and its ratio: the calls from the global executor
+///   again, to a second actor system in the server whose connections, like the client's, never
+///   busy-poll (``WireConfiguration/busyPoll`` set to zero): what the busy poll saves;
 /// - `rpc_pipelined_calls` (calls/s): 1,000 calls outstanding at all times (and `_on_loop`);
 /// - `rpc_primes_500` (calls/s): `getNPrimes(500)`, one at a time;
 /// - `rpc_doubles_1m_arg` (MB/s, 10^6 bytes): `sum([Double])` with 1 MiB arguments.
@@ -32,19 +36,38 @@ public enum RPCBench {
         }.get()
         let configuration = FleetActorSystem.Configuration(credentials: .secret(try Secret(Array(secret.utf8))))
         let system = FleetActorSystem(configuration: configuration)
+        let unpolledLoops = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let unpolled = FleetActorSystem(configuration: withoutBusyPoll(configuration, on: unpolledLoops))
         do {
-            try await measure(system: system, server: server, quick: quick, report: report)
-            await system.shutdown()
-            await runOnDedicatedThread(name: "bench-server") { server.stop() }
+            try await measure(system: system, unpolled: unpolled, server: server, quick: quick, report: report)
         } catch {
-            await system.shutdown()
-            await runOnDedicatedThread(name: "bench-server") { server.stop() }
+            await stop(system, unpolled, unpolledLoops, server)
             throw error
         }
+        await stop(system, unpolled, unpolledLoops, server)
+    }
+
+    /// `configuration` with busy polling off, on loops of its own.
+    private static func withoutBusyPoll(
+        _ configuration: FleetActorSystem.Configuration, on loops: MultiThreadedEventLoopGroup
+    ) -> FleetActorSystem.Configuration {
+        var configuration = configuration
+        configuration.wire.busyPoll = .zero
+        configuration.eventLoopGroup = loops
+        return configuration
+    }
+
+    private static func stop(
+        _ system: FleetActorSystem, _ unpolled: FleetActorSystem, _ loops: MultiThreadedEventLoopGroup, _ server: ServerProcess
+    ) async {
+        await system.shutdown()
+        await unpolled.shutdown()
+        try? await loops.shutdownGracefully()
+        await runOnDedicatedThread(name: "bench-server") { server.stop() }
     }
 
     private static func measure(
-        system: FleetActorSystem, server: ServerProcess, quick: Bool, report: (BenchFigure) -> Void
+        system: FleetActorSystem, unpolled: FleetActorSystem, server: ServerProcess, quick: Bool, report: (BenchFigure) -> Void
     ) async throws {
         // Latency: rounds that alternate the raw TCP round trip and the two ways of calling, so
         // that each ratio compares figures taken under the same conditions on a noisy machine.
@@ -53,11 +76,16 @@ public enum RPCBench {
         let tcpClient = try RawTCP.Client(port: server.tcpPort, size: 64)
         let endpoint = Endpoint(host: "127.0.0.1", port: server.rpcPort)
         let primes = try await system.resolve(Primes.self, named: Primes.publishedName, at: endpoint)
+        let unpolledPrimes = try await unpolled.resolve(
+            Primes.self, named: Primes.publishedName, at: Endpoint(host: "127.0.0.1", port: server.unpolledPort))
         _ = try await runOnDedicatedThread(name: "tcp-ping") { Result { try tcpClient.roundTrips(count: 500) } }.get()
-        for i in 0..<(quick ? 200 : 2_000) { _ = try await primes.echo(i) }   // Warm-up.
+        for i in 0..<(quick ? 200 : 2_000) {   // Warm-up.
+            _ = try await primes.echo(i)
+            _ = try await unpolledPrimes.echo(i)
+        }
 
-        var tcp: [Double] = [], nio: [Double] = [], pool: [Double] = [], onLoop: [Double] = []
-        var poolRatios: [Double] = [], onLoopRatios: [Double] = []
+        var tcp: [Double] = [], nio: [Double] = [], pool: [Double] = [], onLoop: [Double] = [], withoutPoll: [Double] = []
+        var poolRatios: [Double] = [], onLoopRatios: [Double] = [], withoutPollRatios: [Double] = []
         var poolSeconds = 0.0, onLoopSeconds = 0.0
         for _ in 0..<rounds {
             let tcpRound = try await runOnDedicatedThread(name: "tcp-ping") {
@@ -68,9 +96,12 @@ public enum RPCBench {
             let loopRound = try await system.withCallsOnConnection(to: primes) {
                 try await sequentialLatencies(primes, count: perRound)
             }
+            let unpolledRound = try await sequentialLatencies(unpolledPrimes, count: perRound)
             let tcpMedian = Latencies(tcpRound).median
             poolRatios.append(Latencies(poolRound.samples).median / tcpMedian)
             onLoopRatios.append(Latencies(loopRound.samples).median / tcpMedian)
+            withoutPollRatios.append(Latencies(unpolledRound.samples).median / tcpMedian)
+            withoutPoll += unpolledRound.samples
             tcp += tcpRound
             pool += poolRound.samples
             onLoop += loopRound.samples
@@ -88,6 +119,8 @@ public enum RPCBench {
         report(BenchFigure("rpc_echo_rtt_p99_on_loop", Latencies(onLoop).p99 * 1e6, "us"))
         report(BenchFigure("rpc_echo_rtt_on_loop_ratio_to_tcp", Latencies(onLoopRatios).median, "x"))
         report(BenchFigure("rpc_sync_calls_on_loop", calls / onLoopSeconds, "calls/s"))
+        report(BenchFigure("rpc_echo_rtt_median_without_busy_poll", Latencies(withoutPoll).median * 1e6, "us"))
+        report(BenchFigure("rpc_echo_rtt_without_busy_poll_ratio_to_tcp", Latencies(withoutPollRatios).median, "x"))
 
         report(BenchFigure("rpc_pipelined_calls", try await pipelined(primes, calls: quick ? 20_000 : 200_000, window: 1_000), "calls/s"))
         report(BenchFigure("rpc_pipelined_calls_on_loop", try await system.withCallsOnConnection(to: primes) {
@@ -161,15 +194,22 @@ public enum RPCBench {
         let credentials = try Credentials.resolve(secretFile: nil, insecure: false)
         let tcpPort = try RawTCP.startEchoServer(size: 64)
         let nioPort = try await NIOEcho.startServer()
-        let system = FleetActorSystem(configuration: .init(credentials: credentials))
+        let configuration = FleetActorSystem.Configuration(credentials: credentials)
+        let system = FleetActorSystem(configuration: configuration)
         let endpoint = try await system.listen(on: Endpoint(host: "127.0.0.1", port: 0))
         system.publish(Primes(actorSystem: system), as: Primes.publishedName)
-        print("ready \(endpoint.port) \(tcpPort) \(nioPort)")
+        let unpolledLoops = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let unpolled = FleetActorSystem(configuration: withoutBusyPoll(configuration, on: unpolledLoops))
+        let unpolledEndpoint = try await unpolled.listen(on: Endpoint(host: "127.0.0.1", port: 0))
+        unpolled.publish(Primes(actorSystem: unpolled), as: Primes.publishedName)
+        print("ready \(endpoint.port) \(tcpPort) \(nioPort) \(unpolledEndpoint.port)")
         fflush(nil)
         await runOnDedicatedThread(name: "stdin-watch") {
             while let _ = readLine() {}
         }
         await system.shutdown()
+        await unpolled.shutdown()
+        try? await unpolledLoops.shutdownGracefully()
     }
 }
 

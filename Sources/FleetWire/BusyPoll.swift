@@ -1,0 +1,191 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import NIOCore
+
+/// One connection's busy poll: before its event loop goes to sleep waiting for the peer's next
+/// message, the loop polls its sockets for up to a budget, when the last waits suggest the
+/// message will come within it.
+///
+/// A loop that sleeps in `epoll_wait` is woken by an interrupt from the processor that sent it
+/// the data. On virtual machines each such wake-up costs tens of microseconds, on the sender
+/// and on the receiver: more than a short request and its reply take. A loop still polling
+/// when the data arrives needs no wake-up at all. Measured with `fleet bench rpc` on a 2-core
+/// VM, a trivial remote call takes about 90 µs with both loops sleeping and about 22 µs with
+/// both polling.
+///
+/// The poll costs processor time, so it runs only when a message is expected soon:
+/// - the owner calls ``waitStarted()`` when it starts waiting for the peer (a call sent, a
+///   reply sent) and ``waitEnded()`` when the peer's message arrives;
+/// - ``shouldPoll()`` holds when the last wait ended within the budget, and on every 16th wait
+///   otherwise, so that a connection whose peer has become quick again is noticed;
+/// - it does not hold either after polls that found data (or queued work) at once, twice in a
+///   row or more: the loop is busy, and polling would only add a system call to each of its
+///   turns (every 16th wait polls all the same, to notice when the loop has become idle).
+///
+/// The sockets of all Fleet connections on one event loop share one epoll set
+/// (``LoopSockets``): polling for one connection ends when any of them has data, so a loop
+/// that serves several peers keeps serving all of them.
+///
+/// Not thread-safe: every method runs on the connection's event loop.
+package final class BusyPoll {
+    /// The set of the loop's sockets this poll registered with.
+    let sockets: LoopSockets
+    private let budget: TimeAmount
+    /// How many sockets this poll registered with the set.
+    private let registered: Int
+    private var waitStart: NIODeadline?
+    private var lastWait: TimeAmount = .zero
+    /// How many polls in a row ended on their first look.
+    private var busyPolls = 0
+    private var skipped = 0
+    private var scheduled = false
+    private var released = false
+
+    /// Polling starts on the 16th wait at the latest, even after long waits.
+    static let probeInterval = 16
+
+    /// Registers `channel`'s socket with its event loop's set; `nil` when `budget` is zero or
+    /// the channel has no socket that can be found (an embedded or in-memory channel).
+    ///
+    /// Call on the channel's event loop, once the channel is active.
+    package convenience init?(channel: any Channel, budget: Duration) {
+        self.init(channels: [channel], on: channel.eventLoop, budget: budget)
+    }
+
+    /// Registers the sockets of `channels`, which all run on `loop`, with its set: for a wait
+    /// that any of them may end. `nil` when `budget` is zero or no socket could be registered.
+    ///
+    /// Call on `loop`, once the channels are active.
+    package init?(channels: [any Channel], on loop: any EventLoop, budget: Duration) {
+        guard budget > .zero else { return nil }
+        var sockets: LoopSockets?
+        var registered = 0
+        for channel in channels {
+            guard channel.eventLoop === loop, let descriptor = Self.socketDescriptor(of: channel),
+                  let set = LoopSockets.register(descriptor, on: loop)
+            else { continue }
+            sockets = set
+            registered += 1
+        }
+        guard let sockets else { return nil }
+        self.sockets = sockets
+        self.registered = registered
+        self.budget = TimeAmount(budget)
+    }
+
+    /// The connection started waiting for the peer.
+    package func waitStarted() {
+        waitStart = .now()
+    }
+
+    /// The peer's message arrived: remembers how long the wait took.
+    package func waitEnded() {
+        guard let start = waitStart else { return }
+        waitStart = nil
+        lastWait = .now() - start
+    }
+
+    /// Whether the loop should poll before it sleeps: the last wait ended within the budget and
+    /// the loop is not busy, or it is time for a probe.
+    package func shouldPoll() -> Bool {
+        if lastWait <= budget, busyPolls < 2 {
+            skipped = 0
+            return true
+        }
+        skipped += 1
+        if skipped >= Self.probeInterval {
+            skipped = 0
+            return true
+        }
+        return false
+    }
+
+    /// Polls once the loop has run what it has queued, when ``shouldPoll()`` holds: until a
+    /// socket of the loop's set has data, `done` holds, or the budget has passed.
+    package func pollSoon(on loop: any EventLoop, until done: @escaping () -> Bool = { false }) {
+        guard !scheduled, !released, shouldPoll() else { return }
+        scheduled = true
+        loop.assumeIsolated().execute {
+            self.scheduled = false
+            guard !self.released else { return }
+            _ = self.poll(until: done)
+        }
+    }
+
+    /// Polls the loop's sockets until one has data, `done` holds, or the budget has passed.
+    ///
+    /// - Returns: whether data arrived or `done` held before the budget ran out.
+    @discardableResult
+    package func poll(until done: () -> Bool) -> Bool {
+        if done() || sockets.hasData() {
+            busyPolls += 1
+            return true
+        }
+        busyPolls = 0
+        let deadline = NIODeadline.now() + budget
+        var turns = 0
+        while true {
+            if done() || sockets.hasData() { return true }
+            turns &+= 1
+            if turns & 7 == 0 {
+                if NIODeadline.now() >= deadline { return false }
+                // A thread of this process that has work gets the processor meanwhile.
+                sched_yield()
+            }
+        }
+    }
+
+    /// Takes the socket out of the loop's set. Call when the channel closes (or its handler is
+    /// removed); later calls do nothing.
+    package func release() {
+        guard !released else { return }
+        released = true
+        for _ in 0..<registered { sockets.unregister() }
+    }
+
+    /// The descriptor of `channel`'s socket, checked against the channel's own addresses.
+    ///
+    /// NIO keeps the descriptor to itself; a socket channel names it in its description
+    /// (`SocketChannel { BaseSocket { fd=12 }, … }`). The descriptor is used only when
+    /// `getsockname` and `getpeername` on it give the channel's local and remote addresses, so a
+    /// description in another format, or a descriptor number taken over by another socket,
+    /// turns polling off instead of polling the wrong socket.
+    static func socketDescriptor(of channel: any Channel) -> CInt? {
+        let description = "\(channel)"
+        guard let marker = description.range(of: "fd="),
+              let local = channel.localAddress, let remote = channel.remoteAddress
+        else { return nil }
+        let digits = description[marker.upperBound...].prefix { $0.isASCII && $0.isNumber }
+        guard let descriptor = CInt(digits), descriptor >= 0,
+              address(of: descriptor, peer: false) == local, address(of: descriptor, peer: true) == remote
+        else { return nil }
+        return descriptor
+    }
+
+    private static func address(of descriptor: CInt, peer: Bool) -> SocketAddress? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let result = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                peer ? getpeername(descriptor, $0, &length) : getsockname(descriptor, $0, &length)
+            }
+        }
+        guard result == 0 else { return nil }
+        let family = Int32(storage.ss_family)
+        return withUnsafeBytes(of: &storage) { raw -> SocketAddress? in
+            switch family {
+            case AF_INET:
+                let address = raw.load(as: sockaddr_in.self)
+                return SocketAddress(address, host: "")
+            case AF_INET6:
+                let address = raw.load(as: sockaddr_in6.self)
+                return SocketAddress(address, host: "")
+            default:
+                return nil
+            }
+        }
+    }
+}
