@@ -13,8 +13,8 @@ struct LaunchEnvironment: Sendable {
     /// `tcp`, or `shm` with the segment's descriptor in ``segmentVariable``.
     static let transportVariable = "FLEET_MPI_TRANSPORT"
     static let segmentVariable = "FLEET_MPI_SEGMENT"
-    /// Microseconds a shared-memory wait polls before it parks (tuning; default 1000, or 200
-    /// with more ranks than processors).
+    /// Microseconds a wait polls before it parks (shared memory) or suspends (TCP) (tuning;
+    /// default 1000, or 200 with more ranks than processors; 0 turns polling off over TCP).
     static let spinVariable = "FLEET_MPI_SPIN_US"
     /// The launcher's: bytes per shared-memory ring (tuning and tests).
     static let ringBytesVariable = "FLEET_MPI_SHM_RING_BYTES"
@@ -39,7 +39,7 @@ struct LaunchEnvironment: Sendable {
     /// The spin budget asked for, if any.
     var spin: Duration?
 
-    /// How long a shared-memory wait polls before it parks.
+    /// How long a wait polls: over shared memory before it parks, over TCP before it suspends.
     func spinBudget(ranks: Int) -> Duration {
         spin ?? (isOversubscribed(ranks: ranks) ? .microseconds(200) : .milliseconds(1))
     }

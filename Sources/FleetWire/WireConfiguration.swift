@@ -23,15 +23,20 @@ public struct WireConfiguration: Sendable {
     public var localPeer: PeerInfo
     /// Where handshake failures and protocol errors are logged.
     public var logger: Logger
-    /// How long a connection's event loop keeps polling for the peer's next message before it
-    /// sleeps, when the last exchanges suggest the message is near (default 100 µs; `.zero`
-    /// turns polling off).
+    /// How long a FleetActors connection's event loop keeps polling for the peer's next message
+    /// before it sleeps, when the last exchanges suggest the message is near (default 100 µs;
+    /// `.zero` turns polling off).
     ///
     /// Waking a sleeping thread costs tens of microseconds on virtual machines, on both sides of
     /// a connection; a loop that is still polling when a reply arrives reads it at once. That
     /// makes a short remote call several times faster, at the price of up to this much processor
     /// time per wait. The loop polls only after an exchange that was quick, and otherwise on one
-    /// wait in sixteen, so slow or idle connections cost next to nothing.
+    /// wait in sixteen, so slow or idle connections cost next to nothing; it stops as soon as any
+    /// Fleet connection on it has data or work is queued for it. While it polls it runs nothing
+    /// else, so other channels placed on the same event loop may wait up to this long.
+    ///
+    /// FleetMPI's TCP links poll the same way, for the launch's spin budget
+    /// (`FLEET_MPI_SPIN_US`); a ``WireConnection`` never polls.
     public var busyPoll: Duration
 
     /// Creates a configuration; everything but the credentials has a default.
