@@ -167,13 +167,14 @@ final class ActorConnectionHandler: ChannelInboundHandler {
         if call.abandoned {
             return continuation.resume(throwing: CancellationError())
         }
-        let deadline = NIODeadline.now() + TimeAmount(call.timeout)
+        let now = NIODeadline.now()
+        let deadline = now + TimeAmount(call.timeout)
         call.arm(continuation, deadline: deadline)
         pending[call.id] = call
         if deadline < armedDeadline { armDeadlineTimer(at: deadline) }
         keepAlive(actors)
         write(Frame(kind: .call, payload: payload))
-        awaitPeer()
+        awaitPeer(since: now)
     }
 
     func cancel(_ call: PendingCall) {
@@ -294,15 +295,15 @@ final class ActorConnectionHandler: ChannelInboundHandler {
         guard running.removeValue(forKey: id) != nil else { return }
         keepAlive(actors)
         write(Frame(kind: .reply, payload: payload))
-        awaitPeer()
+        awaitPeer(since: .now())
     }
 
-    /// This side sent a call or a reply and now expects the peer's next frame: the loop polls
-    /// for it a while before it sleeps, when that has been worth it (``BusyPoll``), and stops
-    /// for work queued for the connection.
-    private func awaitPeer() {
+    /// This side sent a call or a reply at `now` and now expects the peer's next frame: the loop
+    /// polls for it a while before it sleeps, when that has been worth it (``BusyPoll``), and
+    /// stops for work queued for the connection.
+    private func awaitPeer(since now: NIODeadline) {
         guard let busyPoll, let context else { return }
-        busyPoll.waitStarted()
+        busyPoll.waitStarted(at: now)
         let executor = loopExecutor
         busyPoll.pollSoon(on: context.eventLoop) { executor.hasQueuedWork }
     }

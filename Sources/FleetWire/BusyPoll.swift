@@ -76,9 +76,9 @@ package final class BusyPoll {
         self.budget = TimeAmount(budget)
     }
 
-    /// The connection started waiting for the peer.
-    package func waitStarted() {
-        waitStart = .now()
+    /// The connection started waiting for the peer (at `now`).
+    package func waitStarted(at now: NIODeadline = .now()) {
+        waitStart = now
     }
 
     /// The peer's message arrived: remembers how long the wait took.
