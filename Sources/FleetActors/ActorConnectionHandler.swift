@@ -302,7 +302,9 @@ final class ActorConnectionHandler: ChannelInboundHandler {
     /// polls for it a while before it sleeps, when that has been worth it (``BusyPoll``), and
     /// stops for work queued for the connection.
     private func awaitPeer(since now: NIODeadline) {
-        guard let busyPoll, let context else { return }
+        // A write NIO could not finish waits for the socket to drain, which NIO only sees
+        // between polls.
+        guard let busyPoll, let context, context.channel.isWritable else { return }
         busyPoll.waitStarted(at: now)
         let executor = loopExecutor
         busyPoll.pollSoon(on: context.eventLoop) { executor.hasQueuedWork }
@@ -424,7 +426,7 @@ final class ActorConnectionHandler: ChannelInboundHandler {
             flushNeeded = true
         } else if !flushScheduled {
             flushScheduled = true
-            context.eventLoop.assumeIsolated().execute { [self] in
+            loopExecutor.executeOnLoop { [self] in
                 flushScheduled = false
                 self.context?.flush()
             }

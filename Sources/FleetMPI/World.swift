@@ -335,11 +335,19 @@ final class World: Sendable {
     /// - Returns: what `suspend` returned, or `nil` when `done` held without it.
     nonisolated(nonsending) func wait<T>(until done: () -> Bool, orSuspend suspend: nonisolated(nonsending) () async throws -> T) async throws -> T? {
         guard case let .polled(links) = links else {
-            guard let busyPoll, executor.eventLoop.inEventLoop, !done() else { return try await suspend() }
+            guard let busyPoll, case let .tcp(channels) = links, executor.eventLoop.inEventLoop, !done() else {
+                return try await suspend()
+            }
             let poll = busyPoll.value
             poll.waitStarted()
-            if poll.shouldPoll() { poll.poll(until: { executor.hasQueuedWork }) }
-            defer { poll.waitEnded() }
+            // Not while a write waits for room: NIO finishes it only between polls.
+            if poll.shouldPoll(), channels.allSatisfy({ $0?.isWritable ?? true }) {
+                poll.poll(until: { done() || executor.hasQueuedWork })
+            }
+            defer {
+                // A caller isolated to an actor may come back elsewhere.
+                if executor.eventLoop.inEventLoop { poll.waitEnded() }
+            }
             return try await suspend()
         }
         if executor.eventLoop.inEventLoop { return try await links.wait(until: done, orSuspend: suspend) }

@@ -27,7 +27,9 @@ import NIOCore
 ///
 /// The sockets of all Fleet connections on one event loop share one epoll set
 /// (``LoopSockets``): polling for one connection ends when any of them has data, so a loop
-/// that serves several peers keeps serving all of them.
+/// that serves several peers keeps serving all of them. Work queued on the loop through any
+/// ``EventLoopTaskExecutor`` of it (``LoopWork``) ends the poll too, when the owner's `done`
+/// condition asks ``EventLoopTaskExecutor/hasQueuedWork``.
 ///
 /// Not thread-safe: every method runs on the connection's event loop.
 package final class BusyPoll {
@@ -120,6 +122,7 @@ package final class BusyPoll {
     /// - Returns: whether data arrived or `done` held before the budget ran out.
     @discardableResult
     package func poll(until done: () -> Bool) -> Bool {
+        guard !released else { return false }
         if done() || sockets.hasData() {
             busyPolls += 1
             return true
@@ -138,8 +141,12 @@ package final class BusyPoll {
         }
     }
 
+    deinit {
+        release()
+    }
+
     /// Takes the socket out of the loop's set. Call when the channel closes (or its handler is
-    /// removed); later calls do nothing.
+    /// removed); later calls do nothing, and a poll after it returns at once.
     package func release() {
         guard !released else { return }
         released = true

@@ -1,40 +1,53 @@
 import NIOCore
-import Synchronization
 
 /// Runs tasks on one NIO event loop: work started from a read (a remote call, a received
 /// message) then runs, replies and flushes on the thread that read it, with no thread hop on the
 /// way. FleetActors serves calls on it; FleetMPI runs a rank's operations on it.
 ///
-/// It counts what it has queued on the loop and not yet run, so that a ``BusyPoll`` on the loop
-/// stops polling when there is work to do.
+/// What it queues on the loop and has not run yet is counted per loop (``LoopWork``), across
+/// all of the loop's executors, so that a ``BusyPoll`` on the loop stops polling when there is
+/// work to do.
 package final class EventLoopTaskExecutor: TaskExecutor {
     package let eventLoop: any EventLoop
-    private let queued = Atomic<Int>(0)
+    private let work: LoopWork
 
     package init(_ eventLoop: any EventLoop) {
         self.eventLoop = eventLoop
+        self.work = LoopWork.of(eventLoop)
     }
 
     package func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
-        queued.add(1, ordering: .relaxed)
+        work.added()
         eventLoop.execute {
-            self.queued.subtract(1, ordering: .relaxed)
+            self.work.ran()
             job.runSynchronously(on: self.asUnownedTaskExecutor())
         }
     }
 
     /// Runs `body` on the loop, counted like a job.
     package func execute(_ body: @escaping @Sendable () -> Void) {
-        queued.add(1, ordering: .relaxed)
+        let work = self.work
+        work.added()
         eventLoop.execute {
-            self.queued.subtract(1, ordering: .relaxed)
+            work.ran()
             body()
         }
     }
 
-    /// Whether jobs or work sent with ``execute(_:)`` wait to run on the loop.
+    /// Runs `body` later on the loop, counted like a job. Call on the loop.
+    package func executeOnLoop(_ body: @escaping () -> Void) {
+        let work = self.work
+        work.added()
+        eventLoop.assumeIsolated().execute {
+            work.ran()
+            body()
+        }
+    }
+
+    /// Whether jobs or work sent with ``execute(_:)`` or ``executeOnLoop(_:)`` wait to run on the
+    /// loop, through this executor or any other of the same loop.
     package var hasQueuedWork: Bool {
-        queued.load(ordering: .relaxed) > 0
+        work.isWaiting
     }
 }

@@ -32,8 +32,10 @@ public struct WireConfiguration: Sendable {
     /// makes a short remote call several times faster, at the price of up to this much processor
     /// time per wait. The loop polls only after an exchange that was quick, and otherwise on one
     /// wait in sixteen, so slow or idle connections cost next to nothing; it stops as soon as any
-    /// Fleet connection on it has data or work is queued for it. While it polls it runs nothing
-    /// else, so other channels placed on the same event loop may wait up to this long.
+    /// Fleet connection on it has data or Fleet queues work for it, and it does not poll while a
+    /// write waits for room. While it polls it runs nothing else: other channels and work of
+    /// other libraries on the same event loop (FleetActors' default group is
+    /// `MultiThreadedEventLoopGroup.singleton`) may wait up to this long.
     ///
     /// FleetMPI's TCP links poll the same way, for the launch's spin budget
     /// (`FLEET_MPI_SPIN_US`); a ``WireConnection`` never polls.

@@ -33,41 +33,69 @@ struct BusyPollTests {
                 dialled[1].writeAndFlush(ByteBuffer(string: "hello"), promise: nil)
             }
             defer { write.cancel() }
-            let (ended, seconds) = try await loop.submit {
-                let first = BusyPoll(channel: served[0], budget: .seconds(5))!
-                let second = BusyPoll(channel: served[1], budget: .seconds(5))!
+            let outcome = try await loop.submit { () -> (Bool, Double)? in
+                guard let first = BusyPoll(channel: served[0], budget: .seconds(5)),
+                      let second = BusyPoll(channel: served[1], budget: .seconds(5)) else { return nil }
                 defer { first.release(); second.release() }
                 let start = NIODeadline.now()
                 let ended = first.poll(until: { false })
-                return (ended, Double((NIODeadline.now() - start).nanoseconds) / 1e9)
+                return (ended, seconds(since: start))
             }.get()
+            let (ended, waited) = try #require(outcome)
             #expect(ended)
-            #expect(seconds < 4)
+            #expect(waited >= 0.05 && waited < 4)
+        }
+    }
+
+    @Test func aPollEndsWhenWorkIsQueuedOnItsLoopThroughAnyExecutor() async throws {
+        try await withConnections(1) { loop, served, dialled in
+            // Another connection's executor on the same loop queues work, from another thread.
+            let other = EventLoopTaskExecutor(loop)
+            let mine = EventLoopTaskExecutor(loop)
+            let queue = dialled[0].eventLoop.scheduleTask(in: .milliseconds(100)) { other.execute {} }
+            defer { queue.cancel() }
+            let outcome = try await loop.submit { () -> (Bool, Double)? in
+                guard let poll = BusyPoll(channel: served[0], budget: .seconds(5)) else { return nil }
+                defer { poll.release() }
+                let start = NIODeadline.now()
+                let ended = poll.poll(until: { mine.hasQueuedWork })
+                return (ended, seconds(since: start))
+            }.get()
+            let (ended, waited) = try #require(outcome)
+            #expect(ended)
+            #expect(waited >= 0.05 && waited < 4)
+            // The work ran, and nothing is counted as waiting any more.
+            try await loop.submit {}.get()
+            #expect(!mine.hasQueuedWork)
         }
     }
 
     @Test func aPollGivesUpAfterItsBudgetAndEndsWhenItsConditionHolds() async throws {
         try await withConnections(1) { loop, served, _ in
-            let (ended, seconds, conditionEnded) = try await loop.submit {
-                let poll = BusyPoll(channel: served[0], budget: .milliseconds(20))!
-                defer { poll.release() }
+            let outcome = try await loop.submit { () -> (Bool, Double, Bool, Bool)? in
+                guard let poll = BusyPoll(channel: served[0], budget: .milliseconds(20)) else { return nil }
                 let start = NIODeadline.now()
                 let ended = poll.poll(until: { false })
-                let seconds = Double((NIODeadline.now() - start).nanoseconds) / 1e9
+                let waited = seconds(since: start)
                 var turns = 0
                 let conditionEnded = poll.poll(until: { turns += 1; return turns == 3 })
-                return (ended, seconds, conditionEnded)
+                poll.release()
+                // A released poll does not poll.
+                let afterRelease = poll.poll(until: { false })
+                return (ended, waited, conditionEnded, afterRelease)
             }.get()
+            let (ended, waited, conditionEnded, afterRelease) = try #require(outcome)
             #expect(!ended)
-            #expect(seconds >= 0.02)
+            #expect(waited >= 0.02)
             #expect(conditionEnded)
+            #expect(!afterRelease)
         }
     }
 
     @Test func pollsAfterQuickWaitsAndProbesAfterSlowOnes() async throws {
         try await withConnections(1) { loop, served, _ in
-            let decisions = try await loop.submit {
-                let poll = BusyPoll(channel: served[0], budget: .milliseconds(1))!
+            let outcome = try await loop.submit { () -> [Bool]? in
+                guard let poll = BusyPoll(channel: served[0], budget: .milliseconds(1)) else { return nil }
                 defer { poll.release() }
                 var decisions = [poll.shouldPoll()]
                 poll.waitStarted()
@@ -79,11 +107,32 @@ struct BusyPollTests {
                 decisions.append(poll.shouldPoll())
                 return decisions
             }.get()
+            let decisions = try #require(outcome)
             let probes = BusyPoll.probeInterval
             #expect(decisions.first == true)
             #expect(decisions[1..<probes] == ArraySlice(repeating: false, count: probes - 1))
             #expect(decisions[probes] == true)
             #expect(decisions.last == true)
+        }
+    }
+
+    @Test func pollsThatFindTheLoopBusyTurnPollingOffUntilAProbe() async throws {
+        try await withConnections(1) { loop, served, _ in
+            let outcome = try await loop.submit { () -> [Bool]? in
+                guard let poll = BusyPoll(channel: served[0], budget: .milliseconds(1)) else { return nil }
+                defer { poll.release() }
+                // Two polls in a row that end at their first look: the loop has work.
+                poll.poll(until: { true })
+                var decisions = [poll.shouldPoll()]
+                poll.poll(until: { true })
+                for _ in 0..<BusyPoll.probeInterval { decisions.append(poll.shouldPoll()) }
+                return decisions
+            }.get()
+            let decisions = try #require(outcome)
+            let probes = BusyPoll.probeInterval
+            #expect(decisions.first == true)
+            #expect(decisions[1..<probes] == ArraySlice(repeating: false, count: probes - 1))
+            #expect(decisions[probes] == true)
         }
     }
 
@@ -96,21 +145,22 @@ struct BusyPollTests {
 
     @Test func aLoopsSetLastsWhileAConnectionUsesIt() async throws {
         try await withConnections(2) { loop, served, _ in
-            let (shared, sameAfterOneRelease, renewed) = try await loop.submit {
-                let first = BusyPoll(channel: served[0], budget: .milliseconds(1))!
-                let second = BusyPoll(channel: served[1], budget: .milliseconds(1))!
+            let outcome = try await loop.submit { () -> (Bool, Bool, Bool)? in
+                guard let first = BusyPoll(channel: served[0], budget: .milliseconds(1)),
+                      let second = BusyPoll(channel: served[1], budget: .milliseconds(1)) else { return nil }
                 let shared = first.sockets === second.sockets
                 let before = first.sockets
                 first.release()
                 first.release()   // A second release does nothing.
-                let third = BusyPoll(channel: served[0], budget: .milliseconds(1))!
+                guard let third = BusyPoll(channel: served[0], budget: .milliseconds(1)) else { return nil }
                 let sameAfterOneRelease = third.sockets === before
                 second.release()
                 third.release()
-                let fourth = BusyPoll(channel: served[0], budget: .milliseconds(1))!
+                guard let fourth = BusyPoll(channel: served[0], budget: .milliseconds(1)) else { return nil }
                 defer { fourth.release() }
                 return (shared, sameAfterOneRelease, fourth.sockets !== before)
             }.get()
+            let (shared, sameAfterOneRelease, renewed) = try #require(outcome)
             #expect(shared)
             #expect(sameAfterOneRelease)
             #expect(renewed)
@@ -118,8 +168,12 @@ struct BusyPollTests {
     }
 }
 
+private func seconds(since start: NIODeadline) -> Double {
+    Double((NIODeadline.now() - start).nanoseconds) / 1e9
+}
+
 /// Runs `body` with `count` TCP connections on loopback: the accepted ends, all on `loop`, and
-/// the dialled ends, on another loop. Closes everything afterwards.
+/// the dialled ends, on another loop. Closes everything afterwards, also when setting up fails.
 private func withConnections(
     _ count: Int,
     _ body: (any EventLoop, [any Channel], [any Channel]) async throws -> Void
@@ -127,36 +181,34 @@ private func withConnections(
     let serverGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     let clientGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     let accepted = Mutex<[any Channel]>([])
-    let listener = try await ServerBootstrap(group: serverGroup)
-        .childChannelInitializer { channel in
-            accepted.withLock { $0.append(channel) }
-            return channel.eventLoop.makeSucceededVoidFuture()
-        }
-        .bind(host: "127.0.0.1", port: 0).get()
+    var listener: (any Channel)?
     var dialled: [any Channel] = []
-    for _ in 0..<count {
-        let channel = try await ClientBootstrap(group: clientGroup).connect(to: listener.localAddress!).get()
-        dialled.append(channel)
-        // Connections are accepted in the order they were dialled: one at a time.
-        for _ in 0..<500 where accepted.withLock({ $0.count }) < dialled.count {
-            try await Task.sleep(for: .milliseconds(10))
-        }
-    }
-    let served = accepted.withLock { $0 }
     do {
+        let server = try await ServerBootstrap(group: serverGroup)
+            .childChannelInitializer { channel in
+                accepted.withLock { $0.append(channel) }
+                return channel.eventLoop.makeSucceededVoidFuture()
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        listener = server
+        for _ in 0..<count {
+            dialled.append(try await ClientBootstrap(group: clientGroup).connect(to: server.localAddress!).get())
+            // Connections are accepted in the order they were dialled: one at a time.
+            for _ in 0..<500 where accepted.withLock({ $0.count }) < dialled.count {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+        }
+        let served = accepted.withLock { $0 }
         try #require(served.count == count)
         try await body(serverGroup.next(), served, dialled)
     } catch {
-        try? await close(listener, served, dialled, serverGroup, clientGroup)
+        await close([listener].compactMap { $0 } + dialled + accepted.withLock { $0 }, serverGroup, clientGroup)
         throw error
     }
-    try await close(listener, served, dialled, serverGroup, clientGroup)
+    await close([listener].compactMap { $0 } + dialled + accepted.withLock { $0 }, serverGroup, clientGroup)
 }
 
-private func close(
-    _ listener: any Channel, _ served: [any Channel], _ dialled: [any Channel],
-    _ groups: MultiThreadedEventLoopGroup...
-) async throws {
-    for channel in dialled + served + [listener] { try? await channel.close() }
-    for group in groups { try await group.shutdownGracefully() }
+private func close(_ channels: [any Channel], _ groups: MultiThreadedEventLoopGroup...) async {
+    for channel in channels { try? await channel.close() }
+    for group in groups { try? await group.shutdownGracefully() }
 }
