@@ -21,9 +21,11 @@ import NIOCore
 ///   reply sent) and ``waitEnded()`` when the peer's message arrives;
 /// - ``shouldPoll()`` holds when the last wait ended within the budget, and on every 16th wait
 ///   otherwise, so that a connection whose peer has become quick again is noticed;
-/// - it does not hold either after polls that found data (or queued work) at once, twice in a
-///   row or more: the loop is busy, and polling would only add a system call to each of its
-///   turns (every 16th wait polls all the same, to notice when the loop has become idle).
+/// - for ``pollSoon(on:until:)``, it does not hold either after polls that found data (or
+///   queued work) at once, twice in a row or more: the loop is busy, and polling would only add
+///   a system call to each of its turns (every 16th wait polls all the same, to notice when the
+///   loop has become idle). A wait that calls ``poll(until:)`` itself (FleetMPI's) is not
+///   counted so: a message already there when a rank starts waiting is no sign of a busy loop.
 ///
 /// The sockets of all Fleet connections on one event loop share one epoll set
 /// (``LoopSockets``): polling for one connection ends when any of them has data, so a loop
@@ -40,7 +42,7 @@ package final class BusyPoll {
     private let registered: Int
     private var waitStart: NIODeadline?
     private var lastWait: TimeAmount = .zero
-    /// How many polls in a row ended on their first look.
+    /// How many polls of ``pollSoon(on:until:)`` in a row ended on their first look.
     private var busyPolls = 0
     private var skipped = 0
     private var scheduled = false
@@ -107,13 +109,22 @@ package final class BusyPoll {
 
     /// Polls once the loop has run what it has queued, when ``shouldPoll()`` holds: until a
     /// socket of the loop's set has data, `done` holds, or the budget has passed.
+    ///
+    /// A loop that has data or work at its first look is busy, and then polling would only add a
+    /// system call to each of its turns: after two such looks in a row, ``shouldPoll()`` holds
+    /// only for a probe.
     package func pollSoon(on loop: any EventLoop, until done: @escaping () -> Bool = { false }) {
         guard !scheduled, !released, shouldPoll() else { return }
         scheduled = true
         loop.assumeIsolated().execute {
             self.scheduled = false
             guard !self.released else { return }
-            _ = self.poll(until: done)
+            if done() || self.sockets.hasData() {
+                self.busyPolls += 1
+                return
+            }
+            self.busyPolls = 0
+            self.poll(until: done)
         }
     }
 
@@ -123,11 +134,6 @@ package final class BusyPoll {
     @discardableResult
     package func poll(until done: () -> Bool) -> Bool {
         guard !released else { return false }
-        if done() || sockets.hasData() {
-            busyPolls += 1
-            return true
-        }
-        busyPolls = 0
         let deadline = NIODeadline.now() + budget
         var turns = 0
         while true {
