@@ -85,6 +85,13 @@ int fleet_mpi_iprobe(int *found, int *source, int *tag, int *count) {
     return MPI_Get_count(&status, MPI_BYTE, count);
 }
 
+int fleet_mpi_iprobe_from(int source, int tag, int *found, int *count) {
+    MPI_Status status;
+    int result = MPI_Iprobe(source, tag, MPI_COMM_WORLD, found, &status);
+    if (result != MPI_SUCCESS || !*found) return result;
+    return MPI_Get_count(&status, MPI_BYTE, count);
+}
+
 int fleet_mpi_recv(void *buffer, int count, int source, int tag) {
     return MPI_Recv(buffer, count, MPI_BYTE, source, tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
 }
@@ -124,6 +131,10 @@ int fleet_mpi_isend(const void *buffer, int count, int destination, int tag, voi
 int fleet_mpi_test(void *request, int *done) { (void)request; (void)done; return FLEET_MPI_UNAVAILABLE; }
 int fleet_mpi_iprobe(int *found, int *source, int *tag, int *count) {
     (void)found; (void)source; (void)tag; (void)count;
+    return FLEET_MPI_UNAVAILABLE;
+}
+int fleet_mpi_iprobe_from(int source, int tag, int *found, int *count) {
+    (void)source; (void)tag; (void)found; (void)count;
     return FLEET_MPI_UNAVAILABLE;
 }
 int fleet_mpi_recv(void *buffer, int count, int source, int tag) {

@@ -17,10 +17,8 @@ extension Communicator {
             // Each round sends an empty message (a header, nothing to code) and waits for one.
             var distance = 1
             while distance < size {
-                let source = try worldRank(of: (rank - distance + size) % size)
-                let incoming = world.mailbox.post(MessagePattern(context: collectiveContext, source: source, tag: tag))
                 try await transmit(world.messageBuffer(context: collectiveContext, tag: tag, capacity: 0), to: (rank + distance) % size)
-                _ = try await wait(for: incoming, operation: "barrier")
+                _ = try await receive(context: collectiveContext, from: (rank - distance + size) % size, tag: tag, operation: "barrier")
                 distance <<= 1
             }
         }
@@ -403,11 +401,12 @@ extension Communicator {
         try decode(type, try await collectiveReceive(from: rank, tag: tag))
     }
 
-    /// Sends `value` to `destination` while receiving a `T` from `source`.
+    /// Sends `value` to `destination`, then receives a `T` from `source`. Sending first never
+    /// blocks the exchange: a write that waits for room (or for the socket) drives the links,
+    /// which take what arrives meanwhile.
     nonisolated(nonsending) func exchange<T: Codable>(_ value: T, to destination: Int, from source: Int, tag: Int32) async throws -> T {
-        let incoming = world.mailbox.post(MessagePattern(context: collectiveContext, source: try worldRank(of: source), tag: tag))
         try await collectiveSend(value, to: destination, tag: tag)
-        return try decode(T.self, try await wait(for: incoming, operation: "collective"))
+        return try decode(T.self, try await collectiveReceive(from: source, tag: tag))
     }
 
     /// A received message's data as a message to send on (the broadcast tree forwards bytes

@@ -76,8 +76,25 @@ extension Communicator {
     public func recv<T: BitwiseCopyable & Sendable>(into buffer: inout [T], from source: Int? = nil, tag: Int? = nil) async throws -> MessageStatus {
         let tag = try tag.map(userTag)
         try checkOpen()
-        let message = try await onLoop { try await receive(context: context, from: source, tag: tag, operation: "recv") }
         let stride = MemoryLayout<T>.stride
+        // From one rank, on the rank's loop: straight from the link into the buffer when it can.
+        if let source {
+            let worldSource = try worldRank(of: source)
+            var byteCount = 0
+            let direct = buffer.withUnsafeMutableBytes { target in
+                world.receiveDirectly(from: worldSource, context: context, tag: tag) { body in
+                    // Too large, or not whole elements: the usual way reports it.
+                    guard body.count <= target.count, body.count % stride == 0 else { return false }
+                    if !body.isEmpty { target.baseAddress!.copyMemory(from: body.baseAddress!, byteCount: body.count) }
+                    byteCount = body.count
+                    return true
+                }
+            }
+            if let direct { return MessageStatus(source: source, tag: Int(direct), byteCount: byteCount) }
+        }
+        let message = try await onLoop {
+            try await receive(context: context, from: source, tag: tag, operation: "recv", direct: false)
+        }
         let bytes = message.data.readableBytes
         guard bytes % stride == 0, bytes / stride <= buffer.count else {
             throw CommunicatorError.malformedMessage(

@@ -206,8 +206,24 @@ public final class Communicator: Sendable {
     }
 
     /// Receives the next message matching the pattern, within the timeout.
-    nonisolated(nonsending) func receive(context: UInt64, from source: Int?, tag: Int32?, operation: String) async throws -> RankMessage {
+    ///
+    /// From one rank, on the rank's loop, the message comes straight from the link where the
+    /// transport can, into a buffer of its size, past the mailbox (unless `direct` is `false`:
+    /// the caller tried that already).
+    nonisolated(nonsending) func receive(
+        context: UInt64, from source: Int?, tag: Int32?, operation: String, direct: Bool = true
+    ) async throws -> RankMessage {
         let pattern = MessagePattern(context: context, source: try source.map { try worldRank(of: $0) }, tag: tag)
+        if direct, let worldSource = pattern.source {
+            var data = ByteBuffer()
+            if let tag = world.receiveDirectly(from: worldSource, context: context, tag: tag, take: { body in
+                data = ByteBufferAllocator().buffer(capacity: body.count)
+                data.writeBytes(body)
+                return true
+            }) {
+                return RankMessage(context: context, source: worldSource, tag: tag, data: data)
+            }
+        }
         return try await wait(for: world.mailbox.post(pattern), operation: operation)
     }
 

@@ -34,6 +34,8 @@ final class LibraryLinks: PolledLinks {
     /// Touched on the loop thread only, so dynamic exclusivity checks are off (as in ``SharedMemoryLinks``).
     private final class LoopState {
         @exclusivity(unchecked) var sends: [Send] = []
+        /// Where ``receiveDirectly(from:context:tag:giveUp:take:)`` receives small messages.
+        @exclusivity(unchecked) var scratch = [UInt8](repeating: 0, count: LibraryLinks.directLimit)
         @exclusivity(unchecked) var suspended = 0
         @exclusivity(unchecked) var polling: Scheduled<Void>?
     }
@@ -169,6 +171,42 @@ final class LibraryLinks: PolledLinks {
     }
 
     func poll() { progress() }
+
+    /// The largest message ``receiveDirectly(from:context:tag:giveUp:take:)`` takes.
+    static let directLimit = 16 << 10
+
+    /// The direct path of a small message (``PolledLinks/receiveDirectly(from:context:tag:giveUp:take:)``):
+    /// probes for a message from `source` alone and receives it into a buffer kept for that;
+    /// when it matches, `take` gets the body from there. A message received that does not match
+    /// goes to the mailbox, as the progress would have put it. Must run on the loop.
+    func receiveDirectly(
+        from source: Int, context: UInt64, tag: Int32?, giveUp: () -> Bool, take: (UnsafeRawBufferPointer) -> Bool
+    ) -> Int32? {
+        let state = state.value
+        // Sends in flight complete through the progress: leave the wait to it.
+        guard source != rank, (0..<size).contains(source), state.sends.isEmpty else { return nil }
+        var found: Int32 = 0, count: Int32 = 0, code: Int32 = 0
+        var turns = 0
+        _ = pollUntil(for: spinBudget, yielding: oversubscribed, progress: {}) {
+            code = fleet_mpi_iprobe_from(Int32(source), Self.messageTag, &found, &count)
+            turns &+= 1
+            return code != 0 || found != 0 || (turns & 63 == 0 && giveUp())
+        }
+        guard code == 0, found != 0, count >= Int32(RankMessageHeader.size), Int(count) <= Self.directLimit else { return nil }
+        return state.scratch.withUnsafeMutableBytes { scratch -> Int32? in
+            let code = fleet_mpi_recv(scratch.baseAddress, count, Int32(source), Self.messageTag)
+            guard code == 0 else {
+                failed(.rankFailed(rank: source, reason: "MPI_Recv from it failed (code \(code))"))
+                return nil
+            }
+            let bytes = UnsafeRawBufferPointer(rebasing: scratch[..<Int(count)])
+            let header = RankMessageHeader.read(from: bytes)!
+            let body = UnsafeRawBufferPointer(rebasing: bytes[RankMessageHeader.size...])
+            if header.context == context, tag == nil || tag == header.tag, take(body) { return header.tag }
+            deliver(RankMessage(context: header.context, source: source, tag: header.tag, data: ByteBuffer(bytes: body)))
+            return nil
+        }
+    }
 
     /// Waits until `done` holds: polls the library for up to the spin budget, then runs
     /// `suspend` while the loop polls every 50 µs. Must run on the loop, and `suspend` must

@@ -95,6 +95,16 @@ final class Mailbox: Sendable {
         if removed { receive.complete(.success(RankMessage(context: context, source: source, tag: tag, data: ByteBuffer()))) }
     }
 
+    /// Whether a receive from `source` may take its message straight from the link, past the
+    /// mailbox: nothing is posted or probing (which the message might be for), nothing from
+    /// `source` waits here (which would come first), and the job has not failed.
+    func mayReceiveDirectly(from source: Int) -> Bool {
+        state.withLock { state in
+            state.failure == nil && state.posted.isEmpty && state.probes.isEmpty && !state.finished.contains(source)
+                && !state.unexpected.contains { $0.source == source }
+        }
+    }
+
     /// Posts a receive: it takes the oldest matching unexpected message now, or the next matching
     /// one to arrive. Posting order is matching order (MPI's rule for `irecv`). A receive with a
     /// `sink` may get its message's body through the sink instead (``MessageSink``).

@@ -27,6 +27,19 @@ protocol PolledLinks: Sendable {
     /// Takes what has arrived (into the mailbox) and moves writes on, once, without waiting.
     func poll()
 
+    /// Receives the next message from `source` straight from the link, waiting for it up to
+    /// the spin budget, when it is whole, of `context` and `tag` (or any tag), and `take`
+    /// accepts its body (the bytes are valid during the call only). `nil` when the next message
+    /// is another, does not come in time, or is declined: the caller then takes the usual way,
+    /// and the message is still there for it. Call only when no receive is posted and no message
+    /// from `source` waits in the mailbox, so that this one cannot overtake another in matching
+    /// order.
+    ///
+    /// - Returns: the message's tag.
+    func receiveDirectly(
+        from source: Int, context: UInt64, tag: Int32?, giveUp: () -> Bool, take: (UnsafeRawBufferPointer) -> Bool
+    ) -> Int32?
+
     /// Tells every other rank that nothing more comes from this one, after what was written.
     func sayGoodbye()
 
@@ -41,6 +54,13 @@ protocol PolledLinks: Sendable {
 }
 
 extension PolledLinks {
+    /// Links without a direct path take every message the usual way.
+    func receiveDirectly(
+        from source: Int, context: UInt64, tag: Int32?, giveUp: () -> Bool, take: (UnsafeRawBufferPointer) -> Bool
+    ) -> Int32? {
+        nil
+    }
+
     /// Copies the message into a buffer and writes that (links that cannot write from memory
     /// directly).
     func write(context: UInt64, tag: Int32, body: UnsafeRawBufferPointer, to destination: Int) -> EventLoopFuture<Void>? {

@@ -262,6 +262,42 @@ final class SharedMemoryLinks: PolledLinks {
 
     func poll() { progress() }
 
+    /// The direct path of a small message (``PolledLinks/receiveDirectly(from:context:tag:giveUp:take:)``):
+    /// polls the ring from `source` alone, and when its next record is a whole message that
+    /// matches, hands `take` the body in the ring. No buffer of its own, no mailbox. Must run on
+    /// the loop.
+    func receiveDirectly(
+        from source: Int, context: UInt64, tag: Int32?, giveUp: () -> Bool, take: (UnsafeRawBufferPointer) -> Bool
+    ) -> Int32? {
+        let state = state.value
+        guard source != rank, (0..<size).contains(source), state.partial[source] == nil, state.direct[source] == nil,
+              !state.finished[source], state.blocked.isEmpty
+        else { return nil }
+        let from = UInt32(source), to = UInt32(rank)
+        fleet_shm_unpark(segment.base, to)
+        var payload: UnsafePointer<UInt8>?
+        var length: UInt32 = 0, flags: UInt32 = 0, total: UInt64 = 0
+        var arrived = false
+        var turns = 0
+        _ = pollUntil(for: spinBudget, yielding: oversubscribed, progress: {}) {
+            arrived = fleet_shm_peek(segment.base, from, to, &payload, &length, &flags, &total) == 1
+            turns &+= 1
+            return arrived || (turns & 63 == 0 && giveUp())
+        }
+        guard arrived else { return nil }
+        let whole = UInt32(FLEET_SHM_FIRST) | UInt32(FLEET_SHM_LAST)
+        let bytes = UnsafeRawBufferPointer(start: payload, count: Int(length))
+        guard flags & whole == whole, flags & UInt32(FLEET_SHM_GOODBYE) == 0, total == UInt64(length),
+              let header = RankMessageHeader.read(from: bytes), header.context == context, tag == nil || tag == header.tag,
+              take(UnsafeRawBufferPointer(rebasing: bytes[RankMessageHeader.size...]))
+        else { return nil }
+        fleet_shm_consume(segment.base, from, to)
+        fleet_shm_notify(segment.base, from)
+        // Other tasks of this rank still wait on the bell: stay reachable by it.
+        if state.suspended > 0 { park() }
+        return header.tag
+    }
+
     /// Parks, then takes everything waiting, so that no record is left behind unseen: the
     /// writers of what comes later see the flag and ring.
     private func park() {

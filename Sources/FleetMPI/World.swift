@@ -354,6 +354,22 @@ final class World: Sendable {
         return try await withTaskExecutorPreference(executor) { try await links.wait(until: done, orSuspend: suspend) }
     }
 
+    /// Receives a message of `context` from world rank `source` with `tag` (or any) straight
+    /// from the link, when the links have a direct path and nothing could take the message first
+    /// (``PolledLinks/receiveDirectly(from:context:tag:giveUp:take:)``): `take` gets its body.
+    /// `nil` to take the usual way. Only on the loop.
+    ///
+    /// - Returns: the message's tag.
+    func receiveDirectly(
+        from source: Int, context: UInt64, tag: Int32?, take: (UnsafeRawBufferPointer) -> Bool
+    ) -> Int32? {
+        guard case let .polled(links) = links, executor.eventLoop.inEventLoop, source != rank,
+              mailbox.mayReceiveDirectly(from: source)
+        else { return nil }
+        let mailbox = self.mailbox
+        return links.receiveDirectly(from: source, context: context, tag: tag, giveUp: { mailbox.failure != nil }, take: take)
+    }
+
     /// Takes what has arrived on polled links, once, when called on the loop (a non-blocking
     /// probe drives them so); over TCP, reads do that already.
     func pollOnce() {

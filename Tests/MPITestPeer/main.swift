@@ -199,6 +199,40 @@ func pointToPoint(_ world: Communicator) async throws {
     check(world, "iprobe", try world.iprobe(from: previous, tag: 8) != nil)
     check(world, "recv contents", try await world.recv(contentsOf: Int32.self, from: previous, tag: 8) == [Int32(previous), 7])
 
+    // Buffers received straight from the link where the transport can (shared memory): the
+    // matching order must be the same as through the mailbox.
+    try await world.send(contentsOf: [Double](repeating: 11, count: 2), to: next, tag: 11)
+    try await world.send(contentsOf: [Double](repeating: 12, count: 2), to: next, tag: 12)
+    var pair = [Double](repeating: 0, count: 2)
+    let twelve = try await world.recv(into: &pair, from: previous, tag: 12)
+    check(world, "buffer out of tag order", pair == [12, 12] && twelve.tag == 12 && twelve.source == previous, "\(pair) \(twelve)")
+    let eleven = try await world.recv(into: &pair, from: previous, tag: 11)
+    check(world, "the earlier buffer after it", pair == [11, 11] && eleven.tag == 11, "\(pair) \(eleven)")
+    for i in 0..<100 { try await world.send(contentsOf: [Double(i)], to: next, tag: 13 + i % 3) }
+    var one = [0.0]
+    var inOrder = true
+    for i in 0..<100 {
+        let status = try await world.recv(into: &one, from: previous)
+        inOrder = inOrder && one == [Double(i)] && status.tag == 13 + i % 3 && status.byteCount == 8
+    }
+    check(world, "buffers of any tag, in sending order", inOrder)
+    try await world.send(contentsOf: [Double](repeating: 5, count: 8), to: next, tag: 16)
+    try await world.send(contentsOf: [Double(6)], to: next, tag: 16)
+    do {
+        try await world.recv(into: &one, from: previous, tag: 16)
+        check(world, "a buffer too small", false, "no error")
+    } catch let error as CommunicatorError {
+        if case .malformedMessage(from: previous, _) = error { check(world, "a buffer too small", true) } else { check(world, "a buffer too small", false, "\(error)") }
+    }
+    try await world.recv(into: &one, from: previous, tag: 16)
+    check(world, "the buffer after the one too large", one == [6], "\(one)")
+    // A receive posted earlier takes the first matching message.
+    let earlier = try world.irecv([Double].self, from: previous, tag: 17)
+    try await world.send([Double(1), 2, 3], to: next, tag: 17)
+    try await world.send(contentsOf: [Double(4)], to: next, tag: 17)
+    try await world.recv(into: &one, from: previous, tag: 17)
+    check(world, "a posted receive first", try await earlier.value == [1, 2, 3] && one == [4], "\(one)")
+
     // Errors: a message of the wrong type, a rank that does not exist.
     try await world.send("not a number", to: next, tag: 10)
     do {

@@ -57,6 +57,10 @@ int fleet_mpi_test(void *request, int *done);
 /// byte count when one is waiting.
 int fleet_mpi_iprobe(int *found, int *source, int *tag, int *count);
 
+/// MPI_Iprobe for a message from `source` with `tag`: stores 1 in `found` and its byte count
+/// when one is waiting.
+int fleet_mpi_iprobe_from(int source, int tag, int *found, int *count);
+
 /// MPI_Recv of `count` bytes from `source` with `tag`.
 int fleet_mpi_recv(void *buffer, int count, int source, int tag);
 
