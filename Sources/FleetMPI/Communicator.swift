@@ -215,12 +215,13 @@ public final class Communicator: Sendable {
     ) async throws -> RankMessage {
         let pattern = MessagePattern(context: context, source: try source.map { try worldRank(of: $0) }, tag: tag)
         if direct, let worldSource = pattern.source {
-            var data = ByteBuffer()
+            var data: ByteBuffer?
             if let tag = world.receiveDirectly(from: worldSource, context: context, tag: tag, take: { body in
-                data = ByteBufferAllocator().buffer(capacity: body.count)
-                data.writeBytes(body)
+                var buffer = ByteBufferAllocator().buffer(capacity: body.count)
+                buffer.writeBytes(body)
+                data = buffer
                 return true
-            }) {
+            }), let data {
                 return RankMessage(context: context, source: worldSource, tag: tag, data: data)
             }
         }
