@@ -77,23 +77,29 @@ extension Communicator {
         let tag = try tag.map(userTag)
         try checkOpen()
         let stride = MemoryLayout<T>.stride
-        // From one rank, on the rank's loop: straight from the link into the buffer when it can.
-        if let source {
-            let worldSource = try worldRank(of: source)
-            var byteCount = 0
-            let direct = buffer.withUnsafeMutableBytes { target in
-                world.receiveDirectly(from: worldSource, context: context, tag: tag) { body in
-                    // Too large, or not whole elements: the usual way reports it.
-                    guard body.count <= target.count, body.count % stride == 0 else { return false }
-                    if !body.isEmpty { target.baseAddress!.copyMemory(from: body.baseAddress!, byteCount: body.count) }
-                    byteCount = body.count
-                    return true
+        var direct: (tag: Int32, byteCount: Int)?
+        let received = try await onLoop { () async throws -> RankMessage? in
+            // From one rank: straight from the link into the buffer when it can.
+            if let source {
+                let worldSource = try worldRank(of: source)
+                direct = buffer.withUnsafeMutableBytes { target in
+                    var byteCount = 0
+                    let tag = world.receiveDirectly(from: worldSource, context: context, tag: tag) { body in
+                        // Too large, or not whole elements: the usual way reports it.
+                        guard body.count <= target.count, body.count % stride == 0 else { return false }
+                        if !body.isEmpty { target.baseAddress!.copyMemory(from: body.baseAddress!, byteCount: body.count) }
+                        byteCount = body.count
+                        return true
+                    }
+                    return tag.map { ($0, byteCount) }
                 }
+                if direct != nil { return nil }
             }
-            if let direct { return MessageStatus(source: source, tag: Int(direct), byteCount: byteCount) }
+            return try await receive(context: context, from: source, tag: tag, operation: "recv", direct: false)
         }
-        let message = try await onLoop {
-            try await receive(context: context, from: source, tag: tag, operation: "recv", direct: false)
+        guard let message = received else {
+            let (tag, byteCount) = direct!
+            return MessageStatus(source: source!, tag: Int(tag), byteCount: byteCount)
         }
         let bytes = message.data.readableBytes
         guard bytes % stride == 0, bytes / stride <= buffer.count else {

@@ -187,7 +187,7 @@ final class LibraryLinks: PolledLinks {
         guard source != rank, (0..<size).contains(source), state.sends.isEmpty else { return nil }
         var found: Int32 = 0, count: Int32 = 0, code: Int32 = 0
         var turns = 0
-        _ = pollUntil(for: spinBudget, yielding: oversubscribed, progress: {}) {
+        _ = pollUntil(for: Swift.min(spinBudget, directReceiveSpin), yielding: oversubscribed, progress: {}) {
             code = fleet_mpi_iprobe_from(Int32(source), Self.messageTag, &found, &count)
             turns &+= 1
             return code != 0 || found != 0 || (turns & 63 == 0 && giveUp())

@@ -28,12 +28,13 @@ protocol PolledLinks: Sendable {
     func poll()
 
     /// Receives the next message from `source` straight from the link, waiting for it up to
-    /// the spin budget, when it is whole, of `context` and `tag` (or any tag), and `take`
+    /// ``directReceiveSpin`` (or the spin budget, if shorter), when it is whole, of `context` and `tag` (or any tag), and `take`
     /// accepts its body (the bytes are valid during the call only). `nil` when the next message
     /// is another, does not come in time, or is declined: the caller then takes the usual way,
     /// and the message is still there for it. Call only when no receive is posted and no message
     /// from `source` waits in the mailbox, so that this one cannot overtake another in matching
-    /// order.
+    /// order. (A receive posted from another thread while this one polls comes after it, as MPI
+    /// allows for receives made concurrently.)
     ///
     /// - Returns: the message's tag.
     func receiveDirectly(

@@ -22,6 +22,11 @@ func pollUntil(for budget: Duration, yielding: Bool, progress: () -> Void, until
     }
 }
 
+/// How long a receive polls for its message on the direct path (``PolledLinks/receiveDirectly(from:context:tag:giveUp:take:)``)
+/// before it takes the usual way, whose own spin then follows: short, so that a message that
+/// is long in coming costs little more polling than before.
+let directReceiveSpin: Duration = .microseconds(100)
+
 /// Whether `ranks` ranks on this host outnumber its processors: then a polling rank gives the
 /// processor away at every turn, and polls for less long before it parks.
 func isOversubscribed(ranks: Int) -> Bool {

@@ -279,7 +279,7 @@ final class SharedMemoryLinks: PolledLinks {
         var length: UInt32 = 0, flags: UInt32 = 0, total: UInt64 = 0
         var arrived = false
         var turns = 0
-        _ = pollUntil(for: spinBudget, yielding: oversubscribed, progress: {}) {
+        _ = pollUntil(for: Swift.min(spinBudget, directReceiveSpin), yielding: oversubscribed, progress: {}) {
             arrived = fleet_shm_peek(segment.base, from, to, &payload, &length, &flags, &total) == 1
             turns &+= 1
             return arrived || (turns & 63 == 0 && giveUp())

@@ -366,8 +366,10 @@ final class World: Sendable {
         guard case let .polled(links) = links, executor.eventLoop.inEventLoop, source != rank,
               mailbox.mayReceiveDirectly(from: source)
         else { return nil }
-        let mailbox = self.mailbox
-        return links.receiveDirectly(from: source, context: context, tag: tag, giveUp: { mailbox.failure != nil }, take: take)
+        let mailbox = self.mailbox, executor = self.executor
+        // Other tasks of the rank with work to do get the loop; the usual way waits for them.
+        return links.receiveDirectly(
+            from: source, context: context, tag: tag, giveUp: { mailbox.failure != nil || executor.hasQueuedWork }, take: take)
     }
 
     /// Takes what has arrived on polled links, once, when called on the loop (a non-blocking

@@ -226,12 +226,25 @@ func pointToPoint(_ world: Communicator) async throws {
     }
     try await world.recv(into: &one, from: previous, tag: 16)
     check(world, "the buffer after the one too large", one == [6], "\(one)")
-    // A receive posted earlier takes the first matching message.
+    // A receive posted earlier takes the first matching message, though a later receive's
+    // buffer could hold it too.
     let earlier = try world.irecv([Double].self, from: previous, tag: 17)
     try await world.send([Double(1), 2, 3], to: next, tag: 17)
-    try await world.send(contentsOf: [Double(4)], to: next, tag: 17)
-    try await world.recv(into: &one, from: previous, tag: 17)
-    check(world, "a posted receive first", try await earlier.value == [1, 2, 3] && one == [4], "\(one)")
+    try await world.send(contentsOf: [UInt8](repeating: 4, count: 8), to: next, tag: 17)
+    var bytes = [UInt8](repeating: 0, count: 64)
+    let later = try await world.recv(into: &bytes, from: previous, tag: 17)
+    check(world, "a posted receive first", try await earlier.value == [1, 2, 3] && later.byteCount == 8
+        && bytes.prefix(8).allSatisfy { $0 == 4 }, "\(later)")
+    // A message that waits in the mailbox (an iprobe took it off the link) comes before a later
+    // one still on the link.
+    try await world.send(contentsOf: [Double(21)], to: next, tag: 18)
+    try await world.barrier()
+    check(world, "iprobe before a buffer", try world.iprobe(from: previous, tag: 18) != nil)
+    try await world.send(contentsOf: [Double(22)], to: next, tag: 18)
+    try await world.recv(into: &one, from: previous, tag: 18)
+    let first = one
+    try await world.recv(into: &one, from: previous, tag: 18)
+    check(world, "the mailbox's message first", first == [21] && one == [22], "\(first) \(one)")
 
     // Errors: a message of the wrong type, a rank that does not exist.
     try await world.send("not a number", to: next, tag: 10)
