@@ -27,8 +27,11 @@
 public actor CooperativeLoop {
     nonisolated let reactor: Reactor
 
-    /// Tasks added before ``run()`` (or ``run(until:)``), waiting to start; in order.
-    private var gate: [CheckedContinuation<Void, Never>] = []
+    /// Tasks added while the loop was not running, by id, in the order added: they start in
+    /// that order once ``run()`` (or ``run(until:)``) is called.
+    private var startOrder: [UInt64] = []
+    /// Those of them that reached the start and wait to be let through, by id.
+    private var gate: [UInt64: CheckedContinuation<Void, Never>] = [:]
     private var isRunning = false
     private var lastTaskID: UInt64 = 0
     /// Cancels each unfinished task, by id.
@@ -79,19 +82,29 @@ public actor CooperativeLoop {
         let id = lastTaskID
         let record = TaskRecord()
         let waitsForRun = !isRunning
+        if waitsForRun { startOrder.append(id) }
         let task = Task(executorPreference: reactor) { () async throws -> Success in
-            if waitsForRun { await self.waitForRun() }
-            do {
-                let value = try await TaskWatch.watching(self.reactor, isolation: self) { try await body() }
-                await self.finished(id)
-                return value
-            } catch {
-                await self.finished(id, failing: record, with: error)
-                throw error
-            }
+            try await self.runAdded(id, waitsForRun: waitsForRun, record: record, body)
         }
         live[id] = { task.cancel() }
         return CooperativeTask(task: task, record: record)
+    }
+
+    /// An added task's life, on the loop: the start (in the order added), the body, the end.
+    /// It runs isolated to the loop throughout, so a task let through at the start goes on into
+    /// its body with no hop that could put it behind a task let through after it.
+    private func runAdded<Success: Sendable>(
+        _ id: UInt64, waitsForRun: Bool, record: TaskRecord, _ body: sending @escaping @isolated(any) () async throws -> Success
+    ) async throws -> Success {
+        if waitsForRun { await waitForRun(id) }
+        do {
+            let value = try await TaskWatch.watching(reactor) { try await body() }
+            finished(id)
+            return value
+        } catch {
+            finished(id, failing: record, with: error)
+            throw error
+        }
     }
 
     /// Adds a task to the loop from outside it — the first task, typically, which then adds the
@@ -150,9 +163,7 @@ public actor CooperativeLoop {
 
     private func start() {
         isRunning = true
-        let waiting = gate
-        gate.removeAll()
-        for task in waiting { task.resume() }
+        releaseWaiting()
     }
 
     private func stop() throws {
@@ -164,9 +175,26 @@ public actor CooperativeLoop {
         }
     }
 
-    private func waitForRun() async {
-        if isRunning { return }
-        await withCheckedContinuation { gate.append($0) }
+    /// Waits until the loop runs and every task added before task `id` has started. The tasks
+    /// reach this point in whatever order the runtime schedules their first jobs; they leave it
+    /// in the order they were added, and the loop's queue runs them in that order.
+    private func waitForRun(_ id: UInt64) async {
+        if isRunning, startOrder.first == id {
+            // The first in line: it goes on now, and lets through those waiting behind it.
+            startOrder.removeFirst()
+            releaseWaiting()
+        } else {
+            await withCheckedContinuation { gate[id] = $0 }
+        }
+    }
+
+    /// Lets through, in the order added, the tasks at the head of the line that are waiting:
+    /// each resumes onto the loop's queue, behind the ones before it.
+    private func releaseWaiting() {
+        while isRunning, let next = startOrder.first, let task = gate.removeValue(forKey: next) {
+            startOrder.removeFirst()
+            task.resume()
+        }
     }
 
     private func finished(_ id: UInt64, failing record: TaskRecord? = nil, with error: (any Error)? = nil) {
