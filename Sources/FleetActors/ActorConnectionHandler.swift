@@ -49,17 +49,14 @@ final class ActorConnectionHandler: ChannelInboundHandler {
     private var heartbeat: Scheduled<Void>?
     /// Polls for the peer's answer before the loop sleeps; `nil` when turned off.
     private var busyPoll: BusyPoll?
-    /// Where the calls the peer makes run; `nil` for the global concurrent executor.
-    private let executor: (any TaskExecutor)?
     /// Runs this connection's work on its loop.
     private let loopExecutor: EventLoopTaskExecutor
+    /// Whether the calls the peer makes run on the loop (else on the global concurrent executor).
+    private let callsOnLoop: Bool
 
     init(system: FleetActorSystem, eventLoop: any EventLoop, executor: EventLoopTaskExecutor) {
         self.system = system
-        switch system.configuration.callExecution {
-        case .eventLoop: self.executor = executor
-        case .globalConcurrent: self.executor = nil
-        }
+        self.callsOnLoop = system.configuration.callExecution == .eventLoop
         self.loopExecutor = executor
         self.logger = system.configuration.wire.logger
         self.introduction = eventLoop.makePromise(of: NodeID.self)
@@ -275,11 +272,11 @@ final class ActorConnectionHandler: ChannelInboundHandler {
     /// thread, and stays here: no hop before the call runs, and a call that never suspends
     /// replies within the read that brought it in. Elsewhere it starts on the global executor.
     private func startTask(_ operation: sending @escaping () async -> Void) -> Task<Void, Never> {
-        guard let executor else { return Task(executorPreference: nil, operation: operation) }
+        guard callsOnLoop else { return Task(executorPreference: nil, operation: operation) }
         if #available(macOS 26.0, *) {
-            return Task.immediate(executorPreference: executor, operation: operation)
+            return Task.immediate(executorPreference: loopExecutor, operation: operation)
         }
-        return Task(executorPreference: executor, operation: operation)
+        return Task(executorPreference: loopExecutor, operation: operation)
     }
 
     private func received(cancel payload: ByteBuffer) {

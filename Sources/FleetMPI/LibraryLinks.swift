@@ -186,11 +186,9 @@ final class LibraryLinks: PolledLinks {
         // Sends in flight complete through the progress: leave the wait to it.
         guard source != rank, (0..<size).contains(source), state.sends.isEmpty else { return nil }
         var found: Int32 = 0, count: Int32 = 0, code: Int32 = 0
-        var turns = 0
-        _ = pollUntil(for: Swift.min(spinBudget, directReceiveSpin), yielding: oversubscribed, progress: {}) {
+        _ = pollUntil(for: Swift.min(spinBudget, directReceiveSpin), yielding: oversubscribed, progress: {}, giveUp: giveUp) {
             code = fleet_mpi_iprobe_from(Int32(source), Self.messageTag, &found, &count)
-            turns &+= 1
-            return code != 0 || found != 0 || (turns & 63 == 0 && giveUp())
+            return code != 0 || found != 0
         }
         guard code == 0, found != 0, count >= Int32(RankMessageHeader.size), Int(count) <= Self.directLimit else { return nil }
         return state.scratch.withUnsafeMutableBytes { scratch -> Int32? in

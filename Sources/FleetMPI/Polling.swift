@@ -6,10 +6,13 @@ import Foundation
 ///
 /// Each turn pauses the processor briefly; after 4096 turns, or at once when `yielding` (more
 /// ranks than processors), it gives the processor away between turns, so that a rank with work
-/// to do gets it. Task cancellation ends the wait early.
+/// to do gets it. Task cancellation ends the wait early, and so does `giveUp`, asked as seldom
+/// as the clock (every 64 turns).
 ///
 /// - Returns: whether `done` held.
-func pollUntil(for budget: Duration, yielding: Bool, progress: () -> Void, until done: () -> Bool) -> Bool {
+func pollUntil(
+    for budget: Duration, yielding: Bool, progress: () -> Void, giveUp: () -> Bool = { false }, until done: () -> Bool
+) -> Bool {
     let clock = ContinuousClock()
     let deadline = clock.now.advanced(by: budget)
     var turns = 0
@@ -17,7 +20,7 @@ func pollUntil(for budget: Duration, yielding: Bool, progress: () -> Void, until
         progress()
         if done() { return true }
         turns &+= 1
-        if turns & 63 == 0, clock.now >= deadline || Task.isCancelled { return false }
+        if turns & 63 == 0, clock.now >= deadline || Task.isCancelled || giveUp() { return false }
         if yielding || turns > 4096 { fleet_shm_yield() } else { fleet_shm_relax() }
     }
 }

@@ -277,12 +277,10 @@ final class SharedMemoryLinks: PolledLinks {
         fleet_shm_unpark(segment.base, to)
         var payload: UnsafePointer<UInt8>?
         var length: UInt32 = 0, flags: UInt32 = 0, total: UInt64 = 0
-        var arrived = false
-        var turns = 0
-        _ = pollUntil(for: Swift.min(spinBudget, directReceiveSpin), yielding: oversubscribed, progress: {}) {
-            arrived = fleet_shm_peek(segment.base, from, to, &payload, &length, &flags, &total) == 1
-            turns &+= 1
-            return arrived || (turns & 63 == 0 && giveUp())
+        let arrived = pollUntil(
+            for: Swift.min(spinBudget, directReceiveSpin), yielding: oversubscribed, progress: {}, giveUp: giveUp
+        ) {
+            fleet_shm_peek(segment.base, from, to, &payload, &length, &flags, &total) == 1
         }
         guard arrived else { return nil }
         let whole = UInt32(FLEET_SHM_FIRST) | UInt32(FLEET_SHM_LAST)
