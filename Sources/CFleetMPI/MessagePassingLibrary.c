@@ -85,10 +85,30 @@ int fleet_mpi_iprobe(int *found, int *source, int *tag, int *count) {
     return MPI_Get_count(&status, MPI_BYTE, count);
 }
 
-int fleet_mpi_iprobe_from(int source, int tag, int *found, int *count) {
+int fleet_mpi_probe_from(int source, int tag, int *count) {
     MPI_Status status;
-    int result = MPI_Iprobe(source, tag, MPI_COMM_WORLD, found, &status);
-    if (result != MPI_SUCCESS || !*found) return result;
+    int result = MPI_Probe(source, tag, MPI_COMM_WORLD, &status);
+    if (result != MPI_SUCCESS) return result;
+    return MPI_Get_count(&status, MPI_BYTE, count);
+}
+
+int fleet_mpi_irecv(void *buffer, int count, int source, int tag, void *request) {
+    return MPI_Irecv(buffer, count, MPI_BYTE, source, tag, MPI_COMM_WORLD, (MPI_Request *)request);
+}
+
+int fleet_mpi_test_received(void *request, int *done, int *count) {
+    MPI_Status status;
+    int result = MPI_Test((MPI_Request *)request, done, &status);
+    if (result != MPI_SUCCESS || !*done) return result;
+    return MPI_Get_count(&status, MPI_BYTE, count);
+}
+
+int fleet_mpi_cancel_receive(void *request, int *cancelled, int *count) {
+    MPI_Status status;
+    int result = MPI_Cancel((MPI_Request *)request);
+    if (result != MPI_SUCCESS) return result;
+    if ((result = MPI_Wait((MPI_Request *)request, &status)) != MPI_SUCCESS) return result;
+    if ((result = MPI_Test_cancelled(&status, cancelled)) != MPI_SUCCESS || *cancelled) return result;
     return MPI_Get_count(&status, MPI_BYTE, count);
 }
 
@@ -133,8 +153,20 @@ int fleet_mpi_iprobe(int *found, int *source, int *tag, int *count) {
     (void)found; (void)source; (void)tag; (void)count;
     return FLEET_MPI_UNAVAILABLE;
 }
-int fleet_mpi_iprobe_from(int source, int tag, int *found, int *count) {
-    (void)source; (void)tag; (void)found; (void)count;
+int fleet_mpi_probe_from(int source, int tag, int *count) {
+    (void)source; (void)tag; (void)count;
+    return FLEET_MPI_UNAVAILABLE;
+}
+int fleet_mpi_irecv(void *buffer, int count, int source, int tag, void *request) {
+    (void)buffer; (void)count; (void)source; (void)tag; (void)request;
+    return FLEET_MPI_UNAVAILABLE;
+}
+int fleet_mpi_test_received(void *request, int *done, int *count) {
+    (void)request; (void)done; (void)count;
+    return FLEET_MPI_UNAVAILABLE;
+}
+int fleet_mpi_cancel_receive(void *request, int *cancelled, int *count) {
+    (void)request; (void)cancelled; (void)count;
     return FLEET_MPI_UNAVAILABLE;
 }
 int fleet_mpi_recv(void *buffer, int count, int source, int tag) {

@@ -9,7 +9,7 @@ import NIOCore
 /// except the ring steps of allgather and large allreduces (size - 1 each, bandwidth-optimal).
 extension Communicator {
     /// Waits until every rank has called it (`MPI_Barrier`).
-    public func barrier() async throws {
+    nonisolated(nonsending) public func barrier() async throws {
         try checkOpen()
         if try await libraryBarrier() { return }
         let tag = nextCollectiveTag()
@@ -27,7 +27,7 @@ extension Communicator {
     /// Gives every rank the value `root` has (`MPI_Bcast`; mpi4py's `data = comm.bcast(data, root=0)`).
     ///
     /// - Parameter value: the value, on `root`; the other ranks may pass `nil`.
-    public func bcast<T: Codable & Sendable>(_ value: T?, root: Int = 0) async throws -> T {
+    nonisolated(nonsending) public func bcast<T: Codable & Sendable>(_ value: T?, root: Int = 0) async throws -> T {
         try checkOpen()
         _ = try worldRank(of: root)
         let tag = nextCollectiveTag()
@@ -59,7 +59,7 @@ extension Communicator {
     /// Gives rank `i` the element `values[i]` of `root` (`MPI_Scatter`).
     ///
     /// - Parameter values: `size` values, on `root`; the other ranks may pass `nil`.
-    public func scatter<T: Codable & Sendable>(_ values: [T]?, root: Int = 0) async throws -> T {
+    nonisolated(nonsending) public func scatter<T: Codable & Sendable>(_ values: [T]?, root: Int = 0) async throws -> T {
         try checkOpen()
         _ = try worldRank(of: root)
         let tag = nextCollectiveTag()
@@ -93,7 +93,7 @@ extension Communicator {
     /// Collects every rank's value on `root`, in rank order (`MPI_Gather`).
     ///
     /// - Returns: the `size` values on `root`; `nil` on the other ranks.
-    public func gather<T: Codable & Sendable>(_ value: T, root: Int = 0) async throws -> [T]? {
+    nonisolated(nonsending) public func gather<T: Codable & Sendable>(_ value: T, root: Int = 0) async throws -> [T]? {
         try checkOpen()
         _ = try worldRank(of: root)
         let tag = nextCollectiveTag()
@@ -117,7 +117,7 @@ extension Communicator {
     }
 
     /// Gives every rank every rank's value, in rank order (`MPI_Allgather`), around a ring.
-    public func allgather<T: Codable & Sendable>(_ value: T) async throws -> [T] {
+    nonisolated(nonsending) public func allgather<T: Codable & Sendable>(_ value: T) async throws -> [T] {
         try checkOpen()
         let tag = nextCollectiveTag()
         return try await onLoop {
@@ -136,7 +136,7 @@ extension Communicator {
     /// (`MPI_Alltoall`), by pairwise exchange.
     ///
     /// - Parameter values: exactly `size` values.
-    public func alltoall<T: Codable & Sendable>(_ values: [T]) async throws -> [T] {
+    nonisolated(nonsending) public func alltoall<T: Codable & Sendable>(_ values: [T]) async throws -> [T] {
         try checkOpen()
         guard values.count == size else {
             throw CommunicatorError.invalidArgument("alltoall needs \(size) values, one per rank; it has \(values.count)")
@@ -156,12 +156,12 @@ extension Communicator {
     /// Combines every rank's value with `operation` onto `root` (`MPI_Reduce`), in rank order.
     ///
     /// - Returns: `value₀ ⊕ value₁ ⊕ … ⊕ valueₛᵢᵤₑ₋₁` on `root`; `nil` on the other ranks.
-    public func reduce<T: Codable & Sendable>(_ value: T, _ operation: Reduction<T>, root: Int = 0) async throws -> T? {
+    nonisolated(nonsending) public func reduce<T: Codable & Sendable>(_ value: T, _ operation: Reduction<T>, root: Int = 0) async throws -> T? {
         try await reduce(value, root: root, combine: operation.combine)
     }
 
     /// Combines every rank's array element by element onto `root` (`MPI_Reduce` of a buffer).
-    public func reduce<T: Codable & Sendable>(_ values: [T], _ operation: Reduction<T>, root: Int = 0) async throws -> [T]? {
+    nonisolated(nonsending) public func reduce<T: Codable & Sendable>(_ values: [T], _ operation: Reduction<T>, root: Int = 0) async throws -> [T]? {
         try await reduce(values, root: root, combine: Self.elementwise(operation))
     }
 
@@ -172,8 +172,9 @@ extension Communicator {
     /// ```swift
     /// let pi = 4 * (try await world.allreduce(inside, .sum)) / Double(samples * world.size)
     /// ```
-    public func allreduce<T: Codable & Sendable>(_ value: T, _ operation: Reduction<T>) async throws -> T {
-        if let result = try await libraryAllreduce(value, operation) { return result }
+    nonisolated(nonsending) public func allreduce<T: Codable & Sendable>(_ value: T, _ operation: Reduction<T>) async throws -> T {
+        var result = value
+        if try await libraryAllreduce(&result, operation) { return result }
         return try await allreduce(value, combine: operation.combine)
     }
 
@@ -181,7 +182,7 @@ extension Communicator {
     ///
     /// - Throws: ``CommunicatorError/invalidArgument(_:)`` when the ranks' arrays differ in
     ///   length.
-    public func allreduce<T: Codable & Sendable>(_ values: [T], _ operation: Reduction<T>) async throws -> [T] {
+    nonisolated(nonsending) public func allreduce<T: Codable & Sendable>(_ values: [T], _ operation: Reduction<T>) async throws -> [T] {
         if let result = try await libraryAllreduce(values, operation) { return result }
         return try await allreduce(values, combine: Self.elementwise(operation))
     }
@@ -189,7 +190,7 @@ extension Communicator {
     /// Combines every rank's numeric array element by element and gives every rank the result;
     /// large arrays with a commutative operation go around a ring (reduce-scatter, then
     /// allgather), moving `2 (size - 1) / size` of the array per rank, as raw bytes.
-    public func allreduce<T: Codable & Sendable & BitwiseCopyable>(_ values: [T], _ operation: Reduction<T>) async throws -> [T] {
+    nonisolated(nonsending) public func allreduce<T: Codable & Sendable & BitwiseCopyable>(_ values: [T], _ operation: Reduction<T>) async throws -> [T] {
         if let result = try await libraryAllreduce(values, operation) { return result }
         let bytes = values.count * MemoryLayout<T>.stride
         guard operation.isCommutative, size > 1, values.count >= size, bytes >= Self.ringThreshold else {
@@ -216,7 +217,7 @@ extension Communicator {
     ///
     /// - Throws: what the allreduce that returns a new array throws; after an error, `values` may
     ///   hold partial results.
-    public func allreduce<T: Codable & Sendable & BitwiseCopyable>(inPlace values: inout [T], _ operation: Reduction<T>) async throws {
+    nonisolated(nonsending) public func allreduce<T: Codable & Sendable & BitwiseCopyable>(inPlace values: inout [T], _ operation: Reduction<T>) async throws {
         if try await libraryAllreduce(inPlace: &values, operation) { return }
         let bytes = values.count * MemoryLayout<T>.stride
         guard operation.isCommutative, size > 1, values.count >= size, bytes >= Self.ringThreshold else {
@@ -236,12 +237,12 @@ extension Communicator {
     static var ringThreshold: Int { 64 << 10 }
 
     /// The inclusive prefix: rank `r` gets `value₀ ⊕ … ⊕ valueᵣ` (`MPI_Scan`).
-    public func scan<T: Codable & Sendable>(_ value: T, _ operation: Reduction<T>) async throws -> T {
+    nonisolated(nonsending) public func scan<T: Codable & Sendable>(_ value: T, _ operation: Reduction<T>) async throws -> T {
         try await scan(value, combine: operation.combine)
     }
 
     /// The inclusive prefix of arrays, element by element.
-    public func scan<T: Codable & Sendable>(_ values: [T], _ operation: Reduction<T>) async throws -> [T] {
+    nonisolated(nonsending) public func scan<T: Codable & Sendable>(_ values: [T], _ operation: Reduction<T>) async throws -> [T] {
         try await scan(values, combine: Self.elementwise(operation))
     }
 

@@ -9,10 +9,16 @@ extension Communicator {
     /// Whether this is the world communicator of a job on an MPI library.
     private var isLibraryWorld: Bool { world.usesLibrary && context == 2 }
 
-    /// `MPI_Barrier`, when the library serves this communicator; else `false`.
+    /// `MPI_Barrier`, when the library serves this communicator; else `false`. On the loop
+    /// (under ``withWorld(configuration:_:)``) it calls the library at once: a barrier costs
+    /// what the library's costs, plus a few checks.
     nonisolated(nonsending) func libraryBarrier() async throws -> Bool {
         guard isLibraryWorld else { return false }
-        try await onLoop { try LibraryLinks.check(fleet_mpi_barrier(), "MPI_Barrier") }
+        if world.executor.eventLoop.inEventLoop {
+            try LibraryLinks.check(fleet_mpi_barrier(), "MPI_Barrier")
+        } else {
+            try await onLoop { try LibraryLinks.check(fleet_mpi_barrier(), "MPI_Barrier") }
+        }
         return true
     }
 
@@ -31,18 +37,23 @@ extension Communicator {
         return (type, code)
     }
 
-    /// `MPI_Allreduce` of one number, when the library serves it (see
-    /// ``libraryReduction(of:_:count:)``); else `nil`. No array is made for it.
-    nonisolated(nonsending) func libraryAllreduce<T: Sendable>(_ value: T, _ operation: Reduction<T>) async throws -> T? {
-        guard let (type, code) = libraryReduction(of: T.self, operation, count: 1) else { return nil }
-        var result = value
-        try await onLoop {
-            // `T` is one of the plain numeric types `LibraryDatatype` names.
-            try withUnsafeMutablePointer(to: &result) { pointer in
+    /// Runs `MPI_Allreduce` of one number, `value`, in place, when the library serves it
+    /// (see ``libraryReduction(of:_:count:)``); else returns `false`. On the loop it calls the
+    /// library at once, with no array made and no suspension.
+    nonisolated(nonsending) func libraryAllreduce<T: Sendable>(_ value: inout T, _ operation: Reduction<T>) async throws -> Bool {
+        guard let (type, code) = libraryReduction(of: T.self, operation, count: 1) else { return false }
+        // `T` is one of the plain numeric types `LibraryDatatype` names.
+        func reduce(_ value: inout T) throws {
+            try withUnsafeMutablePointer(to: &value) { pointer in
                 try LibraryLinks.check(fleet_mpi_allreduce(nil, pointer, 1, type, code), "MPI_Allreduce")
             }
         }
-        return result
+        if world.executor.eventLoop.inEventLoop {
+            try reduce(&value)
+        } else {
+            try await onLoop { try reduce(&value) }
+        }
+        return true
     }
 
     /// `MPI_Allreduce` of `values` into a new array, when the library serves it; else `nil`.

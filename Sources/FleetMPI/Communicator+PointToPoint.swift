@@ -13,7 +13,7 @@ extension Communicator {
     ///
     /// - Throws: ``CommunicatorError/invalidRank(_:size:)``, ``CommunicatorError/invalidTag(_:)``,
     ///   ``CommunicatorError/rankFailed(rank:reason:)`` once the job has failed.
-    public func send<T: Encodable & Sendable>(_ value: T, to destination: Int, tag: Int = 0) async throws {
+    nonisolated(nonsending) public func send<T: Encodable & Sendable>(_ value: T, to destination: Int, tag: Int = 0) async throws {
         let tag = try userTag(tag)
         try checkOpen()
         try await onLoop {
@@ -32,7 +32,7 @@ extension Communicator {
     ///   ``CommunicatorError/rankFailed(rank:reason:)``; ``CommunicatorError/rankFinished(rank:)``
     ///   when `source` has finalized; ``CommunicatorError/timedOut(operation:after:)``;
     ///   `CancellationError`.
-    public func recv<T: Decodable & Sendable>(_ type: T.Type = T.self, from source: Int? = nil, tag: Int? = nil) async throws -> T {
+    nonisolated(nonsending) public func recv<T: Decodable & Sendable>(_ type: T.Type = T.self, from source: Int? = nil, tag: Int? = nil) async throws -> T {
         let tag = try tag.map(userTag)
         try checkOpen()
         return try await onLoop {
@@ -41,7 +41,7 @@ extension Communicator {
     }
 
     /// Receives a `T` and tells who sent it, with which tag (`MPI_Status`).
-    public func recvWithStatus<T: Decodable & Sendable>(
+    nonisolated(nonsending) public func recvWithStatus<T: Decodable & Sendable>(
         _ type: T.Type = T.self, from source: Int? = nil, tag: Int? = nil
     ) async throws -> (value: T, status: MessageStatus) {
         let tag = try tag.map(userTag)
@@ -54,17 +54,21 @@ extension Communicator {
 
     /// Sends numbers as raw bytes, with no per-element coding (mpi4py's `comm.Send`). Receive them
     /// with ``recv(into:from:tag:)`` or ``recv(contentsOf:from:tag:)``.
-    public func send<T: BitwiseCopyable & Sendable>(contentsOf values: [T], to destination: Int, tag: Int = 0) async throws {
+    @_specialize(exported: true, where T == Double)
+    nonisolated(nonsending) public func send<T: BitwiseCopyable & Sendable>(contentsOf values: [T], to destination: Int, tag: Int = 0) async throws {
         let tag = try userTag(tag)
         try checkOpen()
         let target = try worldRank(of: destination)
-        try await onLoop {
-            // Over shared memory straight from the array into the ring, as far as it has room.
-            let written = try values.withUnsafeBytes { body in
-                try world.write(context: context, tag: tag, body: body, to: target)
-            }
-            try await world.settle(written, size: RankMessageHeader.size + values.count * MemoryLayout<T>.stride, to: target)
+        let size = RankMessageHeader.size + values.count * MemoryLayout<T>.stride
+        // Over shared memory straight from the array into the ring, as far as it has room.
+        func start() throws -> EventLoopFuture<Void>? {
+            try values.withUnsafeBytes { body in try world.write(context: context, tag: tag, body: body, to: target) }
         }
+        guard world.isOnLoop else {
+            return try await onLoop { try await world.settle(try start(), size: size, to: target) }
+        }
+        // Under `withWorld`: a message that leaves at once costs no suspension.
+        if let written = try start() { try await world.settle(written, size: size, to: target) }
     }
 
     /// Receives raw numbers into `buffer`, from its start (mpi4py's `comm.Recv`).
@@ -73,33 +77,42 @@ extension Communicator {
     /// - Throws: ``CommunicatorError/malformedMessage(from:_:)`` when the message holds more
     ///   than `buffer` can take, or not a whole number of `T`s.
     @discardableResult
-    public func recv<T: BitwiseCopyable & Sendable>(into buffer: inout [T], from source: Int? = nil, tag: Int? = nil) async throws -> MessageStatus {
+    @_specialize(exported: true, where T == Double)
+    nonisolated(nonsending) public func recv<T: BitwiseCopyable & Sendable>(into buffer: inout [T], from source: Int? = nil, tag: Int? = nil) async throws -> MessageStatus {
         let tag = try tag.map(userTag)
         try checkOpen()
         let stride = MemoryLayout<T>.stride
-        var direct: (tag: Int32, byteCount: Int)?
-        let received = try await onLoop { () async throws -> RankMessage? in
-            // From one rank: straight from the link into the buffer when it can.
-            if let source {
-                let worldSource = try worldRank(of: source)
-                direct = buffer.withUnsafeMutableBytes { target in
-                    var byteCount = 0
-                    let tag = world.receiveDirectly(from: worldSource, context: context, tag: tag) { body in
-                        // Too large, or not whole elements: the usual way reports it.
-                        guard body.count <= target.count, body.count % stride == 0 else { return false }
-                        if !body.isEmpty { target.baseAddress!.copyMemory(from: body.baseAddress!, byteCount: body.count) }
-                        byteCount = body.count
-                        return true
-                    }
-                    return tag.map { ($0, byteCount) }
+        /// From one rank: straight from the link into the buffer, when it can.
+        func receiveDirectly(into buffer: inout [T], from source: Int) throws -> MessageStatus? {
+            let worldSource = try worldRank(of: source)
+            return buffer.withUnsafeMutableBytes { target in
+                var byteCount = 0
+                let tag = world.receiveDirectly(from: worldSource, context: context, tag: tag) { body in
+                    // Too large, or not whole elements: the usual way reports it.
+                    guard body.count <= target.count, body.count % stride == 0 else { return false }
+                    if !body.isEmpty { target.baseAddress!.copyMemory(from: body.baseAddress!, byteCount: body.count) }
+                    byteCount = body.count
+                    return true
                 }
-                if direct != nil { return nil }
+                return tag.map { MessageStatus(source: source, tag: Int($0), byteCount: byteCount) }
             }
-            return try await receive(context: context, from: source, tag: tag, operation: "recv", direct: false)
         }
-        guard let message = received else {
-            let (tag, byteCount) = direct!
-            return MessageStatus(source: source!, tag: Int(tag), byteCount: byteCount)
+        let message: RankMessage
+        if world.isOnLoop {
+            // Under `withWorld`: a message that is there, or comes soon, costs no suspension.
+            if let source, let status = try receiveDirectly(into: &buffer, from: source) { return status }
+            message = try await receive(context: context, from: source, tag: tag, operation: "recv", direct: false)
+        } else {
+            var direct: MessageStatus?
+            let received = try await onLoop { () async throws -> RankMessage? in
+                if let source, let status = try receiveDirectly(into: &buffer, from: source) {
+                    direct = status
+                    return nil
+                }
+                return try await receive(context: context, from: source, tag: tag, operation: "recv", direct: false)
+            }
+            guard let received else { return direct! }
+            message = received
         }
         let bytes = message.data.readableBytes
         guard bytes % stride == 0, bytes / stride <= buffer.count else {
@@ -115,7 +128,7 @@ extension Communicator {
     }
 
     /// Receives raw numbers as a new array.
-    public func recv<T: BitwiseCopyable & Sendable>(contentsOf type: T.Type, from source: Int? = nil, tag: Int? = nil) async throws -> [T] {
+    nonisolated(nonsending) public func recv<T: BitwiseCopyable & Sendable>(contentsOf type: T.Type, from source: Int? = nil, tag: Int? = nil) async throws -> [T] {
         let tag = try tag.map(userTag)
         try checkOpen()
         let message = try await onLoop { try await receive(context: context, from: source, tag: tag, operation: "recv") }
@@ -134,7 +147,7 @@ extension Communicator {
 
     /// Sends `value` to `destination` and receives a `T` from `source` at the same time
     /// (`MPI_Sendrecv`): the way to swap with a neighbour without deadlock.
-    public func sendrecv<Sent: Encodable & Sendable, Received: Decodable & Sendable>(
+    nonisolated(nonsending) public func sendrecv<Sent: Encodable & Sendable, Received: Decodable & Sendable>(
         _ value: Sent, to destination: Int, sendTag: Int = 0,
         from source: Int? = nil, receiveTag: Int? = nil, as type: Received.Type = Received.self
     ) async throws -> Received {
@@ -151,7 +164,7 @@ extension Communicator {
 
     /// Waits until a message from `source` with `tag` has arrived and tells what it is, leaving
     /// it to be received (`MPI_Probe`).
-    public func probe(from source: Int? = nil, tag: Int? = nil) async throws -> MessageStatus {
+    nonisolated(nonsending) public func probe(from source: Int? = nil, tag: Int? = nil) async throws -> MessageStatus {
         let tag = try tag.map(userTag)
         try checkOpen()
         return try await onLoop {
@@ -212,7 +225,7 @@ public struct SendRequest: Sendable {
     public var isComplete: Bool { done?.value.load(ordering: .acquiring) ?? true }
 
     /// Waits until the message is written (`MPI_Wait`).
-    public func wait() async throws {
+    nonisolated(nonsending) public func wait() async throws {
         if let written { try await world.completion(of: written, to: destination) }
     }
 }
@@ -231,12 +244,12 @@ public struct ReceiveRequest<T: Decodable & Sendable>: Sendable {
     public var isComplete: Bool { posted.outcome != nil }
 
     /// Waits for the message and decodes it (`MPI_Wait`).
-    public var value: T {
+    nonisolated(nonsending) public var value: T {
         get async throws { try await valueWithStatus.value }
     }
 
     /// Waits for the message; returns it and its status.
-    public var valueWithStatus: (value: T, status: MessageStatus) {
+    nonisolated(nonsending) public var valueWithStatus: (value: T, status: MessageStatus) {
         get async throws {
             let communicator = communicator, posted = posted
             let message = try await communicator.onLoop { try await communicator.wait(for: posted, operation: "irecv") }

@@ -12,7 +12,7 @@ extension Communicator {
     /// - Parameter color: the group to join; `nil` (`MPI_UNDEFINED`) joins none.
     /// - Returns: this rank's new communicator, with its own rank numbers and its own message
     ///   space (its messages never match the parent's); `nil` for a `nil` color.
-    public func split(color: Int?, key: Int = 0) async throws -> Communicator? {
+    nonisolated(nonsending) public func split(color: Int?, key: Int = 0) async throws -> Communicator? {
         let number = nextSplitNumber()
         let everyone = try await allgather(Membership(color: color, key: key))
         guard let color else { return nil }

@@ -190,7 +190,8 @@ public final class Communicator: Sendable {
     /// already, and runs at once.
     nonisolated(nonsending) func onLoop<T: Sendable>(_ body: nonisolated(nonsending) () async throws -> T) async throws -> T {
         if world.executor.eventLoop.inEventLoop { return try await body() }
-        return try await withTaskExecutorPreference(world.executor) { try await body() }
+        // Off the caller's actor, if it has one (`isolation: nil`), onto the loop.
+        return try await withTaskExecutorPreference(world.executor, isolation: nil) { try await body() }
     }
 
     /// Sends `data` (a buffer from ``World/messageBuffer(context:tag:capacity:)``) to `rank`.
@@ -264,3 +265,4 @@ public final class Communicator: Sendable {
         MessageStatus(source: localRank(of: message.source), tag: Int(message.tag), byteCount: message.data.readableBytes)
     }
 }
+

@@ -7,7 +7,11 @@ import NIOCore
 ///
 /// Messages travel as `MPI_BYTE` buffers on `MPI_COMM_WORLD`, each carrying FleetMPI's own
 /// header (context and tag), so that ``Mailbox`` matches them as it does those of the other
-/// transports, and sub-communicators work the same way. The library's own barrier and
+/// transports, and sub-communicators work the same way. A message of ``directLimit`` bytes or
+/// more travels as two: a head of exactly that many bytes, then the rest with a tag of its
+/// own. So every head fits the buffer a receive posts before the message comes, as MPI
+/// programs do for their best latency (a message that arrives to a posted receive skips the
+/// library's queue of unexpected ones). The library's own barrier and
 /// allreduce serve the world communicator (``Communicator/barrier()``,
 /// ``Communicator/allreduce(_:_:)`` on numbers), where MPI libraries have their best algorithms.
 ///
@@ -20,31 +24,84 @@ final class LibraryLinks: PolledLinks {
     let rank: Int
     let size: Int
     private let loop: any EventLoop
-    private let state: NIOLoopBound<LoopState>
+    /// What the loop keeps: read without `NIOLoopBound`, whose getter retains and releases
+    /// it. An atomic release right after `MPI_Isend` waits until the library's write to shared
+    /// memory is visible to the other rank — tens of nanoseconds on every message.
+    ///
+    /// `nonisolated(unsafe)`: every member of these links runs on the loop (as the protocol
+    /// says, and `state` asserts), so the loop thread alone touches it.
+    nonisolated(unsafe) private let loopState: LoopState
+    private var state: LoopState {
+        assert(loop.inEventLoop, "LibraryLinks used off its loop")
+        return loopState
+    }
     private let deliver: @Sendable (RankMessage) -> Void
     private let event: @Sendable (RankLinkEvent) -> Void
     private let failed: @Sendable (CommunicatorError) -> Void
     private let spinBudget: Duration
     private let oversubscribed: Bool
 
-    /// The MPI tags FleetMPI uses on `MPI_COMM_WORLD`.
+    /// The MPI tags FleetMPI uses on `MPI_COMM_WORLD`: a message (or its head), a goodbye, the
+    /// rest of a message after its head.
     private static let messageTag: Int32 = 1
     private static let goodbyeTag: Int32 = 2
+    private static let tailTag: Int32 = 3
 
     /// Touched on the loop thread only, so dynamic exclusivity checks are off (as in ``SharedMemoryLinks``).
     private final class LoopState {
         @exclusivity(unchecked) var sends: [Send] = []
-        /// Where ``receiveDirectly(from:context:tag:giveUp:take:)`` receives small messages.
-        @exclusivity(unchecked) var scratch = [UInt8](repeating: 0, count: LibraryLinks.directLimit)
+        /// Where small messages are put together to be sent; a send that does not complete at
+        /// once keeps it, and a new one takes its place.
+        @exclusivity(unchecked) var sendBuffer = LibraryLinks.allocateBuffer()
+        @exclusivity(unchecked) var sendRequests = LibraryLinks.allocateRequests()
+        /// Where ``receiveDirectly(from:context:tag:giveUp:take:)`` receives.
+        let receiveBuffer = LibraryLinks.allocateBuffer()
+        let receiveRequest = LibraryLinks.allocateRequests()
         @exclusivity(unchecked) var suspended = 0
         @exclusivity(unchecked) var polling: Scheduled<Void>?
+        /// Whether the library is finalized: nothing may call it any more.
+        @exclusivity(unchecked) var closed = false
+
+        deinit {
+            // Whatever is still in flight at the end stays allocated: the library may read it.
+            guard sends.isEmpty else { return }
+            sendBuffer.deallocate()
+            sendRequests.deallocate()
+            receiveBuffer.deallocate()
+            receiveRequest.deallocate()
+        }
     }
 
-    /// A send in flight: the library reads `bytes` until the request completes.
+    /// A send in flight: the library reads `bytes` until its requests (one, or two for a
+    /// message sent as head and rest) complete.
     private struct Send {
         let bytes: UnsafeMutableRawBufferPointer
-        let request: UnsafeMutableRawPointer
+        let requests: UnsafeMutableRawPointer
+        let count: Int
         let promise: EventLoopPromise<Void>
+
+        /// Whether the library is done with it: then its memory is released.
+        func isComplete() -> Bool {
+            guard LibraryLinks.isComplete(requests, count: count) else { return false }
+            bytes.deallocate()
+            requests.deallocate()
+            return true
+        }
+    }
+
+    private static func allocateBuffer() -> UnsafeMutableRawBufferPointer {
+        .allocate(byteCount: directLimit, alignment: 16)
+    }
+
+    /// Room for two requests (MPI's handles).
+    private static func allocateRequests() -> UnsafeMutableRawPointer {
+        .allocate(byteCount: 2 * requestStride, alignment: 16)
+    }
+
+    private static let requestStride = (max(8, fleet_mpi_request_size()) + 15) & ~15
+
+    private static func request(_ index: Int, of requests: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
+        requests + index * requestStride
     }
 
     /// Whether this process runs under an MPI launcher and FleetMPI was built with a library.
@@ -70,7 +127,7 @@ final class LibraryLinks: PolledLinks {
         self.rank = Int(rank)
         self.size = Int(size)
         self.loop = loop
-        self.state = NIOLoopBound(LoopState(), eventLoop: loop)
+        self.loopState = LoopState()
         self.deliver = deliver
         self.event = event
         self.failed = failed
@@ -94,42 +151,91 @@ final class LibraryLinks: PolledLinks {
     /// - Returns: `nil` when the library has taken it already; else a future that completes
     ///   once it has.
     func write(_ data: ByteBuffer, to destination: Int) -> EventLoopFuture<Void>? {
-        start(data, tag: Self.messageTag, to: destination)
+        data.withUnsafeReadableBytes { bytes in start(bytes, tag: Self.messageTag, to: destination) }
+    }
+
+    /// Starts sending a message of `context` and `tag` whose body is `body`: a small one is put
+    /// together in a buffer kept for that, with no allocation. Must run on the loop.
+    func write(context: UInt64, tag: Int32, body: UnsafeRawBufferPointer, to destination: Int) -> EventLoopFuture<Void>? {
+        let size = RankMessageHeader.size + body.count
+        guard size < Self.directLimit else {
+            return write(RankMessageHeader.message(context: context, tag: tag, body: body), to: destination)
+        }
+        let buffer = state.sendBuffer
+        RankMessageHeader.withBytes(context: context, tag: tag) { header in
+            buffer.baseAddress!.copyMemory(from: header.baseAddress!, byteCount: header.count)
+        }
+        if !body.isEmpty { (buffer.baseAddress! + RankMessageHeader.size).copyMemory(from: body.baseAddress!, byteCount: body.count) }
+        return start(buffer, size: size, owned: false, to: destination)
     }
 
     /// Tells every other rank that nothing more comes from this one, after what was written.
     func sayGoodbye() {
         for peer in 0..<size where peer != rank {
-            _ = start(ByteBuffer(), tag: Self.goodbyeTag, to: peer)
+            _ = start(UnsafeRawBufferPointer(start: nil, count: 0), tag: Self.goodbyeTag, to: peer)
         }
     }
 
-    private func start(_ data: ByteBuffer, tag: Int32, to destination: Int) -> EventLoopFuture<Void>? {
-        let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, data.readableBytes), alignment: 16)
-        data.withUnsafeReadableBytes { source in
-            if let base = source.baseAddress { bytes.baseAddress!.copyMemory(from: base, byteCount: source.count) }
+    /// Starts sending a copy of `bytes` with `tag` (a goodbye; a message, as head and rest when
+    /// it is large).
+    private func start(_ bytes: UnsafeRawBufferPointer, tag: Int32, to destination: Int) -> EventLoopFuture<Void>? {
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, bytes.count), alignment: 16)
+        if let base = bytes.baseAddress { copy.baseAddress!.copyMemory(from: base, byteCount: bytes.count) }
+        return start(copy, size: bytes.count, owned: true, to: destination, tag: tag)
+    }
+
+    /// Starts sending the first `size` bytes of `buffer`: the send buffer when not `owned`,
+    /// else memory that is released once the library is done with it.
+    private func start(
+        _ buffer: UnsafeMutableRawBufferPointer, size: Int, owned: Bool, to destination: Int, tag: Int32 = messageTag
+    ) -> EventLoopFuture<Void>? {
+        let state = self.state
+        let requests = owned ? Self.allocateRequests() : state.sendRequests
+        // A message of `directLimit` bytes or more: its head, then the rest.
+        let split = tag == Self.messageTag && size >= Self.directLimit
+        let base = buffer.baseAddress!
+        var code = fleet_mpi_isend(base, Int32(split ? Self.directLimit : size), Int32(destination), tag, Self.request(0, of: requests))
+        if code == 0, split {
+            code = fleet_mpi_isend(
+                base + Self.directLimit, Int32(size - Self.directLimit), Int32(destination), Self.tailTag, Self.request(1, of: requests))
         }
-        let request = UnsafeMutableRawPointer.allocate(byteCount: max(8, fleet_mpi_request_size()), alignment: 16)
-        let code = fleet_mpi_isend(bytes.baseAddress, Int32(data.readableBytes), Int32(destination), tag, request)
-        var done: Int32 = 0
-        if code == 0 { _ = fleet_mpi_test(request, &done) }
-        if code != 0 || done != 0 {
-            bytes.deallocate()
-            request.deallocate()
-            if code != 0 {
-                let error = CommunicatorError.rankFailed(rank: destination, reason: "MPI_Isend to it failed (code \(code))")
-                failed(error)
-                return loop.makeFailedFuture(error)
+        let count = split ? 2 : 1
+        if code == 0, Self.isComplete(requests, count: count) {
+            if owned {
+                buffer.deallocate()
+                requests.deallocate()
             }
             return nil
         }
+        if !owned {
+            // The send keeps the buffer and its requests until the library is done with them
+            // (after a failure, for good: what was started may still read them).
+            state.sendBuffer = Self.allocateBuffer()
+            state.sendRequests = Self.allocateRequests()
+        }
+        guard code == 0 else {
+            let error = CommunicatorError.rankFailed(rank: destination, reason: "MPI_Isend to it failed (code \(code))")
+            failed(error)
+            return loop.makeFailedFuture(error)
+        }
         let promise = loop.makePromise(of: Void.self)
-        state.value.sends.append(Send(bytes: bytes, request: request, promise: promise))
+        state.sends.append(Send(bytes: buffer, requests: requests, count: count, promise: promise))
+        // The library moves a large message on only while it is called: the loop polls it
+        // until the send completes, whether or not anything waits meanwhile.
+        if state.polling == nil { schedulePolling() }
         return promise.futureResult
     }
 
+    /// Whether the first `count` of `requests` have completed (the send buffer's, which stays).
+    private static func isComplete(_ requests: UnsafeMutableRawPointer, count: Int) -> Bool {
+        (0..<count).allSatisfy { index in
+            var done: Int32 = 0
+            return fleet_mpi_test(request(index, of: requests), &done) == 0 && done != 0
+        }
+    }
+
     /// Whether every send has completed. Must run on the loop.
-    var allWritten: Bool { state.value.sends.isEmpty }
+    var allWritten: Bool { state.sends.isEmpty }
 
     // MARK: Reading and waiting
 
@@ -148,8 +254,14 @@ final class LibraryLinks: PolledLinks {
                 failed(.rankFailed(rank: Int(source), reason: "MPI_Recv from it failed (code \(code))"))
                 return
             }
-            if tag == Self.goodbyeTag {
+            switch tag {
+            case Self.goodbyeTag:
                 event(.goodbye(Int(source)))
+                continue
+            case Self.messageTag:
+                if Int(count) == Self.directLimit, !receiveRest(from: Int(source), into: &buffer) { return }
+            default:
+                failed(.malformedMessage(from: Int(source), "the rest of a message without its head from the MPI library"))
                 continue
             }
             guard let header = RankMessageHeader.read(from: &buffer) else {
@@ -158,52 +270,97 @@ final class LibraryLinks: PolledLinks {
             }
             deliver(RankMessage(context: header.context, source: Int(source), tag: header.tag, data: buffer))
         }
-        let state = state.value
+        completeSends()
+    }
+
+    /// Completes the sends the library is done with.
+    private func completeSends() {
+        let state = self.state
         guard !state.sends.isEmpty else { return }
         state.sends.removeAll { send in
-            var done: Int32 = 0
-            guard fleet_mpi_test(send.request, &done) == 0, done != 0 else { return false }
-            send.bytes.deallocate()
-            send.request.deallocate()
+            guard send.isComplete() else { return false }
             send.promise.succeed()
             return true
         }
     }
 
+    /// Receives the rest of a message whose head, ``directLimit`` bytes, is in `buffer`: the
+    /// sender started it right after the head.
+    private func receiveRest(from source: Int, into buffer: inout ByteBuffer) -> Bool {
+        var count: Int32 = 0
+        var code = fleet_mpi_probe_from(Int32(source), Self.tailTag, &count)
+        if code == 0 {
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: Int(count)) { target in
+                code = fleet_mpi_recv(target.baseAddress, count, Int32(source), Self.tailTag)
+                return Int(count)
+            }
+        }
+        guard code == 0 else {
+            failed(.rankFailed(rank: source, reason: "receiving the rest of a message from it failed (code \(code))"))
+            return false
+        }
+        return true
+    }
+
     func poll() { progress() }
 
-    /// The largest message ``receiveDirectly(from:context:tag:giveUp:take:)`` takes.
+    /// The size of the buffers a message is put together in and received into, and of a large
+    /// message's head.
     static let directLimit = 16 << 10
 
-    /// The direct path of a small message (``PolledLinks/receiveDirectly(from:context:tag:giveUp:take:)``):
-    /// probes for a message from `source` alone and receives it into a buffer kept for that;
-    /// when it matches, `take` gets the body from there. A message received that does not match
-    /// goes to the mailbox, as the progress would have put it. Must run on the loop.
+    /// The direct path (``PolledLinks/receiveDirectly(from:context:tag:giveUp:take:)``): posts a
+    /// receive for the next message from `source` into a buffer kept for that, before it comes,
+    /// and tests it; when the message matches, `take` gets its body from there. One that does
+    /// not match goes to the mailbox, as the progress would have put it. A receive still empty
+    /// when the wait ends is cancelled. Must run on the loop.
     func receiveDirectly(
         from source: Int, context: UInt64, tag: Int32?, giveUp: () -> Bool, take: (UnsafeRawBufferPointer) -> Bool
     ) -> Int32? {
-        let state = state.value
-        // Sends in flight complete through the progress: leave the wait to it.
-        guard source != rank, (0..<size).contains(source), state.sends.isEmpty else { return nil }
-        var found: Int32 = 0, count: Int32 = 0, code: Int32 = 0
-        _ = pollUntil(for: Swift.min(spinBudget, directReceiveSpin), yielding: oversubscribed, progress: {}, giveUp: giveUp) {
-            code = fleet_mpi_iprobe_from(Int32(source), Self.messageTag, &found, &count)
-            return code != 0 || found != 0
-        }
-        guard code == 0, found != 0, count >= Int32(RankMessageHeader.size), Int(count) <= Self.directLimit else { return nil }
-        return state.scratch.withUnsafeMutableBytes { scratch -> Int32? in
-            let code = fleet_mpi_recv(scratch.baseAddress, count, Int32(source), Self.messageTag)
-            guard code == 0 else {
-                failed(.rankFailed(rank: source, reason: "MPI_Recv from it failed (code \(code))"))
-                return nil
+        let state = self.state
+        guard source != rank, (0..<size).contains(source) else { return nil }
+        // Sends still in flight go on while this receive is tested (each test drives the
+        // library); the loop's polling completes them.
+        completeSends()
+        let request = state.receiveRequest, buffer = state.receiveBuffer
+        var code = fleet_mpi_irecv(buffer.baseAddress, Int32(Self.directLimit), Int32(source), Self.messageTag, request)
+        var done: Int32 = 0, count: Int32 = 0
+        if code == 0 {
+            _ = pollUntil(
+                for: Swift.min(spinBudget, directReceiveSpin), yielding: oversubscribed, relaxing: false, progress: {}, giveUp: giveUp
+            ) {
+                code = fleet_mpi_test_received(request, &done, &count)
+                return code != 0 || done != 0
             }
-            let bytes = UnsafeRawBufferPointer(rebasing: scratch[..<Int(count)])
-            let header = RankMessageHeader.read(from: bytes)!
-            let body = UnsafeRawBufferPointer(rebasing: bytes[RankMessageHeader.size...])
-            if header.context == context, tag == nil || tag == header.tag, take(body) { return header.tag }
-            deliver(RankMessage(context: header.context, source: source, tag: header.tag, data: ByteBuffer(bytes: body)))
+        }
+        if code == 0, done == 0 {
+            var cancelled: Int32 = 0
+            code = fleet_mpi_cancel_receive(request, &cancelled, &count)
+            if code == 0, cancelled != 0 { return nil }
+        }
+        guard code == 0 else {
+            failed(.rankFailed(rank: source, reason: "receiving from it failed (code \(code))"))
             return nil
         }
+        let head = UnsafeRawBufferPointer(rebasing: buffer[..<Int(count)])
+        guard Int(count) == Self.directLimit else { return offer(head, from: source, context: context, tag: tag, take: take) }
+        var whole = ByteBuffer(bytes: head)
+        guard receiveRest(from: source, into: &whole) else { return nil }
+        return whole.withUnsafeReadableBytes { offer($0, from: source, context: context, tag: tag, take: take) }
+    }
+
+    /// A message taken on the direct path: `take` gets its body when it is of `context` and
+    /// `tag`; else it goes to the mailbox.
+    private func offer(
+        _ bytes: UnsafeRawBufferPointer, from source: Int, context: UInt64, tag: Int32?, take: (UnsafeRawBufferPointer) -> Bool
+    ) -> Int32? {
+        guard let header = RankMessageHeader.read(from: bytes) else {
+            failed(.malformedMessage(from: source, "a message shorter than its header from the MPI library"))
+            return nil
+        }
+        let body = UnsafeRawBufferPointer(rebasing: bytes[RankMessageHeader.size...])
+        if header.context == context, tag == nil || tag == header.tag, take(body) { return header.tag }
+        deliver(RankMessage(context: header.context, source: source, tag: header.tag, data: ByteBuffer(bytes: body)))
+        return nil
     }
 
     /// Waits until `done` holds: polls the library for up to the spin budget, then runs
@@ -211,7 +368,7 @@ final class LibraryLinks: PolledLinks {
     /// resume there.
     nonisolated(nonsending) func wait<T>(until done: () -> Bool, orSuspend suspend: nonisolated(nonsending) () async throws -> T) async throws -> T? {
         if pollUntil(for: spinBudget, yielding: oversubscribed, progress: { progress() }, until: done) { return nil }
-        let state = state.value
+        let state = self.state
         state.suspended += 1
         if state.polling == nil { schedulePolling() }
         defer { state.suspended -= 1 }
@@ -219,9 +376,10 @@ final class LibraryLinks: PolledLinks {
     }
 
     private func schedulePolling() {
-        state.value.polling = loop.scheduleTask(in: .microseconds(50)) { [self] in
+        state.polling = loop.scheduleTask(in: .microseconds(50)) { [self] in
+            let state = self.state
+            guard !state.closed else { return }
             progress()
-            let state = state.value
             state.polling = nil
             if state.suspended > 0 || !state.sends.isEmpty { schedulePolling() }
         }
@@ -233,6 +391,9 @@ final class LibraryLinks: PolledLinks {
 
     /// `MPI_Finalize`, once every goodbye is exchanged. Must run on the loop.
     func close() {
+        state.polling?.cancel()
+        state.polling = nil
+        state.closed = true
         _ = fleet_mpi_finalize()
     }
 

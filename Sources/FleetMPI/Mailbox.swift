@@ -42,17 +42,31 @@ final class Mailbox: Sendable {
         /// World ranks that said goodbye: nothing more can come from them.
         var finished: Set<Int> = []
         var failureObservers: [@Sendable (CommunicatorError) -> Void] = []
+
+        /// How many things could keep a message from going straight to its receive.
+        var obstacles: Int { unexpected.count + posted.count + probes.count + finished.count + (failure == nil ? 0 : 1) }
     }
 
     private let state = Mutex(State())
+    /// `State.obstacles`, as of the last change: zero most of the time, when
+    /// ``mayReceiveDirectly(from:)`` need not take the lock.
+    private let obstacles = Atomic<Int>(0)
     private let probeIDs = Atomic<UInt64>(0)
     /// Whether `state.failure` is set: every operation checks it, and most find it unset without
     /// taking the lock.
     private let hasFailed = Atomic<Bool>(false)
 
+    /// Runs `body` on the state, under the lock, and counts its obstacles afterwards.
+    private func withState<Result: Sendable, Failure: Error>(_ body: (inout State) throws(Failure) -> Result) throws(Failure) -> Result {
+        try state.withLock { state throws(Failure) in
+            defer { obstacles.store(state.obstacles, ordering: .releasing) }
+            return try body(&state)
+        }
+    }
+
     /// A message arrived (on the event loop, or from this rank to itself).
     func deliver(_ message: RankMessage) {
-        let receive: PostedReceive? = state.withLock { state in
+        let receive: PostedReceive? = withState { state in
             if let index = state.posted.firstIndex(where: { !$0.isClaimed && $0.pattern.matches(message) }) {
                 return state.posted.remove(at: index)
             }
@@ -63,7 +77,7 @@ final class Mailbox: Sendable {
             receive.complete(.success(message))
             return
         }
-        let probes = state.withLock { state in
+        let probes = withState { state in
             let matching = state.probes.filter { $0.pattern.matches(message) }
             if !matching.isEmpty { state.probes.removeAll { $0.pattern.matches(message) } }
             return matching
@@ -76,7 +90,7 @@ final class Mailbox: Sendable {
     /// exactly that length, is claimed for it (no other message matches it any more) and
     /// returned, for the transport to feed its sink. `nil`: the message goes the usual way.
     func claim(source: Int, context: UInt64, tag: Int32, length: Int) -> PostedReceive? {
-        state.withLock { state in
+        withState { state in
             guard let receive = state.posted.first(where: { !$0.isClaimed && $0.pattern.matches(context: context, source: source, tag: tag) }),
                   receive.sink?.length == length else { return nil }
             receive.claim()
@@ -87,7 +101,7 @@ final class Mailbox: Sendable {
     /// The message a claimed receive's sink took has arrived whole: completes the receive (with
     /// an empty body: it is in the sink), unless it was withdrawn or failed meanwhile.
     func completeClaimed(_ receive: PostedReceive, context: UInt64, source: Int, tag: Int32) {
-        let removed = state.withLock { state in
+        let removed = withState { state in
             guard let index = state.posted.firstIndex(where: { $0 === receive }) else { return false }
             state.posted.remove(at: index)
             return true
@@ -99,7 +113,8 @@ final class Mailbox: Sendable {
     /// mailbox: nothing is posted or probing (which the message might be for), nothing from
     /// `source` waits here (which would come first), and the job has not failed.
     func mayReceiveDirectly(from source: Int) -> Bool {
-        state.withLock { state in
+        if obstacles.load(ordering: .acquiring) == 0 { return true }
+        return withState { state in
             state.failure == nil && state.posted.isEmpty && state.probes.isEmpty && !state.finished.contains(source)
                 && !state.unexpected.contains { $0.source == source }
         }
@@ -110,7 +125,7 @@ final class Mailbox: Sendable {
     /// `sink` may get its message's body through the sink instead (``MessageSink``).
     func post(_ pattern: MessagePattern, sink: MessageSink? = nil) -> PostedReceive {
         let receive = PostedReceive(pattern: pattern, sink: sink)
-        let outcome: Result<RankMessage, CommunicatorError>? = state.withLock { state in
+        let outcome: Result<RankMessage, CommunicatorError>? = withState { state in
             if let index = state.unexpected.firstIndex(where: { pattern.matches($0) }) {
                 return .success(state.unexpected.remove(at: index))
             }
@@ -126,7 +141,7 @@ final class Mailbox: Sendable {
     /// Withdraws a posted receive that no message has matched yet; `false` when one already has.
     @discardableResult
     func withdraw(_ receive: PostedReceive, because error: any Error) -> Bool {
-        let removed = state.withLock { state in
+        let removed = withState { state in
             guard let index = state.posted.firstIndex(where: { $0 === receive }) else { return false }
             state.posted.remove(at: index)
             return true
@@ -137,7 +152,7 @@ final class Mailbox: Sendable {
 
     /// The oldest unexpected message matching `pattern`, left in place.
     func peek(_ pattern: MessagePattern) throws(CommunicatorError) -> RankMessage? {
-        try state.withLock { state throws(CommunicatorError) in
+        try withState { state throws(CommunicatorError) in
             if let message = state.unexpected.first(where: { pattern.matches($0) }) { return message }
             if let failure = state.failure { throw failure }
             return nil
@@ -146,11 +161,11 @@ final class Mailbox: Sendable {
 
     /// Waits until a message matching `pattern` has arrived and returns it, leaving it for a
     /// receive to take.
-    func probe(_ pattern: MessagePattern) async throws -> RankMessage {
+    nonisolated(nonsending) func probe(_ pattern: MessagePattern) async throws -> RankMessage {
         let id = probeIDs.add(1, ordering: .relaxed).newValue
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                let outcome: Result<RankMessage, any Error>? = state.withLock { state in
+                let outcome: Result<RankMessage, any Error>? = withState { state in
                     if let message = state.unexpected.first(where: { pattern.matches($0) }) { return .success(message) }
                     if let failure = state.failure { return .failure(failure) }
                     if Task.isCancelled { return .failure(CancellationError()) }
@@ -160,7 +175,7 @@ final class Mailbox: Sendable {
                 if let outcome { continuation.resume(with: outcome) }
             }
         } onCancel: {
-            let probe = state.withLock { state in
+            let probe = withState { state in
                 state.probes.firstIndex { $0.id == id }.map { state.probes.remove(at: $0) }
             }
             probe?.continuation.resume(throwing: CancellationError())
@@ -169,7 +184,7 @@ final class Mailbox: Sendable {
 
     /// The rank said goodbye: receives that wait on it alone can never complete.
     func finished(_ rank: Int) {
-        let stranded = state.withLock { state in
+        let stranded = withState { state in
             state.finished.insert(rank)
             let stranded = state.posted.filter { $0.pattern.source == rank }
             state.posted.removeAll { $0.pattern.source == rank }
@@ -181,7 +196,7 @@ final class Mailbox: Sendable {
     /// The job failed: every waiting receive and probe, and every later one, throws `error`.
     /// The first failure reported stays.
     func fail(_ error: CommunicatorError) {
-        let (receives, probes, observers) = state.withLock { state in
+        let (receives, probes, observers) = withState { state in
             let first = state.failure == nil
             if first {
                 state.failure = error
@@ -194,7 +209,7 @@ final class Mailbox: Sendable {
             }
             return (state.posted, state.probes, first ? state.failureObservers : [])
         }
-        let failure = state.withLock { $0.failure } ?? error
+        let failure = withState { $0.failure } ?? error
         for receive in receives { receive.complete(.failure(failure)) }
         for probe in probes { probe.continuation.resume(throwing: failure) }
         for observer in observers { observer(failure) }
@@ -202,7 +217,7 @@ final class Mailbox: Sendable {
 
     /// Calls `observer` with the job's failure once it fails (at once if it has).
     func whenFailed(_ observer: @escaping @Sendable (CommunicatorError) -> Void) {
-        let failure: CommunicatorError? = state.withLock { state in
+        let failure: CommunicatorError? = withState { state in
             if let failure = state.failure { return failure }
             state.failureObservers.append(observer)
             return nil
@@ -213,7 +228,7 @@ final class Mailbox: Sendable {
     /// The failure, once the job has failed.
     var failure: CommunicatorError? {
         guard hasFailed.load(ordering: .acquiring) else { return nil }
-        return state.withLock { $0.failure }
+        return withState { $0.failure }
     }
 }
 

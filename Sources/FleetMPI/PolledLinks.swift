@@ -2,8 +2,8 @@ import NIOCore
 
 /// Links whose messages a rank takes by polling, on its event loop, rather than by reads the
 /// loop is told of: ``SharedMemoryLinks`` and ``LibraryLinks``. Every member must be used on
-/// the rank's loop.
-protocol PolledLinks: Sendable {
+/// the rank's loop. Classes, so that a reference to them is one pointer to retain.
+protocol PolledLinks: AnyObject, Sendable {
     /// Which transport these are.
     var transport: Launcher.Transport { get }
 

@@ -4,24 +4,31 @@ import Foundation
 /// Drives `progress` until `done` holds or `budget` has passed: the busy wait of transports
 /// whose messages arrive without a system call (shared memory, an MPI library).
 ///
-/// Each turn pauses the processor briefly; after 4096 turns, or at once when `yielding` (more
-/// ranks than processors), it gives the processor away between turns, so that a rank with work
-/// to do gets it. Task cancellation ends the wait early, and so does `giveUp`, asked as seldom
-/// as the clock (every 64 turns).
+/// Each turn pauses the processor briefly (unless `relaxing` is `false`: for turns that are
+/// library calls, pause enough by themselves); after 4096 turns, or at once when `yielding`
+/// (more ranks than processors), it gives the processor away between turns, so that a rank
+/// with work to do gets it. Task cancellation ends the wait early, and so does `giveUp`, asked
+/// as seldom as the clock (every 64 turns: a wait that ends sooner reads no clock at all).
 ///
 /// - Returns: whether `done` held.
 func pollUntil(
-    for budget: Duration, yielding: Bool, progress: () -> Void, giveUp: () -> Bool = { false }, until done: () -> Bool
+    for budget: Duration, yielding: Bool, relaxing: Bool = true, progress: () -> Void, giveUp: () -> Bool = { false },
+    until done: () -> Bool
 ) -> Bool {
     let clock = ContinuousClock()
-    let deadline = clock.now.advanced(by: budget)
+    var deadline: ContinuousClock.Instant?
     var turns = 0
     while true {
         progress()
         if done() { return true }
         turns &+= 1
-        if turns & 63 == 0, clock.now >= deadline || Task.isCancelled || giveUp() { return false }
-        if yielding || turns > 4096 { fleet_shm_yield() } else { fleet_shm_relax() }
+        if turns & 63 == 0 {
+            let now = clock.now
+            // The first 64 turns count towards the budget as if they took no time.
+            if deadline == nil { deadline = now.advanced(by: budget) }
+            if now >= deadline! || Task.isCancelled || giveUp() { return false }
+        }
+        if yielding || turns > 4096 { fleet_shm_yield() } else if relaxing { fleet_shm_relax() }
     }
 }
 

@@ -19,6 +19,9 @@ final class World: Sendable {
     /// The loop's group, held for the rank's life (see ``finalize(failure:timeout:)``).
     private let group: MultiThreadedEventLoopGroup?
     private let links: RankLinks
+    /// The links, when the ranks poll them (shared memory, an MPI library): read by every
+    /// operation, which this way copies no enumeration.
+    private let polled: (any PolledLinks)?
     /// Over TCP: polls the connections' sockets before a wait suspends (``BusyPoll``).
     private let busyPoll: NIOLoopBound<BusyPoll>?
     private let launcher: LauncherLink?
@@ -55,6 +58,8 @@ final class World: Sendable {
         self.timeout = timeout
         self.group = group
         self.links = links
+        if case let .polled(links) = links { self.polled = links } else { self.polled = nil }
+        self.usesLibrary = polled?.transport == .library
         self.busyPoll = busyPoll
         self.launcher = launcher
         self.logger = logger
@@ -230,7 +235,7 @@ final class World: Sendable {
 
     /// Whether the world runs on an MPI library, whose own collectives serve the world
     /// communicator.
-    var usesLibrary: Bool { transport == .library }
+    let usesLibrary: Bool
 
     /// Large messages are buffers of megabytes, allocated and freed at every step of a
     /// collective. By default glibc maps each one afresh and unmaps it when freed, and touching
@@ -297,7 +302,7 @@ final class World: Sendable {
     ///
     /// - Returns: the write, or `nil` once it is written (or for a message to this rank).
     func write(context: UInt64, tag: Int32, body: UnsafeRawBufferPointer, to destination: Int) throws -> EventLoopFuture<Void>? {
-        if case let .polled(links) = links, destination != rank, executor.eventLoop.inEventLoop {
+        if let links = polled, destination != rank, isOnLoop {
             try checkWritable(size: RankMessageHeader.size + body.count)
             return links.write(context: context, tag: tag, body: body, to: destination)
         }
@@ -363,7 +368,7 @@ final class World: Sendable {
     func receiveDirectly(
         from source: Int, context: UInt64, tag: Int32?, take: (UnsafeRawBufferPointer) -> Bool
     ) -> Int32? {
-        guard case let .polled(links) = links, executor.eventLoop.inEventLoop, source != rank,
+        guard let links = polled, isOnLoop, source != rank,
               mailbox.mayReceiveDirectly(from: source)
         else { return nil }
         let mailbox = self.mailbox, executor = self.executor
@@ -378,6 +383,9 @@ final class World: Sendable {
         guard case let .polled(links) = links, executor.eventLoop.inEventLoop else { return }
         links.poll()
     }
+
+    /// Whether this runs on the rank's loop.
+    var isOnLoop: Bool { executor.eventLoop.inEventLoop }
 
     /// Which transport links the ranks.
     var transport: Launcher.Transport {

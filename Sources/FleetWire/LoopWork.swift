@@ -6,8 +6,11 @@ import Synchronization
 /// connection on the loop has work waiting, not only its own.
 package final class LoopWork: Sendable {
     private let queued = Atomic<Int>(0)
-    /// The loop counted, to tell it from a later loop at the same address.
-    private weak let loop: (any EventLoop)?
+    /// The loop counted, to tell it from a later loop at the same address. Held strongly: a
+    /// weak reference would give the loop a side table, and then every retain of the loop
+    /// anywhere (NIO makes many) would take the runtime's slow path. The executors that
+    /// share this counter hold the loop anyway.
+    private let loop: any EventLoop
 
     /// The counters, by event loop; an entry lives while an executor of its loop does.
     private static let registry = Mutex<[ObjectIdentifier: Weak]>([:])

@@ -42,7 +42,7 @@ struct LaunchTests {
         #expect(outcome.status == 0, "\(outcome.stdout)\n\(outcome.stderr)")
         #expect(outcome.stdout.contains("checks: 0 failed"), "\(outcome.stdout)")
         #expect(!outcome.stdout.contains("FAIL"), "\(outcome.stdout)")
-        #expect(outcome.stdout.components(separatedBy: "ok bulk").count - 1 == 11 * ranks.0, "\(outcome.stdout)")
+        #expect(outcome.stdout.components(separatedBy: "ok bulk").count - 1 == 16 * ranks.0, "\(outcome.stdout)")
     }
 
     @Test(arguments: transports)
@@ -69,6 +69,14 @@ struct LaunchTests {
             let lines = outcome.stdout.split(separator: "\n").filter { $0.hasPrefix("rank \(rank) ") }
             #expect(lines.contains { $0.hasSuffix(": rank 2 failed: rank 2 refuses to go on") }, "\(outcome.stdout)")
         }
+    }
+
+    @Test(arguments: [1, 3], transports)
+    func operationsMadeFromTheMainActorRunOnTheLoopAndReturn(ranks: Int, transport: String) async throws {
+        let outcome = try await launch(ranks, "mainactor", transport: transport)
+        #expect(outcome.status == 0, "\(outcome.stdout)\n\(outcome.stderr)")
+        #expect(outcome.stdout.contains("checks: 0 failed"), "\(outcome.stdout)")
+        #expect(outcome.stdout.components(separatedBy: "ok main actor").count - 1 == 5 * ranks, "\(outcome.stdout)")
     }
 
     @Test func aWrongSecretIsRejectedAndTheJobGoesOn() async throws {

@@ -32,7 +32,14 @@ struct LibraryTests {
         let outcome = try await mpirun(2, "MPITestPeer", ["bulk"])
         #expect(outcome.status == 0, "\(outcome.stdout)\n\(outcome.stderr)")
         #expect(outcome.stdout.contains("checks: 0 failed"), "\(outcome.stdout)")
-        #expect(outcome.stdout.components(separatedBy: "ok bulk").count - 1 == 22, "\(outcome.stdout)")
+        #expect(outcome.stdout.components(separatedBy: "ok bulk").count - 1 == 32, "\(outcome.stdout)")
+    }
+
+    @Test func operationsMadeFromTheMainActorRunOnTheLoopAndReturn() async throws {
+        let outcome = try await mpirun(2, "MPITestPeer", ["mainactor"])
+        #expect(outcome.status == 0, "\(outcome.stdout)\n\(outcome.stderr)")
+        #expect(outcome.stdout.contains("checks: 0 failed"), "\(outcome.stdout)")
+        #expect(outcome.stdout.components(separatedBy: "ok main actor").count - 1 == 10, "\(outcome.stdout)")
     }
 
     @Test func aRankThatThrowsEndsTheJobWithItsReason() async throws {

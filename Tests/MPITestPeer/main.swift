@@ -297,6 +297,28 @@ func bulk(_ world: Communicator) async throws {
         try await sent
         check(world, "bulk raw \(size) bytes", got == pattern(size, from: peer, index: index), "\(got.count) bytes, or other bytes")
     }
+    // Into a buffer, from one rank (the transports' direct path), around 16 KiB — where an MPI
+    // library's links send a message as a head and the rest — there and back.
+    // The receiving rank lets each message arrive whole (in the library, with no progress of
+    // its own) before it receives: then it takes the direct path, in a debug build too.
+    let directSizes = [16_371, 16_372, 16_373, 16_384, 40_000]
+    let directPatterns = directSizes.enumerated().map { index, size in pattern(size, from: world.rank, index: index) }
+    for (index, size) in directSizes.enumerated() {
+        var buffer = [UInt8](repeating: 0, count: 40_000)
+        try await world.barrier()
+        if world.rank % 2 == 0 {
+            try await world.send(contentsOf: directPatterns[index], to: peer, tag: 200)
+            let status = try await world.recv(into: &buffer, from: peer, tag: 200)
+            check(world, "bulk direct \(size) bytes", status.byteCount == size && Array(buffer[..<size]) == directPatterns[index],
+                  "\(status.byteCount) bytes, or other bytes")
+        } else {
+            try await Task.sleep(for: .milliseconds(20))
+            let status = try await world.recv(into: &buffer, from: peer, tag: 200)
+            try await world.send(contentsOf: Array(buffer[..<status.byteCount]), to: peer, tag: 200)
+            check(world, "bulk direct \(size) bytes", status.byteCount == size && Array(buffer[..<size]) == pattern(size, from: peer, index: index),
+                  "\(status.byteCount) bytes, or other bytes")
+        }
+    }
 }
 
 do {
@@ -312,6 +334,33 @@ case "collectives":
         try await pointToPoint(world)
         try await report(world)
     }
+case "mainactor":
+    // A program that talks from the main actor (top-level code), as scripts do: each operation
+    // runs on the rank's loop and returns to the main actor, with the same results.
+    let world = try await Communicator.world()
+    let peer = (world.rank + 1) % world.size, from = (world.rank + world.size - 1) % world.size
+    try await world.send("hello from \(world.rank)", to: peer, tag: 1)
+    MainActor.assertIsolated()
+    let greeting = try await world.recv(String.self, from: from, tag: 1)
+    check(world, "main actor recv", greeting == "hello from \(from)", greeting)
+    try await world.send(contentsOf: [Double(world.rank), 0.5], to: peer, tag: 2)
+    var numbers = [Double](repeating: 0, count: 2)
+    let status = try await world.recv(into: &numbers, from: from, tag: 2)
+    check(world, "main actor recv into", numbers == [Double(from), 0.5] && status.byteCount == 16, "\(numbers)")
+    MainActor.assertIsolated()
+    try await world.barrier()
+    let sum = try await world.allreduce(world.rank + 1, .sum)
+    check(world, "main actor allreduce", sum == world.size * (world.size + 1) / 2, "\(sum)")
+    var field = [Double](repeating: Double(world.rank), count: 100_000)
+    try await world.allreduce(inPlace: &field, .sum)
+    check(world, "main actor allreduce in place", field.allSatisfy { $0 == Double(world.size * (world.size - 1) / 2) }, "\(field[0])")
+    let pending = try world.irecv(Int.self, from: from, tag: 3)
+    try await world.send(world.rank * 10, to: peer, tag: 3)
+    let tens = try await pending.value
+    check(world, "main actor irecv", tens == from * 10, "\(tens)")
+    MainActor.assertIsolated()
+    try await report(world)
+    await world.finalize()
 case "kill":
     // Rank 1 dies (SIGKILL) in the middle of a run of allreduces.
     try await Communicator.withWorld { world in

@@ -57,9 +57,20 @@ int fleet_mpi_test(void *request, int *done);
 /// byte count when one is waiting.
 int fleet_mpi_iprobe(int *found, int *source, int *tag, int *count);
 
-/// MPI_Iprobe for a message from `source` with `tag`: stores 1 in `found` and its byte count
-/// when one is waiting.
-int fleet_mpi_iprobe_from(int source, int tag, int *found, int *count);
+/// MPI_Probe for a message from `source` with `tag`: waits until one is there and stores its
+/// byte count.
+int fleet_mpi_probe_from(int source, int tag, int *count);
+
+/// MPI_Irecv of up to `count` bytes from `source` with `tag` into `buffer`.
+int fleet_mpi_irecv(void *buffer, int count, int source, int tag, void *request);
+
+/// MPI_Test of a receive: stores 1 in `done` once it has completed, and then the number of
+/// bytes received in `count`.
+int fleet_mpi_test_received(void *request, int *done, int *count);
+
+/// MPI_Cancel of a receive, then MPI_Wait until it is settled: stores 1 in `cancelled` when no
+/// message took it; else 0, and the number of bytes received in `count`.
+int fleet_mpi_cancel_receive(void *request, int *cancelled, int *count);
 
 /// MPI_Recv of `count` bytes from `source` with `tag`.
 int fleet_mpi_recv(void *buffer, int count, int source, int tag);
