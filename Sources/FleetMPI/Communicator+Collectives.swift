@@ -17,8 +17,8 @@ extension Communicator {
             // Each round sends an empty message (a header, nothing to code) and waits for one.
             var distance = 1
             while distance < size {
-                try await transmit(world.messageBuffer(context: collectiveContext, tag: tag, capacity: 0), to: (rank + distance) % size)
-                _ = try await receive(context: collectiveContext, from: (rank - distance + size) % size, tag: tag, operation: "barrier")
+                try await collectiveSignal(to: (rank + distance) % size, tag: tag)
+                try await collectiveAwaitSignal(from: (rank - distance + size) % size, tag: tag, operation: "barrier")
                 distance <<= 1
             }
         }
@@ -390,16 +390,48 @@ extension Communicator {
         try encode(value, context: collectiveContext, tag: tag)
     }
 
+    /// Sends `value`, encoded; a `Double` or `Float` goes as its bytes instead, straight to the
+    /// link with no buffer made (``RawScalar``).
     nonisolated(nonsending) func collectiveSend<T: Encodable>(_ value: T, to rank: Int, tag: Int32) async throws {
-        try await transmit(try collectiveMessage(value, tag: tag), to: rank)
+        guard RawScalar.isRaw(T.self) else { return try await transmit(try collectiveMessage(value, tag: tag), to: rank) }
+        let target = try worldRank(of: rank)
+        var value = value
+        let written = try withUnsafeBytes(of: &value) { body in
+            try world.write(context: collectiveContext, tag: tag, body: body, to: target)
+        }
+        if let written { try await world.settle(written, size: RankMessageHeader.size + MemoryLayout<T>.size, to: target) }
+    }
+
+    /// Sends an empty message (a barrier's signal) straight to the link.
+    nonisolated(nonsending) func collectiveSignal(to rank: Int, tag: Int32) async throws {
+        let target = try worldRank(of: rank)
+        let written = try world.write(context: collectiveContext, tag: tag, body: UnsafeRawBufferPointer(start: nil, count: 0), to: target)
+        if let written { try await world.settle(written, size: RankMessageHeader.size, to: target) }
+    }
+
+    /// Waits for an empty message (a barrier's signal); from the link directly when it can.
+    nonisolated(nonsending) func collectiveAwaitSignal(from rank: Int, tag: Int32, operation: String) async throws {
+        if world.receiveDirectly(from: try worldRank(of: rank), context: collectiveContext, tag: tag, take: { _ in true }) != nil { return }
+        _ = try await receive(context: collectiveContext, from: rank, tag: tag, operation: operation, direct: false)
     }
 
     nonisolated(nonsending) func collectiveReceive(from rank: Int, tag: Int32) async throws -> RankMessage {
         try await receive(context: collectiveContext, from: rank, tag: tag, operation: "collective")
     }
 
+    /// Receives a `T`; a `Double` or `Float` from the link's bytes directly when it can.
     nonisolated(nonsending) func collectiveRecv<T: Decodable>(_ type: T.Type, from rank: Int, tag: Int32) async throws -> T {
-        try decode(type, try await collectiveReceive(from: rank, tag: tag))
+        if RawScalar.isRaw(T.self) {
+            var value: T?
+            if world.receiveDirectly(from: try worldRank(of: rank), context: collectiveContext, tag: tag, take: { body in
+                value = RawScalar.read(T.self, from: body)
+                return value != nil
+            }) != nil, let value {
+                return value
+            }
+            return try decode(type, try await receive(context: collectiveContext, from: rank, tag: tag, operation: "collective", direct: false))
+        }
+        return try decode(type, try await collectiveReceive(from: rank, tag: tag))
     }
 
     /// Sends `value` to `destination`, then receives a `T` from `source`. Sending first never
@@ -407,7 +439,7 @@ extension Communicator {
     /// which take what arrives meanwhile.
     nonisolated(nonsending) func exchange<T: Codable>(_ value: T, to destination: Int, from source: Int, tag: Int32) async throws -> T {
         try await collectiveSend(value, to: destination, tag: tag)
-        return try decode(T.self, try await collectiveReceive(from: source, tag: tag))
+        return try await collectiveRecv(T.self, from: source, tag: tag)
     }
 
     /// A received message's data as a message to send on (the broadcast tree forwards bytes
@@ -421,5 +453,27 @@ extension Communicator {
     /// The data of a message built by ``World/messageBuffer(context:tag:capacity:)``.
     private func body(of message: ByteBuffer) -> ByteBuffer {
         message.getSlice(at: message.readerIndex + RankMessageHeader.size, length: message.readableBytes - RankMessageHeader.size) ?? ByteBuffer()
+    }
+}
+
+/// The numbers whose binary encoding (``BinaryEncoder``) is their little-endian bytes: `Double`
+/// and `Float`. Collectives of one such value send those bytes without an encoder and read them
+/// without a decoder; what arrives is the same either way, so a rank that decodes it (after a
+/// wait that took the usual way) reads the same value.
+enum RawScalar {
+    /// Whether `T` is one of them. Compares metatypes: a few instructions.
+    static func isRaw<T>(_ type: T.Type) -> Bool {
+        T.self == Double.self || T.self == Float.self
+    }
+
+    /// The value in `bytes`, when they are one `T` (`Double` or `Float`).
+    static func read<T>(_ type: T.Type, from bytes: UnsafeRawBufferPointer) -> T? {
+        if T.self == Double.self, bytes.count == 8 {
+            return unsafeBitCast(Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(as: UInt64.self))), to: T.self)
+        }
+        if T.self == Float.self, bytes.count == 4 {
+            return unsafeBitCast(Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(as: UInt32.self))), to: T.self)
+        }
+        return nil
     }
 }

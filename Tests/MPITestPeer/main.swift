@@ -122,6 +122,11 @@ func collectives(_ world: Communicator) async throws {
     check(world, "allreduce of empty arrays", emptyField.isEmpty && emptyResult.isEmpty)
     let floatProduct = try await world.allreduce(Float(rank + 1), .prod)
     check(world, "allreduce prod", floatProduct == Float((1...size).reduce(1, *)), "\(floatProduct)")
+    // Doubles and Floats travel as their bytes: in a tree, and in a prefix.
+    let quarters = try await world.reduce(Double(rank) * 0.25, .sum, root: last)
+    check(world, "reduce doubles", rank == last ? quarters == Double(size * (size - 1)) / 8 : quarters == nil, "\(String(describing: quarters))")
+    let halves = try await world.scan(Float(rank) + 0.5, .sum)
+    check(world, "scan floats", halves == Float(rank * (rank + 1)) / 2 + Float(rank + 1) / 2, "\(halves)")
 
     let exchanged = try await world.alltoall(ranks.map { rank * 100 + $0 })
     check(world, "alltoall", exchanged == ranks.map { $0 * 100 + rank }, "\(exchanged)")
