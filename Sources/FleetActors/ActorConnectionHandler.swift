@@ -43,6 +43,8 @@ final class ActorConnectionHandler: ChannelInboundHandler {
     private var closeError: (any Error)?
 
     @exclusivity(unchecked) private var reading = false
+    /// The target names of calls received lately (read on the loop only).
+    @exclusivity(unchecked) private var targetNames = TargetNames()
     @exclusivity(unchecked) private var flushNeeded = false
     @exclusivity(unchecked) private var flushScheduled = false
     @exclusivity(unchecked) private var lastInbound = NIODeadline.now()
@@ -241,7 +243,7 @@ final class ActorConnectionHandler: ChannelInboundHandler {
         else {
             return violation(WireError.malformedPayload(.call, "truncated call"))
         }
-        guard let header = payload.readCallHeader() else {
+        guard let header = payload.readCallHeader(reusing: &targetNames) else {
             return refuse(id, .invalidArguments("malformed call header"))
         }
         guard let actor = system.localActor(for: header.recipient) else {

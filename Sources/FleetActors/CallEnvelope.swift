@@ -62,9 +62,10 @@ struct Introduction: Codable {
 }
 
 extension ByteBuffer {
-    /// A fresh call buffer: room for the call ID and the arguments' length.
+    /// A fresh call buffer: room for the call ID and the arguments' length (and, in front, for
+    /// the frame's header).
     static func callBuffer() -> ByteBuffer {
-        var buffer = ByteBufferAllocator().buffer(capacity: 256)
+        var buffer = Frame.payloadBuffer(capacity: 256)
         buffer.writeInteger(UInt64(0))
         buffer.writeInteger(UInt32(0))
         return buffer
@@ -72,8 +73,9 @@ extension ByteBuffer {
 
     /// A reply buffer for `callID` with `outcome`; append the body.
     static func replyBuffer(callID: UInt64, outcome: ReplyOutcome) -> ByteBuffer {
-        // Room for small results, so that encoding one does not grow the buffer.
-        var buffer = ByteBufferAllocator().buffer(capacity: 64)
+        // Room for small results, so that encoding one does not grow the buffer, and in front
+        // for the frame's header.
+        var buffer = Frame.payloadBuffer(capacity: 64)
         buffer.writeInteger(callID)
         buffer.writeInteger(outcome.rawValue)
         return buffer
@@ -125,7 +127,8 @@ extension ByteBuffer {
     }
 
     /// Reads what ``writeCallHeader(_:)`` wrote; `nil` when the bytes are not a whole header.
-    mutating func readCallHeader() -> CallHeader? {
+    /// A target named in `targets` (the connection's recent ones) is not made again.
+    mutating func readCallHeader(reusing targets: inout TargetNames) -> CallHeader? {
         guard let high = readInteger(as: UInt64.self), let low = readInteger(as: UInt64.self),
               let number = readInteger(as: UInt64.self), let hasName = readInteger(as: UInt8.self)
         else { return nil }
@@ -134,7 +137,7 @@ extension ByteBuffer {
             guard let read = readLengthPrefixedString() else { return nil }
             name = read
         }
-        guard let target = readLengthPrefixedString(), let count = readInteger(as: UInt16.self) else { return nil }
+        guard let target = readTargetName(reusing: &targets), let count = readInteger(as: UInt16.self) else { return nil }
         var substitutions: [String] = []
         for _ in 0..<count {
             guard let substitution = readLengthPrefixedString() else { return nil }
@@ -153,5 +156,51 @@ extension ByteBuffer {
     private mutating func readLengthPrefixedString() -> String? {
         guard let length = readInteger(as: UInt32.self) else { return nil }
         return readString(length: Int(length))
+    }
+
+    /// A length-prefixed target name: one of `targets` when its bytes are the same, else a new
+    /// string, which `targets` then keeps.
+    private mutating func readTargetName(reusing targets: inout TargetNames) -> String? {
+        guard let length = getInteger(at: readerIndex, as: UInt32.self), readableBytes - 4 >= Int(length) else { return nil }
+        moveReaderIndex(forwardBy: 4)
+        let known = withUnsafeReadableBytes { targets.name(of: UnsafeRawBufferPointer(rebasing: $0[..<Int(length)])) }
+        if let known {
+            moveReaderIndex(forwardBy: Int(length))
+            return known
+        }
+        guard let name = readString(length: Int(length)) else { return nil }
+        targets.keep(name)
+        return name
+    }
+}
+
+/// The target names a connection received lately: a call to one of them makes no new string
+/// of its name (a mangled name is too long to be stored inline).
+///
+/// Complexity: a lookup compares the bytes with each of at most ``capacity`` names.
+struct TargetNames {
+    private var names: [String] = []
+    private var next = 0
+    static let capacity = 8
+
+    /// The kept name whose UTF-8 is `bytes`, if there is one.
+    func name(of bytes: UnsafeRawBufferPointer) -> String? {
+        for name in names {
+            let same = name.utf8.withContiguousStorageIfAvailable { utf8 in
+                utf8.count == bytes.count && UnsafeRawBufferPointer(utf8).elementsEqual(bytes)
+            }
+            if same == true { return name }
+        }
+        return nil
+    }
+
+    /// Keeps `name`, in place of the oldest when full.
+    mutating func keep(_ name: String) {
+        if names.count < Self.capacity {
+            names.append(name)
+        } else {
+            names[next] = name
+            next = (next + 1) % Self.capacity
+        }
     }
 }

@@ -87,7 +87,7 @@ public struct FleetActorID: Hashable, Sendable, Codable, CustomStringConvertible
     }
 
     public func encode(to encoder: any Encoder) throws {
-        (encoder.userInfo[.fleetSentIDs] as? SentActorIDs)?.append(self)
+        (BinaryEncoder.context(of: encoder) as? SentActorIDs)?.append(self)
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(node, forKey: .node)
         try container.encode(number, forKey: .number)
@@ -120,8 +120,6 @@ final class SentActorIDs: Sendable {
 }
 
 extension CodingUserInfoKey {
-    /// The ``SentActorIDs`` of the value being encoded.
-    static let fleetSentIDs = CodingUserInfoKey(rawValue: "fleet.sentIDs")!
     /// The ``ConnectionOrigin`` of the bytes being decoded.
     static let fleetConnection = CodingUserInfoKey(rawValue: "fleet.connection")!
 }

@@ -19,7 +19,7 @@ public struct FleetInvocationEncoder: DistributedTargetInvocationEncoder {
 
     init() {
         var encoder = BinaryEncoder()
-        encoder.userInfo = [.fleetSentIDs: sentIDs]
+        encoder.context = sentIDs
         self.encoder = encoder
     }
 
@@ -48,7 +48,7 @@ public struct FleetInvocationEncoder: DistributedTargetInvocationEncoder {
 
     /// Seals the arguments section.
     public mutating func doneRecording() throws {
-        buffer.setInteger(UInt32(buffer.writerIndex - callPrefixSize), at: buffer.readerIndex + 8)
+        buffer.setInteger(UInt32(buffer.readableBytes - callPrefixSize), at: buffer.readerIndex + 8)
     }
 
     /// Sets the call ID, appends the header naming the recipient and the target, and hands over
@@ -56,6 +56,7 @@ public struct FleetInvocationEncoder: DistributedTargetInvocationEncoder {
     mutating func finish(callID: UInt64, recipient: FleetActorID, target: String) -> ByteBuffer {
         buffer.setInteger(callID, at: buffer.readerIndex)
         buffer.writeCallHeader(CallHeader(recipient: recipient, target: target, genericSubstitutions: genericSubstitutions))
+        Frame.writeHeader(.call, into: &buffer)
         defer { buffer = ByteBuffer() }
         return buffer
     }

@@ -33,17 +33,20 @@ public struct FleetResultHandler: DistributedTargetInvocationResultHandler {
         var reply = ByteBuffer.replyBuffer(callID: callID, outcome: .value)
         let sentIDs = SentActorIDs()
         var encoder = BinaryEncoder()
-        encoder.userInfo = [.fleetSentIDs: sentIDs]
+        encoder.context = sentIDs
         do {
             try encoder.encode(value, into: &reply)
         } catch {
             return fail(.invalidResult("cannot encode the result of type \(Success.self): \(error)"))
         }
+        Frame.writeHeader(.reply, into: &reply)
         connection.reply(reply, to: callID, keepingAlive: sentIDs.localActors(in: system))
     }
 
     func sendVoid() {
-        connection.reply(.replyBuffer(callID: callID, outcome: .void), to: callID)
+        var reply = ByteBuffer.replyBuffer(callID: callID, outcome: .void)
+        Frame.writeHeader(.reply, into: &reply)
+        connection.reply(reply, to: callID)
     }
 
     func send(thrown error: any Error) {

@@ -13,7 +13,7 @@ enum RankMessageHeader {
 
     /// A message: the header, then `body`.
     static func message(context: UInt64, tag: Int32, body: UnsafeRawBufferPointer) -> ByteBuffer {
-        var buffer = ByteBufferAllocator().buffer(capacity: size + body.count)
+        var buffer = Frame.payloadBuffer(capacity: size + body.count)
         write(context: context, tag: tag, into: &buffer)
         buffer.writeBytes(body)
         return buffer

@@ -324,9 +324,10 @@ final class World: Sendable {
         }
     }
 
-    /// A buffer for a message, with the header written.
+    /// A buffer for a message, with the header written (and room in front for a frame's, over
+    /// TCP).
     func messageBuffer(context: UInt64, tag: Int32, capacity: Int = 64) -> ByteBuffer {
-        var buffer = ByteBufferAllocator().buffer(capacity: capacity + RankMessageHeader.size)
+        var buffer = Frame.payloadBuffer(capacity: capacity + RankMessageHeader.size)
         RankMessageHeader.write(context: context, tag: tag, into: &buffer)
         return buffer
     }

@@ -28,6 +28,15 @@ public struct BinaryEncoder: Sendable {
     /// Contextual information handed to the values' `encode(to:)` as `Encoder.userInfo`.
     public var userInfo: [CodingUserInfoKey: any Sendable] = [:]
 
+    /// An object the values' `encode(to:)` reach with ``context(of:)``: per-encode state handed
+    /// down without the dictionary `userInfo` would make for every encode.
+    package var context: (any AnyObject & Sendable)?
+
+    /// The ``context`` of the encode `encoder` runs, when it is a binary encoder's.
+    package static func context(of encoder: any Encoder) -> (any AnyObject & Sendable)? {
+        (encoder as? BinaryEncoderCore)?.context
+    }
+
     /// Creates an encoder.
     public init() {}
 
@@ -43,7 +52,7 @@ public struct BinaryEncoder: Sendable {
     /// This is the zero-copy path for frames: encode straight into the buffer you will send.
     /// When encoding throws, `buffer` is left as it was.
     public func encode<T: Encodable>(_ value: T, into buffer: inout ByteBuffer) throws {
-        let core = BinaryEncoderCore(userInfo: userInfo)
+        let core = BinaryEncoderCore(userInfo: userInfo, context: context)
         let start = buffer.writerIndex
         swap(&core.buffer, &buffer)
         defer { swap(&core.buffer, &buffer) }
@@ -66,9 +75,11 @@ final class BinaryEncoderCore: Encoder {
     /// Kept as given and converted only when a value asks: most encodes and decodes never do.
     private let sendableUserInfo: [CodingUserInfoKey: any Sendable]
     var userInfo: [CodingUserInfoKey: Any] { sendableUserInfo }
+    let context: (any AnyObject & Sendable)?
 
-    init(userInfo: [CodingUserInfoKey: any Sendable]) {
+    init(userInfo: [CodingUserInfoKey: any Sendable], context: (any AnyObject & Sendable)? = nil) {
         self.sendableUserInfo = userInfo
+        self.context = context
     }
 
 

@@ -27,20 +27,20 @@ package final class EventLoopTaskExecutor: TaskExecutor {
 
     /// Runs `body` on the loop, counted like a job.
     package func execute(_ body: @escaping @Sendable () -> Void) {
-        let work = self.work
         work.added()
+        // The closures hold the executor, not the counter: the counter is weakly registered,
+        // and a weakly referenced object takes the runtime's slow path on every retain.
         eventLoop.execute {
-            work.ran()
+            self.work.ran()
             body()
         }
     }
 
     /// Runs `body` later on the loop, counted like a job. Call on the loop.
     package func executeOnLoop(_ body: @escaping () -> Void) {
-        let work = self.work
         work.added()
         eventLoop.assumeIsolated().execute {
-            work.ran()
+            self.work.ran()
             body()
         }
     }

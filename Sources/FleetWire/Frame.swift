@@ -57,6 +57,24 @@ public struct Frame: Sendable, Hashable {
     /// The size of the header in bytes: one kind byte and a 32-bit length.
     public static let headerSize = 5
 
+    /// An empty buffer for a payload, with room for the frame's header in front of it:
+    /// ``FrameEncoder`` writes the header there and sends the buffer as it is — no second
+    /// buffer, no copy. Write the payload after its reader index, as in any buffer.
+    ///
+    /// ```swift
+    /// var payload = Frame.payloadBuffer(capacity: 64)
+    /// payload.writeInteger(UInt64(42))
+    /// channel.writeAndFlush(Frame(kind: .message, payload: payload), promise: nil)
+    /// ```
+    ///
+    /// - Parameter capacity: the payload bytes to make room for (the buffer grows as usual).
+    public static func payloadBuffer(capacity: Int, allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: headerSize + capacity)
+        buffer.writeRepeatingByte(0, count: headerSize)
+        buffer.moveReaderIndex(forwardBy: headerSize)
+        return buffer
+    }
+
     /// The default largest payload a connection accepts: 64 MiB.
     public static let defaultMaximumPayloadSize = 64 << 20
 
@@ -70,6 +88,26 @@ public struct Frame: Sendable, Hashable {
     public init(kind: Kind, payload: ByteBuffer = ByteBuffer()) {
         self.kind = kind
         self.payload = payload
+    }
+
+    /// Writes the header of a frame of `kind` into the room in front of `payload`
+    /// (``payloadBuffer(capacity:allocator:)``), unless it is there already. Call it where the
+    /// payload is finished and its buffer not shared yet: in the channel's pipeline, writing
+    /// into a buffer shared with the frame would copy it. ``FrameEncoder`` then sends the buffer
+    /// as it is (and writes the header itself where it is missing or out of date).
+    package static func writeHeader(_ kind: Kind, into payload: inout ByteBuffer) {
+        guard payload.readerIndex >= headerSize, !hasHeader(kind, payload) else { return }
+        let start = payload.readerIndex - headerSize
+        payload.setInteger(kind.rawValue, at: start)
+        payload.setInteger(UInt32(truncatingIfNeeded: payload.readableBytes), at: start + 1)
+    }
+
+    /// Whether the room in front of `payload` holds the header of a frame of `kind` with it.
+    static func hasHeader(_ kind: Kind, _ payload: ByteBuffer) -> Bool {
+        var whole = payload
+        whole.moveReaderIndex(to: payload.readerIndex - headerSize)
+        return whole.getInteger(at: whole.readerIndex, as: UInt8.self) == kind.rawValue
+            && whole.getInteger(at: whole.readerIndex + 1, as: UInt32.self) == UInt32(truncatingIfNeeded: payload.readableBytes)
     }
 
     /// Creates a frame of `kind` whose payload is `value` in the ``BinaryEncoder`` format.

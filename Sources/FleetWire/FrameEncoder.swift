@@ -2,8 +2,10 @@ import NIOCore
 
 /// Writes ``Frame``s as a header and payload.
 ///
-/// Small payloads are copied behind the header in one buffer; large ones go out as two writes,
-/// so a multi-megabyte payload is never copied. A frame over the size limit fails its write with
+/// A payload with room in front of its reader index (``Frame/payloadBuffer(capacity:allocator:)``)
+/// gets the header written there and goes out as it is. Other small payloads are copied behind
+/// the header in one buffer; large ones go out as two writes, so a multi-megabyte payload is
+/// never copied. A frame over the size limit fails its write with
 /// ``WireError/frameTooLarge(size:limit:)`` and nothing is sent.
 public final class FrameEncoder: ChannelOutboundHandler, RemovableChannelHandler {
     public typealias OutboundIn = Frame
@@ -26,7 +28,14 @@ public final class FrameEncoder: ChannelOutboundHandler, RemovableChannelHandler
             promise?.fail(WireError.frameTooLarge(size: size, limit: maximumPayloadSize))
             return
         }
-        if size <= Self.copyThreshold {
+        if frame.payload.readerIndex >= Frame.headerSize {
+            // Room for the header in front of the payload, which may hold it already
+            // (``Frame/writeHeader(_:into:)``).
+            var payload = frame.payload
+            Frame.writeHeader(frame.kind, into: &payload)
+            payload.moveReaderIndex(to: payload.readerIndex - Frame.headerSize)
+            context.write(wrapOutboundOut(payload), promise: promise)
+        } else if size <= Self.copyThreshold {
             var out = context.channel.allocator.buffer(capacity: Frame.headerSize + size)
             out.writeInteger(frame.kind.rawValue)
             out.writeInteger(UInt32(size))

@@ -40,6 +40,37 @@ struct FrameCodecTests {
         #expect(try channel.finish().isClean)
     }
 
+    /// Payloads with room for the header in front go out as they are, with the header written
+    /// there: beforehand, by the encoder, or again where the payload grew after it was written.
+    @Test func payloadsWithRoomInFrontGoOutWhole() throws {
+        let channel = try makeChannel()
+        var sealed = Frame.payloadBuffer(capacity: 8)
+        sealed.writeString("sealed")
+        Frame.writeHeader(.call, into: &sealed)
+        var unsealed = Frame.payloadBuffer(capacity: 8)
+        unsealed.writeString("unsealed")
+        var grown = Frame.payloadBuffer(capacity: 8)
+        grown.writeString("grown")
+        Frame.writeHeader(.reply, into: &grown)
+        grown.writeString(" after its header")
+        var large = Frame.payloadBuffer(capacity: 0)
+        large.writeRepeatingByte(3, count: 100_000)
+        let frames = [
+            Frame(kind: .call, payload: sealed), Frame(kind: .message, payload: unsealed),
+            Frame(kind: .reply, payload: grown), Frame(kind: .message, payload: large),
+        ]
+        for frame in frames {
+            try channel.writeOutbound(frame)
+            // One buffer per frame: the payload's own, header in front.
+            var out = try #require(try channel.readOutbound(as: ByteBuffer.self))
+            #expect(try channel.readOutbound(as: ByteBuffer.self) == nil)
+            #expect(out.readInteger(as: UInt8.self) == frame.kind.rawValue)
+            #expect(out.readInteger(as: UInt32.self) == UInt32(frame.payload.readableBytes))
+            #expect(out == frame.payload)
+        }
+        #expect(try channel.finish().isClean)
+    }
+
     @Test func typedPayloads() throws {
         let frame = try Frame(kind: .message, encoding: ["a": 1, "b": 2])
         #expect(try frame.decode([String: Int].self) == ["a": 1, "b": 2])
