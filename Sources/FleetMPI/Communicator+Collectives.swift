@@ -233,6 +233,35 @@ extension Communicator {
         try await onLoop { try await ringAllreduce(data, operation, tag: tag) }
     }
 
+    /// Combines every rank's numeric array element by element into `result`, an array of the
+    /// same length made beforehand (`MPI_Allreduce` with a send and a receive buffer; mpi4py's
+    /// `comm.Allreduce(sendbuf, recvbuf)`): `values` stays as it is, and reusing `result` round
+    /// after round makes no array. On an MPI library (trait `MPI`) the library reads `values`
+    /// and writes `result`; elsewhere `values` is copied into `result`, which is reduced in
+    /// place (``allreduce(inPlace:_:)``).
+    ///
+    /// ```swift
+    /// var total = [Double](repeating: 0, count: mine.count)
+    /// for _ in 0..<rounds { try await world.allreduce(mine, into: &total, .sum) }
+    /// ```
+    ///
+    /// - Throws: ``CommunicatorError/invalidArgument(_:)`` when `result` is not as long as
+    ///   `values`; what ``allreduce(inPlace:_:)`` throws.
+    nonisolated(nonsending) public func allreduce<T: Codable & Sendable & BitwiseCopyable>(
+        _ values: [T], into result: inout [T], _ operation: Reduction<T>
+    ) async throws {
+        guard result.count == values.count else {
+            throw CommunicatorError.invalidArgument("the result holds \(result.count) elements, not \(values.count) like the values")
+        }
+        if try await libraryAllreduce(values, into: &result, operation) { return }
+        result.withUnsafeMutableBytes { target in
+            values.withUnsafeBytes { source in
+                if let base = source.baseAddress { target.baseAddress!.copyMemory(from: base, byteCount: source.count) }
+            }
+        }
+        try await allreduce(inPlace: &result, operation)
+    }
+
     /// Arrays at least this large (in bytes) go around the ring.
     static var ringThreshold: Int { 64 << 10 }
 

@@ -72,6 +72,22 @@ extension Communicator {
         }
     }
 
+    /// `MPI_Allreduce` from `values` into `result` (as long), when the library serves it; else
+    /// `false`, with `result` untouched.
+    nonisolated(nonsending) func libraryAllreduce<T: Sendable>(_ values: [T], into result: inout [T], _ operation: Reduction<T>) async throws -> Bool {
+        guard let (type, code) = libraryReduction(of: T.self, operation, count: values.count) else { return false }
+        try await onLoop {
+            try result.withUnsafeMutableBufferPointer { target in
+                // `T` is one of the plain numeric types `LibraryDatatype` names.
+                try values.withUnsafeBufferPointer { send in
+                    try LibraryLinks.check(
+                        fleet_mpi_allreduce(send.baseAddress, target.baseAddress, Int32(values.count), type, code), "MPI_Allreduce")
+                }
+            }
+        }
+        return true
+    }
+
     /// `MPI_Allreduce` with `MPI_IN_PLACE` in `values`' own memory, when the library serves it;
     /// else `false`, with `values` untouched.
     nonisolated(nonsending) func libraryAllreduce<T: Sendable>(inPlace values: inout [T], _ operation: Reduction<T>) async throws -> Bool {

@@ -86,7 +86,8 @@ struct CLITests {
         #expect(outcome.stdout.contains("# transport: \(transport)"), "\(outcome.stdout)")
         let metrics = Set(outcome.stdout.split(separator: "\n").compactMap { $0.split(separator: "\t").first.map(String.init) })
         for metric in ["raw_tcp_one_way", "pingpong_8B_one_way", "allreduce_1_double", "barrier",
-                       "allreduce_1M_doubles", "allreduce_1M_doubles_throughput", "pingpong_vs_raw_tcp"] {
+                       "allreduce_1M_doubles", "allreduce_1M_doubles_throughput", "allreduce_1M_doubles_in_place",
+                       "allreduce_1M_doubles_into", "pingpong_vs_raw_tcp"] {
             #expect(metrics.contains(metric), "missing \(metric) in \(outcome.stdout)")
         }
     }

@@ -116,6 +116,20 @@ func collectives(_ world: Communicator) async throws {
     var few = [rank, 1]
     try await world.allreduce(inPlace: &few, .sum)
     check(world, "allreduce in place, small", few == [rankSum, size], "\(few)")
+    // Into a result made beforehand, twice into the same one; the values stay as they were.
+    let ours = (0..<count).map { Double($0 % 97) * Double(rank + 1) }
+    var total = [Double](repeating: -1, count: count)
+    try await world.allreduce(ours, into: &total, .sum)
+    try await world.allreduce(ours, into: &total, .sum)
+    check(world, "allreduce into a result", total == (0..<count).map { Double($0 % 97) * factor } && ours[1] == Double(rank + 1),
+          "first \(total.prefix(3))")
+    var short = [Double](repeating: 0, count: 2)
+    do {
+        try await world.allreduce([1.0, 2.0, 3.0], into: &short, .sum)
+        check(world, "allreduce into a result too short", false, "no error")
+    } catch CommunicatorError.invalidArgument {
+        check(world, "allreduce into a result too short", short == [0, 0])
+    }
     var emptyField: [Double] = []
     try await world.allreduce(inPlace: &emptyField, .sum)
     let emptyResult = try await world.allreduce([Int32](), .max)

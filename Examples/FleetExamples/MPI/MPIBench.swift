@@ -73,6 +73,13 @@ public enum MPIBench {
                 start = .now
                 for _ in 0..<bulkCount { try await world.allreduce(inPlace: &field, .sum) }
                 figures["allreduce_1M_doubles_in_place", default: []].append(start.duration(to: .now).inSeconds / Double(bulkCount) * 1e3)
+
+                // Into a result array made beforehand, as the C and mpi4py peers do.
+                var total = [Double](repeating: 0, count: bulk.count)
+                try await world.barrier()
+                start = .now
+                for _ in 0..<bulkCount { try await world.allreduce(bulk, into: &total, .sum) }
+                figures["allreduce_1M_doubles_into", default: []].append(start.duration(to: .now).inSeconds / Double(bulkCount) * 1e3)
             }
             guard world.rank == 0 else { return }
             print("# transport: \(world.transport)")
@@ -83,7 +90,7 @@ public enum MPIBench {
             let units = [
                 ("raw_tcp_one_way", "us"), ("pingpong_8B_one_way", "us"), ("allreduce_1_double", "us"),
                 ("barrier", "us"), ("allreduce_1M_doubles", "ms"), ("allreduce_1M_doubles_throughput", "GB/s"),
-                ("allreduce_1M_doubles_in_place", "ms"),
+                ("allreduce_1M_doubles_in_place", "ms"), ("allreduce_1M_doubles_into", "ms"),
             ]
             for (name, unit) in units { print(BenchFigure(name, median(name), unit)) }
             print(BenchFigure("pingpong_vs_raw_tcp", median("pingpong_8B_one_way") / median("raw_tcp_one_way"), "x"))
