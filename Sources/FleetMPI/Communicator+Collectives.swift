@@ -254,6 +254,17 @@ extension Communicator {
             throw CommunicatorError.invalidArgument("the result holds \(result.count) elements, not \(values.count) like the values")
         }
         if try await libraryAllreduce(values, into: &result, operation) { return }
+        let bytes = values.count * MemoryLayout<T>.stride
+        if operation.isCommutative, size > 1, values.count >= size, bytes >= Self.ringThreshold {
+            // Around the ring from `values` into `result`'s own memory: no copy of the values.
+            try checkOpen()
+            let tag = nextCollectiveTag()
+            let data = ArrayBox<T>([])
+            swap(&data.elements, &result)
+            defer { swap(&data.elements, &result) }
+            try await onLoop { try await ringAllreduce(data, operation, tag: tag, from: values) }
+            return
+        }
         result.withUnsafeMutableBytes { target in
             values.withUnsafeBytes { source in
                 if let base = source.baseAddress { target.baseAddress!.copyMemory(from: base, byteCount: source.count) }
@@ -367,7 +378,7 @@ extension Communicator {
     /// each incoming chunk is combined into (or copied to) the result straight from the ring,
     /// through its receive's sink; elsewhere it arrives as a message and is applied from there.
     nonisolated(nonsending) private func ringAllreduce<T: Codable & Sendable & BitwiseCopyable>(
-        _ data: ArrayBox<T>, _ operation: Reduction<T>, tag: Int32
+        _ data: ArrayBox<T>, _ operation: Reduction<T>, tag: Int32, from source: [T]? = nil
     ) async throws {
         let count = data.elements.count
         func bounds(_ chunk: Int) -> Range<Int> { (chunk * count / size)..<((chunk + 1) * count / size) }
@@ -377,14 +388,20 @@ extension Communicator {
             for step in 0..<(size - 1) {
                 let sending = bounds((rank - step + phase + size) % size)
                 let receiving = bounds((rank - step - 1 + phase + size) % size)
-                let sink = ArrayChunkSink(data, range: receiving, combining: phase == 0 ? operation : nil)
+                let sink = ArrayChunkSink(data, range: receiving, combining: phase == 0 ? operation : nil, source: phase == 0 ? source : nil)
                 let incoming = world.mailbox.post(
                     MessagePattern(context: collectiveContext, source: members[left], tag: tag), sink: sink)
-                let written = try data.elements.withUnsafeBytes { raw in
+                func send(from raw: UnsafeRawBufferPointer) throws -> EventLoopFuture<Void>? {
                     try world.write(
                         context: collectiveContext, tag: tag,
                         body: UnsafeRawBufferPointer(rebasing: raw[(sending.lowerBound * stride)..<(sending.upperBound * stride)]),
                         to: members[right])
+                }
+                // The first chunk sent is this rank's own values: from `source`, when given.
+                let written = if phase == 0, step == 0, let source {
+                    try source.withUnsafeBytes(send(from:))
+                } else {
+                    try data.elements.withUnsafeBytes(send(from:))
                 }
                 let message = try await wait(for: incoming, operation: "allreduce")
                 if !sink.isFull {

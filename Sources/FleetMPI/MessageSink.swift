@@ -51,17 +51,22 @@ final class ArrayChunkSink<T: BitwiseCopyable & Sendable>: MessageSink, @uncheck
     private let box: ArrayBox<T>
     private let range: Range<Int>
     private let operation: Reduction<T>?
+    /// Where the chunk's own values are, when not in the chunk itself: each piece combines with
+    /// them, and the result goes into the chunk.
+    private let source: [T]?
     /// The bytes of an element split between two pieces.
     private var carry: [UInt8] = []
     /// Aligned room for pieces to combine: ring records need not be aligned for `T`.
     private var scratch: [T] = []
 
     /// A sink for `range` of `box`; with `combining`, the incoming values are combined into the
-    /// chunk, else they replace it.
-    init(_ box: ArrayBox<T>, range: Range<Int>, combining operation: Reduction<T>?) {
+    /// chunk (with those of `source` instead, when given: the chunk then gets the result), else
+    /// they replace it.
+    init(_ box: ArrayBox<T>, range: Range<Int>, combining operation: Reduction<T>?, source: [T]? = nil) {
         self.box = box
         self.range = range
         self.operation = operation
+        self.source = source
         super.init(length: range.count * MemoryLayout<T>.stride)
     }
 
@@ -98,6 +103,15 @@ final class ArrayChunkSink<T: BitwiseCopyable & Sendable>: MessageSink, @uncheck
     /// copy when `bytes` is not aligned for `T`.
     private func combine(_ bytes: UnsafeRawBufferPointer, at element: Int, _ operation: Reduction<T>) {
         let count = bytes.count / MemoryLayout<T>.stride
+        if let source {
+            // The piece's own values first, while they are about to be combined (in cache).
+            box.elements.withUnsafeMutableBufferPointer { target in
+                source.withUnsafeBufferPointer { own in
+                    _ = UnsafeMutableBufferPointer(rebasing: target[element..<(element + count)])
+                        .update(fromContentsOf: UnsafeBufferPointer(rebasing: own[element..<(element + count)]))
+                }
+            }
+        }
         if Int(bitPattern: bytes.baseAddress) % MemoryLayout<T>.alignment == 0 {
             box.elements.withUnsafeMutableBufferPointer { target in
                 operation.combineElements(
