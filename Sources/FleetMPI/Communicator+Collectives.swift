@@ -237,8 +237,9 @@ extension Communicator {
     /// same length made beforehand (`MPI_Allreduce` with a send and a receive buffer; mpi4py's
     /// `comm.Allreduce(sendbuf, recvbuf)`): `values` stays as it is, and reusing `result` round
     /// after round makes no array. On an MPI library (trait `MPI`) the library reads `values`
-    /// and writes `result`; elsewhere `values` is copied into `result`, which is reduced in
-    /// place (``allreduce(inPlace:_:)``).
+    /// and writes `result`. Elsewhere large arrays with a commutative operation go around the
+    /// ring from `values` into `result`'s memory; others are copied into `result` and reduced
+    /// there (``allreduce(inPlace:_:)``).
     ///
     /// ```swift
     /// var total = [Double](repeating: 0, count: mine.count)
