@@ -162,10 +162,11 @@ final class SharedMemoryLinks: PolledLinks {
     /// - Returns: as ``write(_:to:)``.
     func write(context: UInt64, tag: Int32, body: UnsafeRawBufferPointer, to destination: Int) -> EventLoopFuture<Void>? {
         let state = state.value
-        guard state.outbound[destination].isEmpty, body.count > 0 else {
+        guard state.outbound[destination].isEmpty else {
             return write(RankMessageHeader.message(context: context, tag: tag, body: body), to: destination)
         }
-        // The header on the stack: small messages take this path too.
+        // The header on the stack: small messages take this path too, empty ones (a barrier's
+        // signal) included.
         let headerCount = RankMessageHeader.size
         let total = headerCount + body.count
         return RankMessageHeader.withBytes(context: context, tag: tag) { head in
@@ -176,7 +177,7 @@ final class SharedMemoryLinks: PolledLinks {
                 let written = fleet_shm_put_parts(
                     segment.base, UInt32(rank), UInt32(destination), flags, UInt64(total),
                     head.baseAddress! + inHeader, UInt64(headerCount - inHeader),
-                    body.baseAddress! + inBody, UInt64(body.count - inBody))
+                    body.baseAddress.map { $0 + inBody }, UInt64(body.count - inBody))
                 guard written >= 0 else { break }
                 sent += Int(written)
             }
