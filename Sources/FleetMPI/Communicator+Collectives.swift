@@ -172,6 +172,8 @@ extension Communicator {
     /// ```swift
     /// let pi = 4 * (try await world.allreduce(inside, .sum)) / Double(samples * world.size)
     /// ```
+    @_specialize(exported: true, where T == Double)
+    @_specialize(exported: true, where T == Int)
     nonisolated(nonsending) public func allreduce<T: Codable & Sendable>(_ value: T, _ operation: Reduction<T>) async throws -> T {
         var result = value
         if try await libraryAllreduce(&result, operation) { return result }
