@@ -1,3 +1,4 @@
+import CFleetMPI
 import FleetWire
 import NIOCore
 
@@ -11,6 +12,10 @@ extension Communicator {
     /// Waits until every rank has called it (`MPI_Barrier`).
     nonisolated(nonsending) public func barrier() async throws {
         try checkOpen()
+        if isLibraryWorld, world.isOnLoop {
+            // Under `withWorld` on an MPI library: the library's barrier, with nothing around it.
+            return try LibraryLinks.check(fleet_mpi_barrier(), "MPI_Barrier")
+        }
         if try await libraryBarrier() { return }
         let tag = nextCollectiveTag()
         try await onLoop {
@@ -176,6 +181,7 @@ extension Communicator {
     @_specialize(exported: true, where T == Int)
     nonisolated(nonsending) public func allreduce<T: Codable & Sendable>(_ value: T, _ operation: Reduction<T>) async throws -> T {
         var result = value
+        if try libraryAllreduceOnLoop(&result, operation) { return result }
         if try await libraryAllreduce(&result, operation) { return result }
         return try await allreduce(value, combine: operation.combine)
     }

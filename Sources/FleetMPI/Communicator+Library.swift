@@ -7,7 +7,7 @@ import CFleetMPI
 /// library's point-to-point messages.
 extension Communicator {
     /// Whether this is the world communicator of a job on an MPI library.
-    private var isLibraryWorld: Bool { world.usesLibrary && context == 2 }
+    var isLibraryWorld: Bool { world.usesLibrary && context == 2 }
 
     /// `MPI_Barrier`, when the library serves this communicator; else `false`. On the loop
     /// (under ``withWorld(configuration:_:)``) it calls the library at once: a barrier costs
@@ -35,6 +35,18 @@ extension Communicator {
         case .max: Int32(FLEET_MPI_MAX)
         }
         return (type, code)
+    }
+
+    /// `MPI_Allreduce` of one number, `value`, in place, when the library serves it and this
+    /// runs on the rank's loop (under ``withWorld(configuration:_:)``): a plain call, with no
+    /// async frame around it. Else `false`, and `value` untouched.
+    func libraryAllreduceOnLoop<T: Sendable>(_ value: inout T, _ operation: Reduction<T>) throws -> Bool {
+        guard isLibraryWorld, world.isOnLoop, let (type, code) = libraryReduction(of: T.self, operation, count: 1) else { return false }
+        // `T` is one of the plain numeric types `LibraryDatatype` names.
+        try withUnsafeMutablePointer(to: &value) { pointer in
+            try LibraryLinks.check(fleet_mpi_allreduce(nil, pointer, 1, type, code), "MPI_Allreduce")
+        }
+        return true
     }
 
     /// Runs `MPI_Allreduce` of one number, `value`, in place, when the library serves it
