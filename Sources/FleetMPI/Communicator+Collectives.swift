@@ -200,15 +200,9 @@ extension Communicator {
     /// allgather), moving `2 (size - 1) / size` of the array per rank, as raw bytes.
     nonisolated(nonsending) public func allreduce<T: Codable & Sendable & BitwiseCopyable>(_ values: [T], _ operation: Reduction<T>) async throws -> [T] {
         if let result = try await libraryAllreduce(values, operation) { return result }
-        let bytes = values.count * MemoryLayout<T>.stride
-        guard operation.isCommutative, size > 1, values.count >= size, bytes >= Self.ringThreshold else {
-            return try await allreduce(values, combine: Self.elementwise(operation))
-        }
-        try checkOpen()
-        let tag = nextCollectiveTag()
-        let data = ArrayBox(values)
-        try await onLoop { try await ringAllreduce(data, operation, tag: tag) }
-        return data.elements
+        var result = values
+        if try await ringAllreduce(in: &result, operation) { return result }
+        return try await allreduce(values, combine: Self.elementwise(operation))
     }
 
     /// Combines every rank's numeric array element by element into `values` itself, on every
@@ -227,18 +221,8 @@ extension Communicator {
     ///   hold partial results.
     nonisolated(nonsending) public func allreduce<T: Codable & Sendable & BitwiseCopyable>(inPlace values: inout [T], _ operation: Reduction<T>) async throws {
         if try await libraryAllreduce(inPlace: &values, operation) { return }
-        let bytes = values.count * MemoryLayout<T>.stride
-        guard operation.isCommutative, size > 1, values.count >= size, bytes >= Self.ringThreshold else {
-            values = try await allreduce(values, operation)
-            return
-        }
-        try checkOpen()
-        let tag = nextCollectiveTag()
-        // The array moves into the box and back: no copy of its elements either way.
-        let data = ArrayBox<T>([])
-        swap(&data.elements, &values)
-        defer { swap(&data.elements, &values) }
-        try await onLoop { try await ringAllreduce(data, operation, tag: tag) }
+        if try await ringAllreduce(in: &values, operation) { return }
+        values = try await allreduce(values, operation)
     }
 
     /// Combines every rank's numeric array element by element into `result`, an array of the
@@ -263,17 +247,8 @@ extension Communicator {
             throw CommunicatorError.invalidArgument("the result holds \(result.count) elements, not \(values.count) like the values")
         }
         if try await libraryAllreduce(values, into: &result, operation) { return }
-        let bytes = values.count * MemoryLayout<T>.stride
-        if operation.isCommutative, size > 1, values.count >= size, bytes >= Self.ringThreshold {
-            // Around the ring from `values` into `result`'s own memory: no copy of the values.
-            try checkOpen()
-            let tag = nextCollectiveTag()
-            let data = ArrayBox<T>([])
-            swap(&data.elements, &result)
-            defer { swap(&data.elements, &result) }
-            try await onLoop { try await ringAllreduce(data, operation, tag: tag, from: values) }
-            return
-        }
+        // Around the ring from `values` into `result`'s own memory: no copy of the values.
+        if try await ringAllreduce(in: &result, operation, from: values) { return }
         result.withUnsafeMutableBytes { target in
             values.withUnsafeBytes { source in
                 if let base = source.baseAddress { target.baseAddress!.copyMemory(from: base, byteCount: source.count) }
@@ -284,6 +259,24 @@ extension Communicator {
 
     /// Arrays at least this large (in bytes) go around the ring.
     static var ringThreshold: Int { 64 << 10 }
+
+    /// Reduces `values` around the ring in their own memory (from `source`'s values instead,
+    /// when given), when the array is large enough and the operation commutative; else returns
+    /// `false`, with `values` untouched.
+    nonisolated(nonsending) private func ringAllreduce<T: Codable & Sendable & BitwiseCopyable>(
+        in values: inout [T], _ operation: Reduction<T>, from source: [T]? = nil
+    ) async throws -> Bool {
+        let bytes = values.count * MemoryLayout<T>.stride
+        guard operation.isCommutative, size > 1, values.count >= size, bytes >= Self.ringThreshold else { return false }
+        try checkOpen()
+        let tag = nextCollectiveTag()
+        // The array moves into the box and back: no copy of its elements either way.
+        let data = ArrayBox<T>([])
+        swap(&data.elements, &values)
+        defer { swap(&data.elements, &values) }
+        try await onLoop { try await ringAllreduce(data, operation, tag: tag, from: source) }
+        return true
+    }
 
     /// The inclusive prefix: rank `r` gets `value₀ ⊕ … ⊕ valueᵣ` (`MPI_Scan`).
     nonisolated(nonsending) public func scan<T: Codable & Sendable>(_ value: T, _ operation: Reduction<T>) async throws -> T {

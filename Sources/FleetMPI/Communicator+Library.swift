@@ -9,16 +9,11 @@ extension Communicator {
     /// Whether this is the world communicator of a job on an MPI library.
     var isLibraryWorld: Bool { world.usesLibrary && context == 2 }
 
-    /// `MPI_Barrier`, when the library serves this communicator; else `false`. On the loop
-    /// (under ``withWorld(configuration:_:)``) it calls the library at once: a barrier costs
-    /// what the library's costs, plus a few checks.
+    /// `MPI_Barrier` on the rank's loop, when the library serves this communicator; else
+    /// `false`. (``barrier()`` calls the library itself when it runs on the loop already.)
     nonisolated(nonsending) func libraryBarrier() async throws -> Bool {
         guard isLibraryWorld else { return false }
-        if world.executor.eventLoop.inEventLoop {
-            try LibraryLinks.check(fleet_mpi_barrier(), "MPI_Barrier")
-        } else {
-            try await onLoop { try LibraryLinks.check(fleet_mpi_barrier(), "MPI_Barrier") }
-        }
+        try await onLoop { try LibraryLinks.check(fleet_mpi_barrier(), "MPI_Barrier") }
         return true
     }
 
@@ -49,23 +44,11 @@ extension Communicator {
         return true
     }
 
-    /// Runs `MPI_Allreduce` of one number, `value`, in place, when the library serves it
-    /// (see ``libraryReduction(of:_:count:)``); else returns `false`. On the loop it calls the
-    /// library at once, with no array made and no suspension.
+    /// ``libraryAllreduceOnLoop(_:_:)`` from off the loop: on the loop, when the library serves
+    /// the reduction; else `false`, and `value` untouched.
     nonisolated(nonsending) func libraryAllreduce<T: Sendable>(_ value: inout T, _ operation: Reduction<T>) async throws -> Bool {
-        guard let (type, code) = libraryReduction(of: T.self, operation, count: 1) else { return false }
-        // `T` is one of the plain numeric types `LibraryDatatype` names.
-        func reduce(_ value: inout T) throws {
-            try withUnsafeMutablePointer(to: &value) { pointer in
-                try LibraryLinks.check(fleet_mpi_allreduce(nil, pointer, 1, type, code), "MPI_Allreduce")
-            }
-        }
-        if world.executor.eventLoop.inEventLoop {
-            try reduce(&value)
-        } else {
-            try await onLoop { try reduce(&value) }
-        }
-        return true
+        guard isLibraryWorld, libraryReduction(of: T.self, operation, count: 1) != nil else { return false }
+        return try await onLoop { try libraryAllreduceOnLoop(&value, operation) }
     }
 
     /// `MPI_Allreduce` of `values` into a new array, when the library serves it; else `nil`.

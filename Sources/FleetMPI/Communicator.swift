@@ -182,14 +182,14 @@ public final class Communicator: Sendable {
     public func withRankLoop<Result, Failure: Error>(
         isolation: isolated (any Actor)? = #isolation, _ body: () async throws(Failure) -> Result
     ) async throws(Failure) -> Result {
-        if world.executor.eventLoop.inEventLoop { return try await body() }
+        if world.isOnLoop { return try await body() }
         return try await withTaskExecutorPreference(world.executor, isolation: isolation, operation: body)
     }
 
     /// Runs `body` on the rank's event loop; under ``withWorld(configuration:_:)`` it is there
     /// already, and runs at once.
     nonisolated(nonsending) func onLoop<T: Sendable>(_ body: nonisolated(nonsending) () async throws -> T) async throws -> T {
-        if world.executor.eventLoop.inEventLoop { return try await body() }
+        if world.isOnLoop { return try await body() }
         // Off the caller's actor, if it has one (`isolation: nil`), onto the loop.
         return try await withTaskExecutorPreference(world.executor, isolation: nil) { try await body() }
     }
@@ -265,4 +265,3 @@ public final class Communicator: Sendable {
         MessageStatus(source: localRank(of: message.source), tag: Int(message.tag), byteCount: message.data.readableBytes)
     }
 }
-

@@ -56,7 +56,8 @@ final class Mailbox: Sendable {
     /// taking the lock.
     private let hasFailed = Atomic<Bool>(false)
 
-    /// Runs `body` on the state, under the lock, and counts its obstacles afterwards.
+    /// Runs `body` on the state, under the lock, and counts its obstacles afterwards: every
+    /// change of the state goes through it (reads may take the lock directly).
     private func withState<Result: Sendable, Failure: Error>(_ body: (inout State) throws(Failure) -> Result) throws(Failure) -> Result {
         try state.withLock { state throws(Failure) in
             defer { obstacles.store(state.obstacles, ordering: .releasing) }
@@ -114,7 +115,7 @@ final class Mailbox: Sendable {
     /// `source` waits here (which would come first), and the job has not failed.
     func mayReceiveDirectly(from source: Int) -> Bool {
         if obstacles.load(ordering: .acquiring) == 0 { return true }
-        return withState { state in
+        return state.withLock { state in
             state.failure == nil && state.posted.isEmpty && state.probes.isEmpty && !state.finished.contains(source)
                 && !state.unexpected.contains { $0.source == source }
         }
@@ -152,7 +153,7 @@ final class Mailbox: Sendable {
 
     /// The oldest unexpected message matching `pattern`, left in place.
     func peek(_ pattern: MessagePattern) throws(CommunicatorError) -> RankMessage? {
-        try withState { state throws(CommunicatorError) in
+        try state.withLock { state throws(CommunicatorError) in
             if let message = state.unexpected.first(where: { pattern.matches($0) }) { return message }
             if let failure = state.failure { throw failure }
             return nil
@@ -209,7 +210,7 @@ final class Mailbox: Sendable {
             }
             return (state.posted, state.probes, first ? state.failureObservers : [])
         }
-        let failure = withState { $0.failure } ?? error
+        let failure = state.withLock { $0.failure } ?? error
         for receive in receives { receive.complete(.failure(failure)) }
         for probe in probes { probe.continuation.resume(throwing: failure) }
         for observer in observers { observer(failure) }
@@ -228,7 +229,7 @@ final class Mailbox: Sendable {
     /// The failure, once the job has failed.
     var failure: CommunicatorError? {
         guard hasFailed.load(ordering: .acquiring) else { return nil }
-        return withState { $0.failure }
+        return state.withLock { $0.failure }
     }
 }
 

@@ -341,7 +341,7 @@ final class World: Sendable {
     /// - Returns: what `suspend` returned, or `nil` when `done` held without it.
     nonisolated(nonsending) func wait<T>(until done: () -> Bool, orSuspend suspend: nonisolated(nonsending) () async throws -> T) async throws -> T? {
         guard case let .polled(links) = links else {
-            guard let busyPoll, case let .tcp(channels) = links, executor.eventLoop.inEventLoop, !done() else {
+            guard let busyPoll, case let .tcp(channels) = links, isOnLoop, !done() else {
                 return try await suspend()
             }
             let poll = busyPoll.value
@@ -352,11 +352,11 @@ final class World: Sendable {
             }
             defer {
                 // A caller isolated to an actor may come back elsewhere.
-                if executor.eventLoop.inEventLoop { poll.waitEnded() }
+                if isOnLoop { poll.waitEnded() }
             }
             return try await suspend()
         }
-        if executor.eventLoop.inEventLoop { return try await links.wait(until: done, orSuspend: suspend) }
+        if isOnLoop { return try await links.wait(until: done, orSuspend: suspend) }
         return try await withTaskExecutorPreference(executor) { try await links.wait(until: done, orSuspend: suspend) }
     }
 
@@ -381,8 +381,8 @@ final class World: Sendable {
     /// Takes what has arrived on polled links, once, when called on the loop (a non-blocking
     /// probe drives them so); over TCP, reads do that already.
     func pollOnce() {
-        guard case let .polled(links) = links, executor.eventLoop.inEventLoop else { return }
-        links.poll()
+        guard let polled, isOnLoop else { return }
+        polled.poll()
     }
 
     /// Whether this runs on the rank's loop.
@@ -500,7 +500,7 @@ final class World: Sendable {
 
     /// Runs `body` on the rank's loop.
     private func onLoop(_ body: () async -> Void) async {
-        if executor.eventLoop.inEventLoop { return await body() }
+        if isOnLoop { return await body() }
         await withTaskExecutorPreference(executor) { await body() }
     }
 }
