@@ -33,7 +33,7 @@ extension Communicator {
     ///   when `source` has finalized; ``CommunicatorError/timedOut(operation:after:)``;
     ///   `CancellationError`.
     nonisolated(nonsending) public func recv<T: Decodable & Sendable>(_ type: T.Type = T.self, from source: Int? = nil, tag: Int? = nil) async throws -> T {
-        let tag = try tag.map(userTag)
+        let tag = try userTag(tag)
         try checkOpen()
         return try await onLoop {
             try decode(T.self, try await receive(context: context, from: source, tag: tag, operation: "recv"))
@@ -44,7 +44,7 @@ extension Communicator {
     nonisolated(nonsending) public func recvWithStatus<T: Decodable & Sendable>(
         _ type: T.Type = T.self, from source: Int? = nil, tag: Int? = nil
     ) async throws -> (value: T, status: MessageStatus) {
-        let tag = try tag.map(userTag)
+        let tag = try userTag(tag)
         try checkOpen()
         return try await onLoop {
             let message = try await receive(context: context, from: source, tag: tag, operation: "recv")
@@ -79,7 +79,7 @@ extension Communicator {
     @discardableResult
     @_specialize(exported: true, where T == Double)
     nonisolated(nonsending) public func recv<T: BitwiseCopyable & Sendable>(into buffer: inout [T], from source: Int? = nil, tag: Int? = nil) async throws -> MessageStatus {
-        let tag = try tag.map(userTag)
+        let tag = try userTag(tag)
         try checkOpen()
         let stride = MemoryLayout<T>.stride
         /// From one rank: straight from the link into the buffer, when it can.
@@ -129,7 +129,7 @@ extension Communicator {
 
     /// Receives raw numbers as a new array.
     nonisolated(nonsending) public func recv<T: BitwiseCopyable & Sendable>(contentsOf type: T.Type, from source: Int? = nil, tag: Int? = nil) async throws -> [T] {
-        let tag = try tag.map(userTag)
+        let tag = try userTag(tag)
         try checkOpen()
         let message = try await onLoop { try await receive(context: context, from: source, tag: tag, operation: "recv") }
         let stride = MemoryLayout<T>.stride
@@ -165,7 +165,7 @@ extension Communicator {
     /// Waits until a message from `source` with `tag` has arrived and tells what it is, leaving
     /// it to be received (`MPI_Probe`).
     nonisolated(nonsending) public func probe(from source: Int? = nil, tag: Int? = nil) async throws -> MessageStatus {
-        let tag = try tag.map(userTag)
+        let tag = try userTag(tag)
         try checkOpen()
         return try await onLoop {
             let pattern = MessagePattern(context: context, source: try source.map { try worldRank(of: $0) }, tag: tag)
@@ -179,7 +179,7 @@ extension Communicator {
 
     /// What message from `source` with `tag` has arrived, if any, without waiting (`MPI_Iprobe`).
     public func iprobe(from source: Int? = nil, tag: Int? = nil) throws -> MessageStatus? {
-        let tag = try tag.map(userTag)
+        let tag = try userTag(tag)
         try checkOpen()
         let pattern = MessagePattern(context: context, source: try source.map { try worldRank(of: $0) }, tag: tag)
         world.pollOnce()
@@ -201,7 +201,7 @@ extension Communicator {
     /// Posts a receive and returns at once (`MPI_Irecv`); ``ReceiveRequest/value`` waits for the
     /// message. Receives match messages in the order they were posted.
     public func irecv<T: Decodable & Sendable>(_ type: T.Type = T.self, from source: Int? = nil, tag: Int? = nil) throws -> ReceiveRequest<T> {
-        let tag = try tag.map(userTag)
+        let tag = try userTag(tag)
         try checkOpen()
         let pattern = MessagePattern(context: context, source: try source.map { try worldRank(of: $0) }, tag: tag)
         return ReceiveRequest(communicator: self, posted: world.mailbox.post(pattern))
@@ -210,6 +210,12 @@ extension Communicator {
     func userTag(_ tag: Int) throws(CommunicatorError) -> Int32 {
         guard tag >= 0, tag <= Int(Int32.max) else { throw .invalidTag(tag) }
         return Int32(tag)
+    }
+
+    /// A tag to match, or `nil` for any.
+    func userTag(_ tag: Int?) throws(CommunicatorError) -> Int32? {
+        guard let tag else { return nil }
+        return try userTag(tag)
     }
 }
 

@@ -163,7 +163,14 @@ public final class Communicator: Sendable {
         localRanks[worldRank]
     }
 
+    /// Throws the job's failure, or ``CommunicatorError/finalized``. The common case, neither,
+    /// costs two atomic loads and no call (a call would count a reference to the mailbox).
     func checkOpen() throws(CommunicatorError) {
+        if world.mailbox.hasFailed.load(ordering: .acquiring) || world.isFinalized { try throwClosed() }
+    }
+
+    @inline(never)
+    private func throwClosed() throws(CommunicatorError) {
         if let failure = world.mailbox.failure { throw failure }
         if world.isFinalized { throw .finalized }
     }

@@ -54,7 +54,8 @@ final class Mailbox: Sendable {
     private let probeIDs = Atomic<UInt64>(0)
     /// Whether `state.failure` is set: every operation checks it, and most find it unset without
     /// taking the lock.
-    private let hasFailed = Atomic<Bool>(false)
+    /// Whether ``failure`` is set: one atomic load, for the checks every operation makes.
+    let hasFailed = Atomic<Bool>(false)
 
     /// Runs `body` on the state, under the lock, and counts its obstacles afterwards: every
     /// change of the state goes through it (reads may take the lock directly).
@@ -226,10 +227,16 @@ final class Mailbox: Sendable {
         if let failure { observer(failure) }
     }
 
-    /// The failure, once the job has failed.
+    /// The failure, once the job has failed. Asked by every operation: until then, one atomic
+    /// load (the lock, out of line, counts a reference to the mailbox that the load does not).
     var failure: CommunicatorError? {
         guard hasFailed.load(ordering: .acquiring) else { return nil }
-        return state.withLock { $0.failure }
+        return recordedFailure()
+    }
+
+    @inline(never)
+    private func recordedFailure() -> CommunicatorError? {
+        state.withLock { $0.failure }
     }
 }
 

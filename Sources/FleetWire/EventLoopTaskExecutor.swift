@@ -1,4 +1,13 @@
 import NIOCore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Runs tasks on one NIO event loop: work started from a read (a remote call, a received
 /// message) then runs, replies and flushes on the thread that read it, with no thread hop on the
@@ -10,6 +19,9 @@ import NIOCore
 package final class EventLoopTaskExecutor: TaskExecutor {
     package let eventLoop: any EventLoop
     private let work: LoopWork
+    /// The loop's thread, once ``isCurrent`` has seen it (zero before): an event loop runs on one
+    /// thread for its whole life.
+    @usableFromInline package let thread = Atomic<UInt>(0)
 
     package init(_ eventLoop: any EventLoop) {
         self.eventLoop = eventLoop
@@ -43,6 +55,17 @@ package final class EventLoopTaskExecutor: TaskExecutor {
             self.work.ran()
             body()
         }
+    }
+
+    /// Whether this runs on the loop's thread (`eventLoop.inEventLoop`), told by comparing two
+    /// thread handles once the thread is known: no call through `EventLoop`, no reference
+    /// counting. Operations that ask on every message (a rank's sends and receives) ask here.
+    @inlinable package var isCurrent: Bool {
+        let known = thread.load(ordering: .relaxed)
+        if known != 0 { return UInt(bitPattern: Int(bitPattern: pthread_self())) == known }
+        guard eventLoop.inEventLoop else { return false }
+        thread.store(UInt(bitPattern: Int(bitPattern: pthread_self())), ordering: .relaxed)
+        return true
     }
 
     /// Whether jobs or work sent with ``execute(_:)`` or ``executeOnLoop(_:)`` wait to run on the
