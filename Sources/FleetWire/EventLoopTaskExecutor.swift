@@ -60,6 +60,8 @@ package final class EventLoopTaskExecutor: TaskExecutor {
     /// Whether this runs on the loop's thread (`eventLoop.inEventLoop`), told by comparing two
     /// thread handles once the thread is known: no call through `EventLoop`, no reference
     /// counting. Operations that ask on every message (a rank's sends and receives) ask here.
+    /// For loops that keep one thread for life (`MultiThreadedEventLoopGroup`'s), not an
+    /// `EmbeddedEventLoop`, which calls every thread its own.
     @inlinable package var isCurrent: Bool {
         let known = thread.load(ordering: .relaxed)
         if known != 0 { return UInt(bitPattern: Int(bitPattern: pthread_self())) == known }
