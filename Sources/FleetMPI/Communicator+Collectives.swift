@@ -10,12 +10,26 @@ import NIOCore
 /// except the ring steps of allgather and large allreduces (size - 1 each, bandwidth-optimal).
 extension Communicator {
     /// Waits until every rank has called it (`MPI_Barrier`).
+    @inlinable
     nonisolated(nonsending) public func barrier() async throws {
+        // Inlined into the caller, so that the common case on an MPI library is a plain call.
+        if try _barrierNow() { return }
+        try await _barrier()
+    }
+
+    /// Under `withWorld` on an MPI library: the library's barrier, with nothing around it, and
+    /// `true`; else `false`.
+    @usableFromInline
+    func _barrierNow() throws -> Bool {
         try checkOpen()
-        if isLibraryWorld, world.isOnLoop {
-            // Under `withWorld` on an MPI library: the library's barrier, with nothing around it.
-            return try LibraryLinks.check(fleet_mpi_barrier(), "MPI_Barrier")
-        }
+        guard isLibraryWorld, world.isOnLoop else { return false }
+        try LibraryLinks.check(fleet_mpi_barrier(), "MPI_Barrier")
+        return true
+    }
+
+    @usableFromInline
+    nonisolated(nonsending) func _barrier() async throws {
+        try checkOpen()
         if try await libraryBarrier() { return }
         let tag = nextCollectiveTag()
         try await onLoop {
