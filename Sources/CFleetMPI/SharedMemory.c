@@ -19,8 +19,10 @@
 #endif
 
 #define FLEET_SHM_MAGIC 0x4d48535445454c46ULL  /* "FLEETSHM" */
-#define FLEET_SHM_VERSION 1u
+#define FLEET_SHM_VERSION 2u
 #define FLEET_SHM_WRAP 0x100u
+/// Set in every published record's flags, last, with release: the consumer polls this word.
+#define FLEET_SHM_READY 0x200u
 #define HEADER_SIZE 64u
 #define DOORBELL_SIZE 64u
 #define RING_CONTROL_SIZE 128u
@@ -42,7 +44,8 @@ typedef struct {
 
 typedef struct {
     uint64_t tail;            /* written by the producer */
-    uint8_t pad1[56];
+    uint64_t seen_head;       /* the producer's last look at `head` (its own) */
+    uint8_t pad1[48];
     uint64_t head;            /* written by the consumer */
     uint8_t pad2[56];
 } ring_control;
@@ -146,21 +149,32 @@ int64_t fleet_shm_put_parts(void *segment, uint32_t from, uint32_t to, uint32_t 
     ring_control *ring = ring_of(segment, from, to);
     uint64_t capacity = header_of(segment)->ring_capacity;
     uint64_t tail = ring->tail;  /* only this process writes it */
-    uint64_t head = __atomic_load_n(&ring->head, __ATOMIC_ACQUIRE);
-    uint64_t free_bytes = capacity - (tail - head);
-    uint64_t position = tail & (capacity - 1);
-    uint64_t contiguous = capacity - position;
     uint64_t wanted = length < fleet_shm_max_record(capacity) ? length : fleet_shm_max_record(capacity);
     uint64_t smallest = wanted < MIN_FRAGMENT ? wanted : MIN_FRAGMENT;
+    /* The consumer's head, as last seen: its cache line is fetched only when that leaves too
+     * little room for this record (and a wrap). */
+    uint64_t head = ring->seen_head;
+    if (capacity - (tail - head) < 2 * (RECORD_HEADER + align16(wanted)) + RECORD_HEADER) {
+        head = __atomic_load_n(&ring->head, __ATOMIC_ACQUIRE);
+        ring->seen_head = head;
+    }
+    /* Every write leaves the header of the next record's place free, for its end marker. */
+    uint64_t used = tail - head + RECORD_HEADER;
+    uint64_t free_bytes = used < capacity ? capacity - used : 0;
+    uint64_t position = tail & (capacity - 1);
+    uint64_t contiguous = capacity - position;
     uint64_t room = (contiguous < free_bytes ? contiguous : free_bytes);
 
     if (room < RECORD_HEADER + align16(smallest) && contiguous < free_bytes &&
         free_bytes - contiguous >= RECORD_HEADER + align16(smallest)) {
-        /* Not enough before the end, enough after wrapping: mark the rest of the ring skipped. */
+        /* Not enough before the end, enough after wrapping: mark the rest of the ring skipped
+         * (its end marker, at the start of the ring, first). */
+        record_header *start = (record_header *)ring_data(ring);
+        __atomic_store_n(&start->flags, 0u, __ATOMIC_RELAXED);
         record_header *wrap = (record_header *)(ring_data(ring) + position);
         wrap->length = 0;
-        wrap->flags = FLEET_SHM_WRAP;
         wrap->total = 0;
+        __atomic_store_n(&wrap->flags, FLEET_SHM_WRAP | FLEET_SHM_READY, __ATOMIC_RELEASE);
         tail += contiguous;
         free_bytes -= contiguous;
         position = 0;
@@ -173,14 +187,22 @@ int64_t fleet_shm_put_parts(void *segment, uint32_t from, uint32_t to, uint32_t 
     uint64_t payload = room - RECORD_HEADER;
     if (payload > wanted) payload = wanted;
     if (payload < length) payload &= ~(uint64_t)15u;  /* keep fragments aligned */
+    uint64_t next = tail + RECORD_HEADER + align16(payload);
+    /* The end marker: where the next record goes, a header that is not ready, so that the
+     * consumer never takes what an earlier lap left there for a record. */
+    record_header *marker = (record_header *)(ring_data(ring) + (next & (capacity - 1)));
+    __atomic_store_n(&marker->flags, 0u, __ATOMIC_RELAXED);
     record_header *record = (record_header *)(ring_data(ring) + position);
     record->length = (uint32_t)payload;
-    record->flags = flags & (payload == length ? ~0u : ~(uint32_t)FLEET_SHM_LAST);
     record->total = total;
     uint64_t from_prefix = payload < prefix_length ? payload : prefix_length;
     if (from_prefix > 0) memcpy(record + 1, prefix, from_prefix);
     if (payload > from_prefix) memcpy((uint8_t *)(record + 1) + from_prefix, data, payload - from_prefix);
-    __atomic_store_n(&ring->tail, tail + RECORD_HEADER + align16(payload), __ATOMIC_RELEASE);
+    uint32_t published = (flags & (payload == length ? ~0u : ~(uint32_t)FLEET_SHM_LAST)) | FLEET_SHM_READY;
+    /* The consumer polls the record itself: one cache line carries a small message and its
+     * readiness. `tail` follows, for the producer and for parking. */
+    __atomic_store_n(&record->flags, published, __ATOMIC_RELEASE);
+    __atomic_store_n(&ring->tail, next, __ATOMIC_RELEASE);
     fleet_shm_notify(segment, to);
     return (int64_t)payload;
 }
@@ -191,17 +213,17 @@ int fleet_shm_peek(void *segment, uint32_t from, uint32_t to,
     uint64_t capacity = header_of(segment)->ring_capacity;
     for (;;) {
         uint64_t head = ring->head;  /* only this process writes it */
-        uint64_t tail = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
-        if (head == tail) return 0;
         uint64_t position = head & (capacity - 1);
         const record_header *record = (const record_header *)(ring_data(ring) + position);
-        if (record->flags & FLEET_SHM_WRAP) {
+        uint32_t ready = __atomic_load_n(&record->flags, __ATOMIC_ACQUIRE);
+        if (!(ready & FLEET_SHM_READY)) return 0;
+        if (ready & FLEET_SHM_WRAP) {
             __atomic_store_n(&ring->head, head + (capacity - position), __ATOMIC_RELEASE);
             continue;
         }
         *payload = (const uint8_t *)(record + 1);
         *length = record->length;
-        *flags = record->flags;
+        *flags = ready & ~(uint32_t)FLEET_SHM_READY;
         *total = record->total;
         return 1;
     }

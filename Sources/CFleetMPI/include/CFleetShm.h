@@ -6,7 +6,10 @@
 // The ring from rank f to rank t is number f*R+t (the R rings f->f are never used). Records in a
 // ring are 16-byte aligned: a 16-byte header (payload length, flags, the message's total length
 // on its first fragment) and the payload. Only the producer moves `tail`, only the consumer
-// `head`; a record becomes visible when `tail` passes it (release/acquire).
+// `head`. A record becomes visible when its flags are stored, last (release/acquire): the
+// consumer polls the record's own header, so a small message and its readiness travel in one
+// cache line. Before publishing a record the producer clears the flags where the next one will
+// go (an end marker), so nothing an earlier lap left there passes for a record.
 
 #ifndef CFLEETSHM_H
 #define CFLEETSHM_H
