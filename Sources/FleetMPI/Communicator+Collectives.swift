@@ -454,6 +454,7 @@ extension Communicator {
 
     /// Sends `value`, encoded; a `Double` or `Float` goes as its bytes instead, straight to the
     /// link with no buffer made (``RawScalar``).
+    @inline(__always)
     nonisolated(nonsending) func collectiveSend<T: Encodable>(_ value: T, to rank: Int, tag: Int32) async throws {
         guard RawScalar.isRaw(T.self) else { return try await transmit(try collectiveMessage(value, tag: tag), to: rank) }
         let target = try worldRank(of: rank)
@@ -482,6 +483,7 @@ extension Communicator {
     }
 
     /// Receives a `T`; a `Double` or `Float` from the link's bytes directly when it can.
+    @inline(__always)
     nonisolated(nonsending) func collectiveRecv<T: Decodable>(_ type: T.Type, from rank: Int, tag: Int32) async throws -> T {
         if RawScalar.isRaw(T.self) {
             var value: T?
@@ -499,6 +501,7 @@ extension Communicator {
     /// Sends `value` to `destination`, then receives a `T` from `source`. Sending first never
     /// blocks the exchange: a write that waits for room (or for the socket) drives the links,
     /// which take what arrives meanwhile.
+    @inline(__always)
     nonisolated(nonsending) func exchange<T: Codable>(_ value: T, to destination: Int, from source: Int, tag: Int32) async throws -> T {
         try await collectiveSend(value, to: destination, tag: tag)
         return try await collectiveRecv(T.self, from: source, tag: tag)

@@ -195,10 +195,19 @@ public final class Communicator: Sendable {
 
     /// Runs `body` on the rank's event loop; under ``withWorld(configuration:_:)`` it is there
     /// already, and runs at once.
+    @inline(__always)
     nonisolated(nonsending) func onLoop<T: Sendable>(_ body: nonisolated(nonsending) () async throws -> T) async throws -> T {
         if world.isOnLoop { return try await body() }
+        return try await hopToLoop(body)
+    }
+
+    /// ``onLoop(_:)`` from off the loop. A function of its own, so that the way back to the
+    /// caller's executor after the hop (a task switch, which looks up the task's executor
+    /// preference under a lock) is not on the path of a caller that is on the loop already.
+    @inline(never)
+    nonisolated(nonsending) private func hopToLoop<T: Sendable>(_ body: nonisolated(nonsending) () async throws -> T) async throws -> T {
         // Off the caller's actor, if it has one (`isolation: nil`), onto the loop.
-        return try await withTaskExecutorPreference(world.executor, isolation: nil) { try await body() }
+        try await withTaskExecutorPreference(world.executor, isolation: nil) { try await body() }
     }
 
     /// Sends `data` (a buffer from ``World/messageBuffer(context:tag:capacity:)``) to `rank`.
