@@ -30,16 +30,21 @@ extension Communicator {
     @usableFromInline
     nonisolated(nonsending) func _barrier() async throws {
         try checkOpen()
-        if try await libraryBarrier() { return }
+        if isLibraryWorld, try await libraryBarrier() { return }
         let tag = nextCollectiveTag()
-        try await onLoop {
-            // Each round sends an empty message (a header, nothing to code) and waits for one.
-            var distance = 1
-            while distance < size {
-                try await collectiveSignal(to: (rank + distance) % size, tag: tag)
-                try await collectiveAwaitSignal(from: (rank - distance + size) % size, tag: tag, operation: "barrier")
-                distance <<= 1
-            }
+        // Under `withWorld`, straight on: no closure to call, no executor to come back to.
+        if world.isOnLoop { return try await dissemination(tag: tag) }
+        try await onLoop { try await dissemination(tag: tag) }
+    }
+
+    /// The barrier of ``barrier()``, on the loop: in each round a rank sends an empty message
+    /// (a header, nothing to code) `distance` ranks ahead and waits for one from as far behind.
+    nonisolated(nonsending) private func dissemination(tag: Int32) async throws {
+        var distance = 1
+        while distance < size {
+            try await collectiveSignal(to: (rank + distance) % size, tag: tag)
+            try await collectiveAwaitSignal(from: (rank - distance + size) % size, tag: tag, operation: "barrier")
+            distance <<= 1
         }
     }
 
@@ -196,7 +201,7 @@ extension Communicator {
     nonisolated(nonsending) public func allreduce<T: Codable & Sendable>(_ value: T, _ operation: Reduction<T>) async throws -> T {
         var result = value
         if try libraryAllreduceOnLoop(&result, operation) { return result }
-        if try await libraryAllreduce(&result, operation) { return result }
+        if isLibraryWorld, try await libraryAllreduce(&result, operation) { return result }
         return try await allreduce(value, combine: operation.combine)
     }
 
@@ -205,7 +210,7 @@ extension Communicator {
     /// - Throws: ``CommunicatorError/invalidArgument(_:)`` when the ranks' arrays differ in
     ///   length.
     nonisolated(nonsending) public func allreduce<T: Codable & Sendable>(_ values: [T], _ operation: Reduction<T>) async throws -> [T] {
-        if let result = try await libraryAllreduce(values, operation) { return result }
+        if isLibraryWorld, let result = try await libraryAllreduce(values, operation) { return result }
         return try await allreduce(values, combine: Self.elementwise(operation))
     }
 
@@ -213,7 +218,7 @@ extension Communicator {
     /// large arrays with a commutative operation go around a ring (reduce-scatter, then
     /// allgather), moving `2 (size - 1) / size` of the array per rank, as raw bytes.
     nonisolated(nonsending) public func allreduce<T: Codable & Sendable & BitwiseCopyable>(_ values: [T], _ operation: Reduction<T>) async throws -> [T] {
-        if let result = try await libraryAllreduce(values, operation) { return result }
+        if isLibraryWorld, let result = try await libraryAllreduce(values, operation) { return result }
         var result = values
         if try await ringAllreduce(in: &result, operation) { return result }
         return try await allreduce(values, combine: Self.elementwise(operation))
@@ -234,7 +239,7 @@ extension Communicator {
     /// - Throws: what the allreduce that returns a new array throws; after an error, `values` may
     ///   hold partial results.
     nonisolated(nonsending) public func allreduce<T: Codable & Sendable & BitwiseCopyable>(inPlace values: inout [T], _ operation: Reduction<T>) async throws {
-        if try await libraryAllreduce(inPlace: &values, operation) { return }
+        if isLibraryWorld, try await libraryAllreduce(inPlace: &values, operation) { return }
         if try await ringAllreduce(in: &values, operation) { return }
         values = try await allreduce(values, operation)
     }
@@ -260,7 +265,7 @@ extension Communicator {
         guard result.count == values.count else {
             throw CommunicatorError.invalidArgument("the result holds \(result.count) elements, not \(values.count) like the values")
         }
-        if try await libraryAllreduce(values, into: &result, operation) { return }
+        if isLibraryWorld, try await libraryAllreduce(values, into: &result, operation) { return }
         // Around the ring from `values` into `result`'s own memory: no copy of the values.
         if try await ringAllreduce(in: &result, operation, from: values) { return }
         result.withUnsafeMutableBytes { target in
@@ -333,42 +338,50 @@ extension Communicator {
     nonisolated(nonsending) private func allreduce<T: Codable & Sendable>(_ value: T, combine: @Sendable (T, T) throws -> T) async throws -> T {
         try checkOpen()
         let tag = nextCollectiveTag()
-        return try await onLoop {
-            var power = 1
-            while power * 2 <= size { power *= 2 }
-            let extra = size - power
-            var accumulated = value
-            let stand: Int?   // This rank's number among the `power` that double.
-            if rank < 2 * extra {
-                if rank % 2 == 0 {
-                    try await collectiveSend(accumulated, to: rank + 1, tag: tag)
-                    stand = nil
-                } else {
-                    accumulated = try combine(try await collectiveRecv(T.self, from: rank - 1, tag: tag), accumulated)
-                    stand = rank / 2
-                }
+        // Under `withWorld`, straight on: no closure to call, no executor to come back to.
+        if world.isOnLoop { return try await recursiveDoubling(value, combine: combine, tag: tag) }
+        return try await onLoop { try await recursiveDoubling(value, combine: combine, tag: tag) }
+    }
+
+    /// The allreduce of ``allreduce(_:combine:)``, on the loop: recursive doubling among the
+    /// largest power of two of ranks, the others folded in before and served after.
+    nonisolated(nonsending) private func recursiveDoubling<T: Codable & Sendable>(
+        _ value: T, combine: @Sendable (T, T) throws -> T, tag: Int32
+    ) async throws -> T {
+        var power = 1
+        while power * 2 <= size { power *= 2 }
+        let extra = size - power
+        var accumulated = value
+        let stand: Int?   // This rank's number among the `power` that double.
+        if rank < 2 * extra {
+            if rank % 2 == 0 {
+                try await collectiveSend(accumulated, to: rank + 1, tag: tag)
+                stand = nil
             } else {
-                stand = rank - extra
+                accumulated = try combine(try await collectiveRecv(T.self, from: rank - 1, tag: tag), accumulated)
+                stand = rank / 2
             }
-            if let stand {
-                var mask = 1
-                while mask < power {
-                    let partnerStand = stand ^ mask
-                    let partner = partnerStand < extra ? partnerStand * 2 + 1 : partnerStand + extra
-                    let other = try await exchange(accumulated, to: partner, from: partner, tag: tag)
-                    accumulated = partnerStand < stand ? try combine(other, accumulated) : try combine(accumulated, other)
-                    mask <<= 1
-                }
-            }
-            if rank < 2 * extra {
-                if rank % 2 == 1 {
-                    try await collectiveSend(accumulated, to: rank - 1, tag: tag)
-                } else {
-                    accumulated = try await collectiveRecv(T.self, from: rank + 1, tag: tag)
-                }
-            }
-            return accumulated
+        } else {
+            stand = rank - extra
         }
+        if let stand {
+            var mask = 1
+            while mask < power {
+                let partnerStand = stand ^ mask
+                let partner = partnerStand < extra ? partnerStand * 2 + 1 : partnerStand + extra
+                let other = try await exchange(accumulated, to: partner, from: partner, tag: tag)
+                accumulated = partnerStand < stand ? try combine(other, accumulated) : try combine(accumulated, other)
+                mask <<= 1
+            }
+        }
+        if rank < 2 * extra {
+            if rank % 2 == 1 {
+                try await collectiveSend(accumulated, to: rank - 1, tag: tag)
+            } else {
+                accumulated = try await collectiveRecv(T.self, from: rank + 1, tag: tag)
+            }
+        }
+        return accumulated
     }
 
     /// Hillis–Steele: after the step at distance `d`, rank `r` holds `value[r-2d+1] ⊕ … ⊕ value[r]`.
@@ -466,6 +479,7 @@ extension Communicator {
     }
 
     /// Sends an empty message (a barrier's signal) straight to the link.
+    @inline(__always)
     nonisolated(nonsending) func collectiveSignal(to rank: Int, tag: Int32) async throws {
         let target = try worldRank(of: rank)
         let written = try world.write(context: collectiveContext, tag: tag, body: UnsafeRawBufferPointer(start: nil, count: 0), to: target)
@@ -473,6 +487,7 @@ extension Communicator {
     }
 
     /// Waits for an empty message (a barrier's signal); from the link directly when it can.
+    @inline(__always)
     nonisolated(nonsending) func collectiveAwaitSignal(from rank: Int, tag: Int32, operation: String) async throws {
         if world.receiveDirectly(from: try worldRank(of: rank), context: collectiveContext, tag: tag, take: { _ in true }) != nil { return }
         _ = try await receive(context: collectiveContext, from: rank, tag: tag, operation: operation, direct: false)
