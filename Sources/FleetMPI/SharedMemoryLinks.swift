@@ -18,6 +18,9 @@ import Synchronization
 /// thread, which has the loop drain the rings. A rank that is busy computing leaves messages in
 /// its rings until its next operation, as MPI libraries do.
 ///
+/// A waiting rank polls the header of the next record in each ring, which the writer stores
+/// last: a small message and its readiness arrive in one cache line (CFleetShm.h).
+///
 /// Messages larger than a ring travel as fragments, written as room frees up; messages to one
 /// rank leave in the order written.
 final class SharedMemoryLinks: PolledLinks {
