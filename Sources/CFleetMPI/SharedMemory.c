@@ -198,7 +198,9 @@ int64_t fleet_shm_put_parts(void *segment, uint32_t from, uint32_t to, uint32_t 
     uint64_t from_prefix = payload < prefix_length ? payload : prefix_length;
     if (from_prefix > 0) memcpy(record + 1, prefix, from_prefix);
     if (payload > from_prefix) memcpy((uint8_t *)(record + 1) + from_prefix, data, payload - from_prefix);
-    uint32_t published = (flags & (payload == length ? ~0u : ~(uint32_t)FLEET_SHM_LAST)) | FLEET_SHM_READY;
+    /* The caller's flags are FIRST, LAST and GOODBYE; WRAP and READY are the ring's own. */
+    uint32_t published = (flags & (payload == length ? ~0u : ~(uint32_t)FLEET_SHM_LAST) & ~(FLEET_SHM_WRAP | FLEET_SHM_READY))
+        | FLEET_SHM_READY;
     /* The consumer polls the record itself: one cache line carries a small message and its
      * readiness. `tail` follows, for the producer and for parking. */
     __atomic_store_n(&record->flags, published, __ATOMIC_RELEASE);
@@ -239,7 +241,11 @@ void fleet_shm_consume(void *segment, uint32_t from, uint32_t to) {
 
 int fleet_shm_pending(void *segment, uint32_t from, uint32_t to) {
     ring_control *ring = ring_of(segment, from, to);
-    return __atomic_load_n(&ring->tail, __ATOMIC_SEQ_CST) != __atomic_load_n(&ring->head, __ATOMIC_SEQ_CST);
+    uint64_t capacity = header_of(segment)->ring_capacity;
+    const record_header *record = (const record_header *)(ring_data(ring) + (ring->head & (capacity - 1)));
+    /* The record's own header, as `peek` reads it: one cache line, not `tail`'s and then the
+     * record's. The producer stores it before its fence, so parking stays sound. */
+    return (__atomic_load_n(&record->flags, __ATOMIC_SEQ_CST) & FLEET_SHM_READY) != 0;
 }
 
 void fleet_shm_park(void *segment, uint32_t rank) {

@@ -52,9 +52,8 @@ final class Mailbox: Sendable {
     /// ``mayReceiveDirectly(from:)`` need not take the lock.
     private let obstacles = Atomic<Int>(0)
     private let probeIDs = Atomic<UInt64>(0)
-    /// Whether `state.failure` is set: every operation checks it, and most find it unset without
-    /// taking the lock.
-    /// Whether ``failure`` is set: one atomic load, for the checks every operation makes.
+    /// Whether `state.failure` is set: every operation checks it, and most find it unset
+    /// without taking the lock (one atomic load). Set by ``fail(_:)`` alone, after the failure.
     let hasFailed = Atomic<Bool>(false)
 
     /// Runs `body` on the state, under the lock, and counts its obstacles afterwards: every

@@ -62,7 +62,8 @@ int fleet_shm_peek(void *segment, uint32_t from, uint32_t to,
 /// Releases the record ``fleet_shm_peek`` returned.
 void fleet_shm_consume(void *segment, uint32_t from, uint32_t to);
 
-/// Whether the ring from `from` to `to` holds a record (a sequentially consistent read).
+/// Whether the ring from `from` to `to` holds a record (a sequentially consistent read of the
+/// next record's header; a record that only says the ring wraps counts).
 int fleet_shm_pending(void *segment, uint32_t from, uint32_t to);
 
 /// `rank` is about to sleep: the next producer or consumer that changes one of its rings
