@@ -280,6 +280,7 @@ final class World: Sendable {
 
     /// Throws when no message of `size` bytes (header included) may leave: the job failed, or
     /// it is over the transports' limit.
+    ///
     /// Checked on every message: the common case is one atomic load and a comparison, inline.
     @inline(__always)
     private func checkWritable(size: Int) throws(CommunicatorError) {
