@@ -1,4 +1,3 @@
-import CFleetMPI
 import FleetWire
 import NIOCore
 
@@ -23,7 +22,7 @@ extension Communicator {
     func _barrierNow() throws -> Bool {
         try checkOpen()
         guard isLibraryWorld, world.isOnLoop else { return false }
-        try LibraryLinks.check(fleet_mpi_barrier(), "MPI_Barrier")
+        try LibraryLinks.barrier()
         return true
     }
 

@@ -13,7 +13,7 @@ extension Communicator {
     /// `false`. (``barrier()`` calls the library itself when it runs on the loop already.)
     nonisolated(nonsending) func libraryBarrier() async throws -> Bool {
         guard isLibraryWorld else { return false }
-        try await onLoop { try LibraryLinks.check(fleet_mpi_barrier(), "MPI_Barrier") }
+        try await onLoop { try LibraryLinks.barrier() }
         return true
     }
 
@@ -36,11 +36,9 @@ extension Communicator {
     /// runs on the rank's loop (under ``withWorld(configuration:_:)``): a plain call, with no
     /// async frame around it. Else `false`, and `value` untouched.
     func libraryAllreduceOnLoop<T: Sendable>(_ value: inout T, _ operation: Reduction<T>) throws -> Bool {
-        guard isLibraryWorld, world.isOnLoop, let (type, code) = libraryReduction(of: T.self, operation, count: 1) else { return false }
+        guard isLibraryWorld, world.isOnLoop, let codes = libraryReduction(of: T.self, operation, count: 1) else { return false }
         // `T` is one of the plain numeric types `LibraryDatatype` names.
-        try withUnsafeMutablePointer(to: &value) { pointer in
-            try LibraryLinks.check(fleet_mpi_allreduce(nil, pointer, 1, type, code), "MPI_Allreduce")
-        }
+        try withUnsafeMutablePointer(to: &value) { try LibraryLinks.allreduce(nil, into: $0, count: 1, codes) }
         return true
     }
 
@@ -54,14 +52,11 @@ extension Communicator {
     /// `MPI_Allreduce` of `values` into a new array, when the library serves it; else `nil`.
     /// The library reads `values` and writes the result array: no copy of either.
     nonisolated(nonsending) func libraryAllreduce<T: Sendable>(_ values: [T], _ operation: Reduction<T>) async throws -> [T]? {
-        guard let (type, code) = libraryReduction(of: T.self, operation, count: values.count) else { return nil }
+        guard let codes = libraryReduction(of: T.self, operation, count: values.count) else { return nil }
         return try await onLoop {
             try [T](unsafeUninitializedCapacity: values.count) { result, initialized in
                 // `T` is one of the plain numeric types `LibraryDatatype` names.
-                try values.withUnsafeBufferPointer { send in
-                    try LibraryLinks.check(
-                        fleet_mpi_allreduce(send.baseAddress, result.baseAddress, Int32(values.count), type, code), "MPI_Allreduce")
-                }
+                try values.withUnsafeBufferPointer { try LibraryLinks.allreduce($0.baseAddress, into: result.baseAddress, count: values.count, codes) }
                 initialized = values.count
             }
         }
@@ -70,14 +65,11 @@ extension Communicator {
     /// `MPI_Allreduce` from `values` into `result` (as long), when the library serves it; else
     /// `false`, with `result` untouched.
     nonisolated(nonsending) func libraryAllreduce<T: Sendable>(_ values: [T], into result: inout [T], _ operation: Reduction<T>) async throws -> Bool {
-        guard let (type, code) = libraryReduction(of: T.self, operation, count: values.count) else { return false }
+        guard let codes = libraryReduction(of: T.self, operation, count: values.count) else { return false }
         try await onLoop {
             try result.withUnsafeMutableBufferPointer { target in
                 // `T` is one of the plain numeric types `LibraryDatatype` names.
-                try values.withUnsafeBufferPointer { send in
-                    try LibraryLinks.check(
-                        fleet_mpi_allreduce(send.baseAddress, target.baseAddress, Int32(values.count), type, code), "MPI_Allreduce")
-                }
+                try values.withUnsafeBufferPointer { try LibraryLinks.allreduce($0.baseAddress, into: target.baseAddress, count: values.count, codes) }
             }
         }
         return true
@@ -86,11 +78,9 @@ extension Communicator {
     /// `MPI_Allreduce` with `MPI_IN_PLACE` in `values`' own memory, when the library serves it;
     /// else `false`, with `values` untouched.
     nonisolated(nonsending) func libraryAllreduce<T: Sendable>(inPlace values: inout [T], _ operation: Reduction<T>) async throws -> Bool {
-        guard let (type, code) = libraryReduction(of: T.self, operation, count: values.count) else { return false }
+        guard let codes = libraryReduction(of: T.self, operation, count: values.count) else { return false }
         try await onLoop {
-            try values.withUnsafeMutableBufferPointer { buffer in
-                try LibraryLinks.check(fleet_mpi_allreduce(nil, buffer.baseAddress, Int32(buffer.count), type, code), "MPI_Allreduce")
-            }
+            try values.withUnsafeMutableBufferPointer { try LibraryLinks.allreduce(nil, into: $0.baseAddress, count: $0.count, codes) }
         }
         return true
     }

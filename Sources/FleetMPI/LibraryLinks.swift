@@ -24,9 +24,8 @@ final class LibraryLinks: PolledLinks {
     let rank: Int
     let size: Int
     private let loop: any EventLoop
-    /// What the loop keeps: read without `NIOLoopBound`, whose getter retains and releases
-    /// it. An atomic release right after `MPI_Isend` waits until the library's write to shared
-    /// memory is visible to the other rank — tens of nanoseconds on every message.
+    /// What the loop keeps: read without `NIOLoopBound`, whose getter retains and releases it
+    /// (two atomic operations on every access, several per message).
     ///
     /// `nonisolated(unsafe)`: every member of these links runs on the loop (as the protocol
     /// says, and `state` asserts), so the loop thread alone touches it.
@@ -133,6 +132,20 @@ final class LibraryLinks: PolledLinks {
         self.failed = failed
         self.spinBudget = spinBudget
         self.oversubscribed = isOversubscribed(ranks: Int(size))
+    }
+
+    /// `MPI_Barrier` on `MPI_COMM_WORLD`. On the loop.
+    static func barrier() throws {
+        try check(fleet_mpi_barrier(), "MPI_Barrier")
+    }
+
+    /// `MPI_Allreduce` on `MPI_COMM_WORLD` of `count` numbers from `send` into `result` (in place
+    /// in `result` when `send` is `nil`), with the datatype and operation `codes` name. On the
+    /// loop.
+    static func allreduce(
+        _ send: UnsafeRawPointer?, into result: UnsafeMutableRawPointer?, count: Int, _ codes: (type: Int32, operation: Int32)
+    ) throws {
+        try check(fleet_mpi_allreduce(send, result, Int32(count), codes.type, codes.operation), "MPI_Allreduce")
     }
 
     static func check(_ code: Int32, _ call: String) throws {

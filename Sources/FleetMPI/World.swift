@@ -19,12 +19,7 @@ final class World: Sendable {
     /// The loop's group, held for the rank's life (see ``finalize(failure:timeout:)``).
     private let group: MultiThreadedEventLoopGroup?
     private let links: RankLinks
-    /// The links, when the ranks poll them (shared memory, an MPI library): read by every
-    /// operation, which this way copies no enumeration. `unowned(unsafe)`: `links` holds them
-    /// as long as the world lives, and a reference read this way is not counted (two atomic
-    /// operations per message fewer).
-    private unowned(unsafe) let polled: (any PolledLinks)?
-    /// The polled links again, for the two calls made on every message (``write(context:tag:body:to:)``,
+    /// The polled links again, for the calls made on every message (``write(context:tag:body:to:)``,
     /// ``receiveDirectly(from:context:tag:take:)``): by their concrete type, and unmanaged, so
     /// that such a call counts no reference and goes through no witness table (`links` holds
     /// them as long as the world lives).
@@ -70,13 +65,11 @@ final class World: Sendable {
         self.timeout = timeout
         self.group = group
         self.links = links
-        if case let .polled(links) = links { self.polled = links } else { self.polled = nil }
-        switch polled {
-        case let links as SharedMemoryLinks: self.direct = .sharedMemory(.passUnretained(links))
-        case let links as LibraryLinks: self.direct = .library(.passUnretained(links))
+        switch links {
+        case let .polled(links as SharedMemoryLinks): self.direct = .sharedMemory(.passUnretained(links))
+        case let .polled(links as LibraryLinks): self.direct = .library(.passUnretained(links))
         default: self.direct = nil
         }
-        if case .library = direct { self.usesLibrary = true } else { self.usesLibrary = false }
         self.busyPoll = busyPoll
         self.launcher = launcher
         self.logger = logger
@@ -252,7 +245,9 @@ final class World: Sendable {
 
     /// Whether the world runs on an MPI library, whose own collectives serve the world
     /// communicator.
-    let usesLibrary: Bool
+    var usesLibrary: Bool {
+        if case .library = direct { true } else { false }
+    }
 
     /// Large messages are buffers of megabytes, allocated and freed at every step of a
     /// collective. By default glibc maps each one afresh and unmaps it when freed, and touching
@@ -419,8 +414,11 @@ final class World: Sendable {
     /// Takes what has arrived on polled links, once, when called on the loop (a non-blocking
     /// probe drives them so); over TCP, reads do that already.
     func pollOnce() {
-        guard let polled, isOnLoop else { return }
-        polled.poll()
+        guard let direct, isOnLoop else { return }
+        switch direct {
+        case let .sharedMemory(links): links._withUnsafeGuaranteedRef { $0.poll() }
+        case let .library(links): links._withUnsafeGuaranteedRef { $0.poll() }
+        }
     }
 
     /// Whether this runs on the rank's loop.

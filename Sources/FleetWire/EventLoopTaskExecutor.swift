@@ -21,7 +21,7 @@ package final class EventLoopTaskExecutor: TaskExecutor {
     private let work: LoopWork
     /// The loop's thread, once ``isCurrent`` has seen it (zero before): an event loop runs on one
     /// thread for its whole life.
-    @usableFromInline package let thread = Atomic<UInt>(0)
+    private let thread = Atomic<UInt>(0)
 
     package init(_ eventLoop: any EventLoop) {
         self.eventLoop = eventLoop
@@ -62,7 +62,7 @@ package final class EventLoopTaskExecutor: TaskExecutor {
     /// counting. Operations that ask on every message (a rank's sends and receives) ask here.
     /// For loops that keep one thread for life (`MultiThreadedEventLoopGroup`'s), not an
     /// `EmbeddedEventLoop`, which calls every thread its own.
-    @inlinable package var isCurrent: Bool {
+    package var isCurrent: Bool {
         let known = thread.load(ordering: .relaxed)
         if known != 0 { return UInt(bitPattern: Int(bitPattern: pthread_self())) == known }
         guard eventLoop.inEventLoop else { return false }
