@@ -92,9 +92,13 @@ int fleet_mpi_probe_from(int source, int tag, int *count) {
     return MPI_Get_count(&status, MPI_BYTE, count);
 }
 
-int fleet_mpi_irecv(void *buffer, int count, int source, int tag, void *request) {
-    return MPI_Irecv(buffer, count, MPI_BYTE, source, tag, MPI_COMM_WORLD, (MPI_Request *)request);
+int fleet_mpi_recv_init(void *buffer, int count, int source, int tag, void *request) {
+    return MPI_Recv_init(buffer, count, MPI_BYTE, source, tag, MPI_COMM_WORLD, (MPI_Request *)request);
 }
+
+int fleet_mpi_start(void *request) { return MPI_Start((MPI_Request *)request); }
+
+int fleet_mpi_request_free(void *request) { return MPI_Request_free((MPI_Request *)request); }
 
 int fleet_mpi_test_received(void *request, int *done, int *count) {
     MPI_Status status;
@@ -157,10 +161,12 @@ int fleet_mpi_probe_from(int source, int tag, int *count) {
     (void)source; (void)tag; (void)count;
     return FLEET_MPI_UNAVAILABLE;
 }
-int fleet_mpi_irecv(void *buffer, int count, int source, int tag, void *request) {
+int fleet_mpi_recv_init(void *buffer, int count, int source, int tag, void *request) {
     (void)buffer; (void)count; (void)source; (void)tag; (void)request;
     return FLEET_MPI_UNAVAILABLE;
 }
+int fleet_mpi_start(void *request) { (void)request; return FLEET_MPI_UNAVAILABLE; }
+int fleet_mpi_request_free(void *request) { (void)request; return FLEET_MPI_UNAVAILABLE; }
 int fleet_mpi_test_received(void *request, int *done, int *count) {
     (void)request; (void)done; (void)count;
     return FLEET_MPI_UNAVAILABLE;

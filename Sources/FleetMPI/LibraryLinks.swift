@@ -37,7 +37,8 @@ final class LibraryLinks: PolledLinks {
     private let deliver: @Sendable (RankMessage) -> Void
     private let event: @Sendable (RankLinkEvent) -> Void
     private let failed: @Sendable (CommunicatorError) -> Void
-    private let spinBudget: Duration
+    /// How long a wait polls, and one on the direct path.
+    private let spinBudget: SpinBudget, directSpinBudget: SpinBudget
     private let oversubscribed: Bool
 
     /// The MPI tags FleetMPI uses on `MPI_COMM_WORLD`: a message (or its head), a goodbye, the
@@ -53,13 +54,21 @@ final class LibraryLinks: PolledLinks {
         /// once keeps it, and a new one takes its place.
         @exclusivity(unchecked) var sendBuffer = LibraryLinks.allocateBuffer()
         @exclusivity(unchecked) var sendRequests = LibraryLinks.allocateRequests()
-        /// Where ``receiveDirectly(from:context:tag:giveUp:take:)`` receives.
+        /// Where ``receiveDirectly(from:context:tag:giveUp:take:)`` receives, with a persistent
+        /// receive (`MPI_Recv_init`) from each rank, made at its first use: restarting one costs
+        /// the library less than making a request per message.
         let receiveBuffer = LibraryLinks.allocateBuffer()
-        let receiveRequest = LibraryLinks.allocateRequests()
+        let receiveRequests: UnsafeMutableRawPointer
+        @exclusivity(unchecked) var receiveMade: [Bool]
         @exclusivity(unchecked) var suspended = 0
         @exclusivity(unchecked) var polling: Scheduled<Void>?
         /// Whether the library is finalized: nothing may call it any more.
         @exclusivity(unchecked) var closed = false
+
+        init(size: Int) {
+            receiveRequests = .allocate(byteCount: size * LibraryLinks.requestStride, alignment: 16)
+            receiveMade = Array(repeating: false, count: size)
+        }
 
         deinit {
             // Whatever is still in flight at the end stays allocated: the library may read it.
@@ -67,7 +76,7 @@ final class LibraryLinks: PolledLinks {
             sendBuffer.deallocate()
             sendRequests.deallocate()
             receiveBuffer.deallocate()
-            receiveRequest.deallocate()
+            receiveRequests.deallocate()
         }
     }
 
@@ -126,11 +135,12 @@ final class LibraryLinks: PolledLinks {
         self.rank = Int(rank)
         self.size = Int(size)
         self.loop = loop
-        self.loopState = LoopState()
+        self.loopState = LoopState(size: Int(size))
         self.deliver = deliver
         self.event = event
         self.failed = failed
-        self.spinBudget = spinBudget
+        self.spinBudget = SpinBudget(spinBudget)
+        self.directSpinBudget = self.spinBudget.direct
         self.oversubscribed = isOversubscribed(ranks: Int(size))
     }
 
@@ -321,11 +331,11 @@ final class LibraryLinks: PolledLinks {
     /// message's head.
     static let directLimit = 16 << 10
 
-    /// The direct path (``PolledLinks/receiveDirectly(from:context:tag:giveUp:take:)``): posts a
-    /// receive for the next message from `source` into a buffer kept for that, before it comes,
-    /// and tests it; when the message matches, `take` gets its body from there. One that does
-    /// not match goes to the mailbox, as the progress would have put it. A receive still empty
-    /// when the wait ends is cancelled. Must run on the loop.
+    /// The direct path (``PolledLinks/receiveDirectly(from:context:tag:giveUp:take:)``): starts
+    /// the persistent receive from `source` into a buffer kept for that, before the message
+    /// comes, and tests it; when the message matches, `take` gets its body from there. One that
+    /// does not match goes to the mailbox, as the progress would have put it. A receive still
+    /// empty when the wait ends is cancelled. Must run on the loop.
     func receiveDirectly(
         from source: Int, context: UInt64, tag: Int32?, giveUp: () -> Bool, take: (UnsafeRawBufferPointer) -> Bool
     ) -> Int32? {
@@ -334,12 +344,17 @@ final class LibraryLinks: PolledLinks {
         // Sends still in flight go on while this receive is tested (each test drives the
         // library); the loop's polling completes them.
         completeSends()
-        let request = state.receiveRequest, buffer = state.receiveBuffer
-        var code = fleet_mpi_irecv(buffer.baseAddress, Int32(Self.directLimit), Int32(source), Self.messageTag, request)
+        let request = Self.request(source, of: state.receiveRequests), buffer = state.receiveBuffer
+        var code: Int32 = 0
+        if !state.receiveMade[source] {
+            code = fleet_mpi_recv_init(buffer.baseAddress, Int32(Self.directLimit), Int32(source), Self.messageTag, request)
+            state.receiveMade[source] = code == 0
+        }
+        if code == 0 { code = fleet_mpi_start(request) }
         var done: Int32 = 0, count: Int32 = 0
         if code == 0 {
             _ = pollUntil(
-                for: Swift.min(spinBudget, directReceiveSpin), yielding: oversubscribed, relaxing: false, progress: {}, giveUp: giveUp
+                for: directSpinBudget, yielding: oversubscribed, relaxing: false, progress: {}, giveUp: giveUp
             ) {
                 code = fleet_mpi_test_received(request, &done, &count)
                 return code != 0 || done != 0
@@ -404,9 +419,14 @@ final class LibraryLinks: PolledLinks {
 
     /// `MPI_Finalize`, once every goodbye is exchanged. Must run on the loop.
     func close() {
+        let state = self.state
         state.polling?.cancel()
         state.polling = nil
         state.closed = true
+        // Every direct receive completed or was cancelled: the persistent ones are inactive.
+        for source in 0..<size where state.receiveMade[source] {
+            _ = fleet_mpi_request_free(Self.request(source, of: state.receiveRequests))
+        }
         _ = fleet_mpi_finalize()
     }
 

@@ -13,13 +13,10 @@ import Foundation
 ///
 /// - Returns: whether `done` held.
 func pollUntil(
-    for budget: Duration, yielding: Bool, relaxing: Bool = true, progress: () -> Void, giveUp: () -> Bool = { false },
+    for budget: SpinBudget, yielding: Bool, relaxing: Bool = true, progress: () -> Void, giveUp: () -> Bool = { false },
     until done: () -> Bool
 ) -> Bool {
-    // Plain nanoseconds of the monotonic clock: no generic clock code around a turn, and none
-    // between the turn that finds the message and the return.
-    let (seconds, attoseconds) = budget.components
-    let nanoseconds = UInt64(max(0, seconds)) &* 1_000_000_000 &+ UInt64(max(0, attoseconds / 1_000_000_000))
+    let nanoseconds = budget.nanoseconds
     var deadline: UInt64 = 0
     var turns = 0
     while true {
@@ -34,6 +31,23 @@ func pollUntil(
         }
         if yielding || turns > 4096 { fleet_shm_yield() } else if relaxing { fleet_shm_relax() }
     }
+}
+
+/// How long a busy wait polls, in plain nanoseconds of the monotonic clock: worked out once,
+/// when links are made, not at every wait (a `Duration`'s parts take 128-bit arithmetic: about
+/// ten nanoseconds on the path of every message, in a profile of the trait's ping-pong).
+struct SpinBudget: Sendable {
+    let nanoseconds: UInt64
+
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        nanoseconds = UInt64(max(0, seconds)) &* 1_000_000_000 &+ UInt64(max(0, attoseconds / 1_000_000_000))
+    }
+
+    /// The budget of a wait on the direct path: ``directReceiveSpin``, or `self` when shorter.
+    var direct: SpinBudget { SpinBudget(nanoseconds: min(nanoseconds, SpinBudget(directReceiveSpin).nanoseconds)) }
+
+    private init(nanoseconds: UInt64) { self.nanoseconds = nanoseconds }
 }
 
 /// How long a receive polls for its message on the direct path (``PolledLinks/receiveDirectly(from:context:tag:giveUp:take:)``)

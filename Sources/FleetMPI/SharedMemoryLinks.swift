@@ -39,8 +39,8 @@ final class SharedMemoryLinks: PolledLinks {
     private let event: @Sendable (RankLinkEvent) -> Void
     private let failed: @Sendable (CommunicatorError) -> Void
     private let stopped = Atomic<Bool>(false)
-    /// How long a wait polls before it parks.
-    let spinBudget: Duration
+    /// How long a wait polls before it parks, and one on the direct path.
+    let spinBudget: SpinBudget, directSpinBudget: SpinBudget
     /// More ranks than processors: polling yields the processor at every turn, so that a
     /// rank with work to do gets it.
     private let oversubscribed: Bool
@@ -140,7 +140,8 @@ final class SharedMemoryLinks: PolledLinks {
         self.completeClaimed = completeClaimed
         self.event = event
         self.failed = failed
-        self.spinBudget = spinBudget
+        self.spinBudget = SpinBudget(spinBudget)
+        self.directSpinBudget = self.spinBudget.direct
         self.oversubscribed = isOversubscribed(ranks: size)
         startBellThread()
     }
@@ -282,7 +283,7 @@ final class SharedMemoryLinks: PolledLinks {
         var payload: UnsafePointer<UInt8>?
         var length: UInt32 = 0, flags: UInt32 = 0, total: UInt64 = 0
         let arrived = pollUntil(
-            for: Swift.min(spinBudget, directReceiveSpin), yielding: oversubscribed, progress: {}, giveUp: giveUp
+            for: directSpinBudget, yielding: oversubscribed, progress: {}, giveUp: giveUp
         ) {
             fleet_shm_peek(segment.base, from, to, &payload, &length, &flags, &total) == 1
         }

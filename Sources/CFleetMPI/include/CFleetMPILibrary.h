@@ -61,10 +61,17 @@ int fleet_mpi_iprobe(int *found, int *source, int *tag, int *count);
 /// byte count.
 int fleet_mpi_probe_from(int source, int tag, int *count);
 
-/// MPI_Irecv of up to `count` bytes from `source` with `tag` into `buffer`.
-int fleet_mpi_irecv(void *buffer, int count, int source, int tag, void *request);
+/// MPI_Recv_init: a persistent receive of up to `count` bytes from `source` with `tag` into
+/// `buffer`, started by fleet_mpi_start as often as needed (no request is made per message).
+int fleet_mpi_recv_init(void *buffer, int count, int source, int tag, void *request);
 
-/// MPI_Test of a receive: stores 1 in `done` once it has completed, and then the number of
+/// MPI_Start of a persistent request.
+int fleet_mpi_start(void *request);
+
+/// MPI_Request_free of an inactive persistent request.
+int fleet_mpi_request_free(void *request);
+
+/// MPI_Test of a receive (started by fleet_mpi_start): stores 1 in `done` once it has completed, and then the number of
 /// bytes received in `count`.
 int fleet_mpi_test_received(void *request, int *done, int *count);
 
