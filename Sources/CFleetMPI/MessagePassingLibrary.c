@@ -76,6 +76,13 @@ int fleet_mpi_test(void *request, int *done) {
     return MPI_Test((MPI_Request *)request, done, MPI_STATUS_IGNORE);
 }
 
+int fleet_mpi_isend_now(const void *buffer, int count, int destination, int tag, void *request, int *done) {
+    *done = 0;
+    int result = MPI_Isend(buffer, count, MPI_BYTE, destination, tag, MPI_COMM_WORLD, (MPI_Request *)request);
+    if (result != MPI_SUCCESS) return result;
+    return MPI_Test((MPI_Request *)request, done, MPI_STATUS_IGNORE);
+}
+
 int fleet_mpi_iprobe(int *found, int *source, int *tag, int *count) {
     MPI_Status status;
     int result = MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, found, &status);
@@ -153,6 +160,10 @@ int fleet_mpi_isend(const void *buffer, int count, int destination, int tag, voi
     return FLEET_MPI_UNAVAILABLE;
 }
 int fleet_mpi_test(void *request, int *done) { (void)request; (void)done; return FLEET_MPI_UNAVAILABLE; }
+int fleet_mpi_isend_now(const void *buffer, int count, int destination, int tag, void *request, int *done) {
+    (void)buffer; (void)count; (void)destination; (void)tag; (void)request; (void)done;
+    return FLEET_MPI_UNAVAILABLE;
+}
 int fleet_mpi_iprobe(int *found, int *source, int *tag, int *count) {
     (void)found; (void)source; (void)tag; (void)count;
     return FLEET_MPI_UNAVAILABLE;

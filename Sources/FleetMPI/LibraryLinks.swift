@@ -106,7 +106,10 @@ final class LibraryLinks: PolledLinks {
         .allocate(byteCount: 2 * requestStride, alignment: 16)
     }
 
-    private static let requestStride = (max(8, fleet_mpi_request_size()) + 15) & ~15
+    /// The room each request (`MPI_Request`: a pointer in OpenMPI, an integer in MPICH) gets:
+    /// a constant, so that no lazy initialization is checked on every message.
+    /// ``init(loop:spinBudget:deliver:event:failed:)`` checks that the library's fits.
+    private static let requestStride = 16
 
     private static func request(_ index: Int, of requests: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
         requests + index * requestStride
@@ -130,6 +133,9 @@ final class LibraryLinks: PolledLinks {
         event: @escaping @Sendable (RankLinkEvent) -> Void,
         failed: @escaping @Sendable (CommunicatorError) -> Void
     ) throws {
+        guard fleet_mpi_request_size() <= Self.requestStride else {
+            throw CommunicatorError.invalidArgument("the MPI library's requests take \(fleet_mpi_request_size()) bytes, more than FleetMPI keeps")
+        }
         var rank: Int32 = 0, size: Int32 = 0
         try Self.check(fleet_mpi_init(&rank, &size), "MPI_Init_thread")
         self.rank = Int(rank)
@@ -178,18 +184,27 @@ final class LibraryLinks: PolledLinks {
     }
 
     /// Starts sending a message of `context` and `tag` whose body is `body`: a small one is put
-    /// together in a buffer kept for that, with no allocation. Must run on the loop.
+    /// together in a buffer kept for that, with no allocation, and started and tested in one
+    /// call into the shim. Must run on the loop. Inlined into ``World``'s write, which calls it
+    /// for every message.
+    @inline(__always)
     func write(context: UInt64, tag: Int32, body: UnsafeRawBufferPointer, to destination: Int) -> EventLoopFuture<Void>? {
         let size = RankMessageHeader.size + body.count
         guard size < Self.directLimit else {
             return write(RankMessageHeader.message(context: context, tag: tag, body: body), to: destination)
         }
-        let buffer = state.sendBuffer
-        RankMessageHeader.withBytes(context: context, tag: tag) { header in
-            buffer.baseAddress!.copyMemory(from: header.baseAddress!, byteCount: header.count)
-        }
+        let state = self.state
+        let buffer = state.sendBuffer, requests = state.sendRequests
+        RankMessageHeader.store(context: context, tag: tag, at: buffer.baseAddress!)
         if !body.isEmpty { (buffer.baseAddress! + RankMessageHeader.size).copyMemory(from: body.baseAddress!, byteCount: body.count) }
-        return start(buffer, size: size, owned: false, to: destination)
+        var done: Int32 = 0
+        let code = fleet_mpi_isend_now(buffer.baseAddress, Int32(size), Int32(destination), Self.messageTag, requests, &done)
+        if code == 0, done != 0 { return nil }
+        // The send keeps the buffer and its request until the library is done with them (after
+        // a failure, for good: what was started may still read them).
+        state.sendBuffer = Self.allocateBuffer()
+        state.sendRequests = Self.allocateRequests()
+        return inFlight(buffer, requests: requests, count: 1, code: code, to: destination)
     }
 
     /// Tells every other rank that nothing more comes from this one, after what was written.
@@ -200,20 +215,12 @@ final class LibraryLinks: PolledLinks {
     }
 
     /// Starts sending a copy of `bytes` with `tag` (a goodbye; a message, as head and rest when
-    /// it is large).
+    /// it is large). The copy is released once the library is done with it.
     private func start(_ bytes: UnsafeRawBufferPointer, tag: Int32, to destination: Int) -> EventLoopFuture<Void>? {
-        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, bytes.count), alignment: 16)
-        if let base = bytes.baseAddress { copy.baseAddress!.copyMemory(from: base, byteCount: bytes.count) }
-        return start(copy, size: bytes.count, owned: true, to: destination, tag: tag)
-    }
-
-    /// Starts sending the first `size` bytes of `buffer`: the send buffer when not `owned`,
-    /// else memory that is released once the library is done with it.
-    private func start(
-        _ buffer: UnsafeMutableRawBufferPointer, size: Int, owned: Bool, to destination: Int, tag: Int32 = messageTag
-    ) -> EventLoopFuture<Void>? {
-        let state = self.state
-        let requests = owned ? Self.allocateRequests() : state.sendRequests
+        let size = bytes.count
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, size), alignment: 16)
+        if let base = bytes.baseAddress { buffer.baseAddress!.copyMemory(from: base, byteCount: size) }
+        let requests = Self.allocateRequests()
         // A message of `directLimit` bytes or more: its head, then the rest.
         let split = tag == Self.messageTag && size >= Self.directLimit
         let base = buffer.baseAddress!
@@ -224,25 +231,27 @@ final class LibraryLinks: PolledLinks {
         }
         let count = split ? 2 : 1
         if code == 0, Self.isComplete(requests, count: count) {
-            if owned {
-                buffer.deallocate()
-                requests.deallocate()
-            }
+            buffer.deallocate()
+            requests.deallocate()
             return nil
         }
-        if !owned {
-            // The send keeps the buffer and its requests until the library is done with them
-            // (after a failure, for good: what was started may still read them).
-            state.sendBuffer = Self.allocateBuffer()
-            state.sendRequests = Self.allocateRequests()
-        }
+        return inFlight(buffer, requests: requests, count: count, code: code, to: destination)
+    }
+
+    /// A send the library has not finished (`code` 0) or refused: the loop polls the library
+    /// until it completes, or the job fails.
+    @inline(never)
+    private func inFlight(
+        _ bytes: UnsafeMutableRawBufferPointer, requests: UnsafeMutableRawPointer, count: Int, code: Int32, to destination: Int
+    ) -> EventLoopFuture<Void> {
         guard code == 0 else {
-            let error = CommunicatorError.rankFailed(rank: destination, reason: "MPI_Isend to it failed (code \(code))")
+            let error = CommunicatorError.rankFailed(rank: destination, reason: "the MPI library failed to send to it (code \(code))")
             failed(error)
             return loop.makeFailedFuture(error)
         }
+        let state = self.state
         let promise = loop.makePromise(of: Void.self)
-        state.sends.append(Send(bytes: buffer, requests: requests, count: count, promise: promise))
+        state.sends.append(Send(bytes: bytes, requests: requests, count: count, promise: promise))
         // The library moves a large message on only while it is called: the loop polls it
         // until the send completes, whether or not anything waits meanwhile.
         if state.polling == nil { schedulePolling() }
@@ -343,7 +352,7 @@ final class LibraryLinks: PolledLinks {
         guard source != rank, (0..<size).contains(source) else { return nil }
         // Sends still in flight go on while this receive is tested (each test drives the
         // library); the loop's polling completes them.
-        completeSends()
+        if !state.sends.isEmpty { completeSends() }
         let request = Self.request(source, of: state.receiveRequests), buffer = state.receiveBuffer
         var code: Int32 = 0
         if !state.receiveMade[source] {

@@ -26,6 +26,12 @@ enum RankMessageHeader {
         return withUnsafeBytes(of: &bytes) { body(UnsafeRawBufferPointer(rebasing: $0[..<size])) }
     }
 
+    /// Stores the header at `address` (``size`` bytes).
+    static func store(context: UInt64, tag: Int32, at address: UnsafeMutableRawPointer) {
+        address.storeBytes(of: context.littleEndian, as: UInt64.self)
+        address.storeBytes(of: UInt32(bitPattern: tag).littleEndian, toByteOffset: 8, as: UInt32.self)
+    }
+
     /// The header at the start of `bytes`, when they hold one.
     static func read(from bytes: UnsafeRawBufferPointer) -> (context: UInt64, tag: Int32)? {
         guard bytes.count >= size else { return nil }

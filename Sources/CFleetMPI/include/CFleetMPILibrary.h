@@ -53,6 +53,10 @@ int fleet_mpi_isend(const void *buffer, int count, int destination, int tag, voi
 /// MPI_Test: stores 1 in `done` once the request completed.
 int fleet_mpi_test(void *request, int *done);
 
+/// MPI_Isend as fleet_mpi_isend, then MPI_Test of it: stores 1 in `done` when the library is
+/// done with `buffer` already (a small message it copied).
+int fleet_mpi_isend_now(const void *buffer, int count, int destination, int tag, void *request, int *done);
+
 /// MPI_Iprobe for any source and tag: stores 1 in `found` and the message's source, tag and
 /// byte count when one is waiting.
 int fleet_mpi_iprobe(int *found, int *source, int *tag, int *count);
