@@ -113,9 +113,16 @@ final class Mailbox: Sendable {
     /// Whether a receive from `source` may take its message straight from the link, past the
     /// mailbox: nothing is posted or probing (which the message might be for), nothing from
     /// `source` waits here (which would come first), and the job has not failed.
+    ///
+    /// Asked on every receive: the common case, nothing in the way, is one atomic load, inline.
+    @inline(__always)
     func mayReceiveDirectly(from source: Int) -> Bool {
-        if obstacles.load(ordering: .acquiring) == 0 { return true }
-        return state.withLock { state in
+        obstacles.load(ordering: .acquiring) == 0 || mayReceiveDirectlyPastObstacles(from: source)
+    }
+
+    @inline(never)
+    private func mayReceiveDirectlyPastObstacles(from source: Int) -> Bool {
+        state.withLock { state in
             state.failure == nil && state.posted.isEmpty && state.probes.isEmpty && !state.finished.contains(source)
                 && !state.unexpected.contains { $0.source == source }
         }
