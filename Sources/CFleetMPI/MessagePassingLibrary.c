@@ -136,10 +136,6 @@ int fleet_mpi_allreduce(const void *send, void *result, int count, int datatype,
     return MPI_Allreduce(send ? send : MPI_IN_PLACE, result, count, type, op, MPI_COMM_WORLD);
 }
 
-int fleet_mpi_bcast(void *buffer, int count, int root) {
-    return MPI_Bcast(buffer, count, MPI_BYTE, root, MPI_COMM_WORLD);
-}
-
 void fleet_mpi_error_string(int code, char *text, int capacity) {
     char message[MPI_MAX_ERROR_STRING];
     int length = 0;
@@ -195,7 +191,6 @@ int fleet_mpi_allreduce(const void *send, void *result, int count, int datatype,
     (void)send; (void)result; (void)count; (void)datatype; (void)operation;
     return FLEET_MPI_UNAVAILABLE;
 }
-int fleet_mpi_bcast(void *buffer, int count, int root) { (void)buffer; (void)count; (void)root; return FLEET_MPI_UNAVAILABLE; }
 void fleet_mpi_error_string(int code, char *text, int capacity) {
     snprintf(text, (size_t)capacity, "FleetMPI was built without an MPI library (build with --traits MPI), code %d", code);
 }

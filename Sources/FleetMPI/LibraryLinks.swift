@@ -54,30 +54,45 @@ final class LibraryLinks: PolledLinks {
         /// once keeps it, and a new one takes its place.
         @exclusivity(unchecked) var sendBuffer = LibraryLinks.allocateBuffer()
         @exclusivity(unchecked) var sendRequests = LibraryLinks.allocateRequests()
-        /// Where ``receiveDirectly(from:context:tag:giveUp:take:)`` receives, with a persistent
-        /// receive (`MPI_Recv_init`) from each rank, made at its first use: restarting one costs
-        /// the library less than making a request per message.
+        /// Where ``receiveDirectly(from:context:tag:giveUp:take:)`` receives.
         let receiveBuffer = LibraryLinks.allocateBuffer()
+        /// The persistent receive (`MPI_Recv_init`) from each rank into ``receiveBuffer``, made
+        /// at its first use: restarting one costs the library less than making a request per
+        /// message. One slot of ``LibraryLinks/requestStride`` bytes per world rank.
         let receiveRequests: UnsafeMutableRawPointer
-        @exclusivity(unchecked) var receiveMade: [Bool]
+        /// What became of each rank's persistent receive.
+        @exclusivity(unchecked) var receives: [DirectReceive]
         @exclusivity(unchecked) var suspended = 0
         @exclusivity(unchecked) var polling: Scheduled<Void>?
         /// Whether the library is finalized: nothing may call it any more.
         @exclusivity(unchecked) var closed = false
 
+        /// The state of a world of `size` ranks, before any message.
         init(size: Int) {
             receiveRequests = .allocate(byteCount: size * LibraryLinks.requestStride, alignment: 16)
-            receiveMade = Array(repeating: false, count: size)
+            receives = Array(repeating: .none, count: size)
         }
 
         deinit {
-            // Whatever is still in flight at the end stays allocated: the library may read it.
-            guard sends.isEmpty else { return }
+            // Whatever is still in flight at the end stays allocated: the library may read it,
+            // or write into the receive buffer.
+            guard sends.isEmpty, !receives.contains(.abandoned) else { return }
             sendBuffer.deallocate()
             sendRequests.deallocate()
             receiveBuffer.deallocate()
             receiveRequests.deallocate()
         }
+    }
+
+    /// The persistent receive from one rank.
+    private enum DirectReceive {
+        /// Not made yet.
+        case none
+        /// Made, and inactive between messages.
+        case made
+        /// Left as it was after the library failed on it: maybe still active, so never started
+        /// or freed again.
+        case abandoned
     }
 
     /// A send in flight: the library reads `bytes` until its requests (one, or two for a
@@ -258,7 +273,7 @@ final class LibraryLinks: PolledLinks {
         return promise.futureResult
     }
 
-    /// Whether the first `count` of `requests` have completed (the send buffer's, which stays).
+    /// Whether the first `count` of `requests` have completed.
     private static func isComplete(_ requests: UnsafeMutableRawPointer, count: Int) -> Bool {
         (0..<count).allSatisfy { index in
             var done: Int32 = 0
@@ -355,19 +370,23 @@ final class LibraryLinks: PolledLinks {
         if !state.sends.isEmpty { completeSends() }
         let request = Self.request(source, of: state.receiveRequests), buffer = state.receiveBuffer
         var code: Int32 = 0
-        if !state.receiveMade[source] {
+        switch state.receives[source] {
+        case .made: break
+        case .none:
             code = fleet_mpi_recv_init(buffer.baseAddress, Int32(Self.directLimit), Int32(source), Self.messageTag, request)
-            state.receiveMade[source] = code == 0
+            if code == 0 { state.receives[source] = .made }
+        case .abandoned: return nil
         }
         if code == 0 { code = fleet_mpi_start(request) }
+        guard code == 0 else {
+            failed(.rankFailed(rank: source, reason: "receiving from it failed (code \(code))"))
+            return nil
+        }
+        // Started: the receive is active until a test finds it done or a cancel settles it.
         var done: Int32 = 0, count: Int32 = 0
-        if code == 0 {
-            _ = pollUntil(
-                for: directSpinBudget, yielding: oversubscribed, relaxing: false, progress: {}, giveUp: giveUp
-            ) {
-                code = fleet_mpi_test_received(request, &done, &count)
-                return code != 0 || done != 0
-            }
+        _ = pollUntil(for: directSpinBudget, yielding: oversubscribed, relaxing: false, progress: {}, giveUp: giveUp) {
+            code = fleet_mpi_test_received(request, &done, &count)
+            return code != 0 || done != 0
         }
         if code == 0, done == 0 {
             var cancelled: Int32 = 0
@@ -375,6 +394,8 @@ final class LibraryLinks: PolledLinks {
             if code == 0, cancelled != 0 { return nil }
         }
         guard code == 0 else {
+            // The library failed on the started receive, which may still be active.
+            state.receives[source] = .abandoned
             failed(.rankFailed(rank: source, reason: "receiving from it failed (code \(code))"))
             return nil
         }
@@ -432,8 +453,9 @@ final class LibraryLinks: PolledLinks {
         state.polling?.cancel()
         state.polling = nil
         state.closed = true
-        // Every direct receive completed or was cancelled: the persistent ones are inactive.
-        for source in 0..<size where state.receiveMade[source] {
+        // Every direct receive completed or was cancelled, but for those the library failed on
+        // (abandoned, left as they are): the persistent ones are inactive.
+        for source in 0..<size where state.receives[source] == .made {
             _ = fleet_mpi_request_free(Self.request(source, of: state.receiveRequests))
         }
         _ = fleet_mpi_finalize()

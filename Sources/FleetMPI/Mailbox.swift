@@ -120,6 +120,7 @@ final class Mailbox: Sendable {
         obstacles.load(ordering: .acquiring) == 0 || mayReceiveDirectlyPastObstacles(from: source)
     }
 
+    /// ``mayReceiveDirectly(from:)`` when something may be in the way: looks under the lock.
     @inline(never)
     private func mayReceiveDirectlyPastObstacles(from source: Int) -> Bool {
         state.withLock { state in

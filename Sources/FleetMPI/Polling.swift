@@ -37,16 +37,21 @@ func pollUntil(
 /// when links are made, not at every wait (a `Duration`'s parts take 128-bit arithmetic: about
 /// ten nanoseconds on the path of every message, in a profile of the trait's ping-pong).
 struct SpinBudget: Sendable {
+    /// The budget in nanoseconds.
     let nanoseconds: UInt64
 
+    /// `duration` in whole nanoseconds: zero for a negative one, and at most `UInt64.max`.
     init(_ duration: Duration) {
         let (seconds, attoseconds) = duration.components
-        nanoseconds = UInt64(max(0, seconds)) &* 1_000_000_000 &+ UInt64(max(0, attoseconds / 1_000_000_000))
+        let (whole, tooLong) = UInt64(max(0, seconds)).multipliedReportingOverflow(by: 1_000_000_000)
+        let (total, carried) = whole.addingReportingOverflow(UInt64(max(0, attoseconds / 1_000_000_000)))
+        nanoseconds = tooLong || carried ? .max : total
     }
 
     /// The budget of a wait on the direct path: ``directReceiveSpin``, or `self` when shorter.
     var direct: SpinBudget { SpinBudget(nanoseconds: min(nanoseconds, SpinBudget(directReceiveSpin).nanoseconds)) }
 
+    /// A budget of `nanoseconds`.
     private init(nanoseconds: UInt64) { self.nanoseconds = nanoseconds }
 }
 

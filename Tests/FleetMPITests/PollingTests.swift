@@ -8,6 +8,7 @@ struct PollingTests {
         #expect(SpinBudget(.milliseconds(1)).nanoseconds == 1_000_000)
         #expect(SpinBudget(.nanoseconds(1_500)).nanoseconds == 1_500)
         #expect(SpinBudget(.seconds(-1)).nanoseconds == 0)
+        #expect(SpinBudget(.seconds(Int64.max)).nanoseconds == .max)
         #expect(SpinBudget(.milliseconds(1)).direct.nanoseconds == SpinBudget(directReceiveSpin).nanoseconds)
         #expect(SpinBudget(.microseconds(20)).direct.nanoseconds == 20_000)
     }

@@ -75,8 +75,8 @@ int fleet_mpi_start(void *request);
 /// MPI_Request_free of an inactive persistent request.
 int fleet_mpi_request_free(void *request);
 
-/// MPI_Test of a receive (started by fleet_mpi_start): stores 1 in `done` once it has completed, and then the number of
-/// bytes received in `count`.
+/// MPI_Test of a receive (started by fleet_mpi_start): stores 1 in `done` once it has
+/// completed, and then the number of bytes received in `count`.
 int fleet_mpi_test_received(void *request, int *done, int *count);
 
 /// MPI_Cancel of a receive, then MPI_Wait until it is settled: stores 1 in `cancelled` when no
@@ -92,9 +92,6 @@ int fleet_mpi_barrier(void);
 /// MPI_Allreduce on MPI_COMM_WORLD of `count` elements of `datatype` with `operation`, from
 /// `send` into `result`; in place in `result` (MPI_IN_PLACE) when `send` is NULL.
 int fleet_mpi_allreduce(const void *send, void *result, int count, int datatype, int operation);
-
-/// MPI_Bcast of `count` bytes from `root` on MPI_COMM_WORLD.
-int fleet_mpi_bcast(void *buffer, int count, int root);
 
 /// The text of an MPI error code.
 void fleet_mpi_error_string(int code, char *text, int capacity);
