@@ -54,8 +54,37 @@ extension Communicator {
 
     /// Sends numbers as raw bytes, with no per-element coding (mpi4py's `comm.Send`). Receive them
     /// with ``recv(into:from:tag:)`` or ``recv(contentsOf:from:tag:)``.
-    @_specialize(exported: true, where T == Double)
+    ///
+    /// ```swift
+    /// try await world.send(contentsOf: [1.5, 2.5], to: 1, tag: 3)
+    /// ```
+    ///
+    /// - Throws: ``CommunicatorError/invalidRank(_:size:)``, ``CommunicatorError/invalidTag(_:)``,
+    ///   ``CommunicatorError/messageTooLarge(size:limit:)``,
+    ///   ``CommunicatorError/rankFailed(rank:reason:)`` once the job has failed.
+    @inlinable
     nonisolated(nonsending) public func send<T: BitwiseCopyable & Sendable>(contentsOf values: [T], to destination: Int, tag: Int = 0) async throws {
+        // Inlined into the caller: a small message that leaves at once is a plain call.
+        if try values.withUnsafeBytes({ body in try _sendNow(body, to: destination, tag: tag) }) { return }
+        try await _send(contentsOf: values, to: destination, tag: tag)
+    }
+
+    /// Under `withWorld`: sends a small message (`body`, read now) and returns `true` once it
+    /// needs nothing more; else `false`, having sent nothing.
+    @usableFromInline
+    func _sendNow(_ body: UnsafeRawBufferPointer, to destination: Int, tag: Int) throws -> Bool {
+        guard world.isOnLoop else { return false }
+        let tag = try userTag(tag)
+        try checkOpen()
+        let target = try worldRank(of: destination)
+        // A large one waits until it is written (backpressure): the usual way.
+        guard RankMessageHeader.size + body.count < World.settledSize else { return false }
+        _ = try world.writeOnLoop(context: context, tag: tag, body: body, to: target)
+        return true
+    }
+
+    @usableFromInline
+    nonisolated(nonsending) func _send<T: BitwiseCopyable & Sendable>(contentsOf values: [T], to destination: Int, tag: Int) async throws {
         let tag = try userTag(tag)
         try checkOpen()
         let target = try worldRank(of: destination)
@@ -67,45 +96,77 @@ extension Communicator {
         guard world.isOnLoop else {
             return try await onLoop { try await world.settle(try start(), size: size, to: target) }
         }
-        // Under `withWorld`: a message that leaves at once costs no suspension.
         if let written = try start() { try await world.settle(written, size: size, to: target) }
     }
 
     /// Receives raw numbers into `buffer`, from its start (mpi4py's `comm.Recv`).
     ///
+    /// ```swift
+    /// var values = [Double](repeating: 0, count: 2)
+    /// let status = try await world.recv(into: &values, from: 0, tag: 3)
+    /// ```
+    ///
     /// - Returns: the message's status; `status.count(of: T.self)` elements were written.
     /// - Throws: ``CommunicatorError/malformedMessage(from:_:)`` when the message holds more
-    ///   than `buffer` can take, or not a whole number of `T`s.
+    ///   than `buffer` can take, or not a whole number of `T`s; as ``recv(_:from:tag:)`` does.
     @discardableResult
-    @_specialize(exported: true, where T == Double)
+    @inlinable
     nonisolated(nonsending) public func recv<T: BitwiseCopyable & Sendable>(into buffer: inout [T], from source: Int? = nil, tag: Int? = nil) async throws -> MessageStatus {
+        // Inlined into the caller: a message from one rank that is there, or comes soon, is a
+        // plain call.
+        if let source, let status = try buffer.withUnsafeMutableBytes({ target in
+            try _receiveNow(into: target, stride: MemoryLayout<T>.stride, from: source, tag: tag)
+        }) {
+            return status
+        }
+        return try await _recv(into: &buffer, from: source, tag: tag)
+    }
+
+    /// Under `withWorld`: receives a message from `source` straight from the link into
+    /// `target`, when the transport can and it comes within the direct path's spin; else `nil`,
+    /// having received nothing (the usual way then waits).
+    @usableFromInline
+    func _receiveNow(into target: UnsafeMutableRawBufferPointer, stride: Int, from source: Int, tag: Int?) throws -> MessageStatus? {
+        guard world.isOnLoop else { return nil }
+        let tag = try userTag(tag)
+        try checkOpen()
+        return try receiveDirectly(into: target, stride: stride, from: source, tag: tag)
+    }
+
+    /// A message from `source` straight from the link into `target`, when it can (on the loop).
+    @inline(__always)
+    private func receiveDirectly(
+        into target: UnsafeMutableRawBufferPointer, stride: Int, from source: Int, tag: Int32?
+    ) throws(CommunicatorError) -> MessageStatus? {
+        var byteCount = 0
+        let received = world.receiveDirectly(from: try worldRank(of: source), context: context, tag: tag) { body in
+            // Too large, or not whole elements: the usual way reports it. (Numbers' strides are
+            // powers of two, which need no division.)
+            let whole = stride & (stride &- 1) == 0 ? body.count & (stride &- 1) == 0 : body.count % stride == 0
+            guard body.count <= target.count, whole else { return false }
+            if !body.isEmpty { target.baseAddress!.copySmall(from: body.baseAddress!, byteCount: body.count) }
+            byteCount = body.count
+            return true
+        }
+        return received.map { MessageStatus(source: source, tag: Int($0), byteCount: byteCount) }
+    }
+
+    /// The usual way of ``recv(into:from:tag:)``: through the mailbox, after the direct path
+    /// when the caller is off the loop (on it, ``_receiveNow(into:stride:from:tag:)`` tried).
+    @usableFromInline
+    nonisolated(nonsending) func _recv<T: BitwiseCopyable & Sendable>(into buffer: inout [T], from source: Int?, tag: Int?) async throws -> MessageStatus {
         let tag = try userTag(tag)
         try checkOpen()
         let stride = MemoryLayout<T>.stride
-        /// From one rank: straight from the link into the buffer, when it can.
-        func receiveDirectly(into buffer: inout [T], from source: Int) throws -> MessageStatus? {
-            let worldSource = try worldRank(of: source)
-            return buffer.withUnsafeMutableBytes { target in
-                var byteCount = 0
-                let tag = world.receiveDirectly(from: worldSource, context: context, tag: tag) { body in
-                    // Too large, or not whole elements: the usual way reports it.
-                    guard body.count <= target.count, body.count % stride == 0 else { return false }
-                    if !body.isEmpty { target.baseAddress!.copyMemory(from: body.baseAddress!, byteCount: body.count) }
-                    byteCount = body.count
-                    return true
-                }
-                return tag.map { MessageStatus(source: source, tag: Int($0), byteCount: byteCount) }
-            }
-        }
         let message: RankMessage
         if world.isOnLoop {
-            // Under `withWorld`: a message that is there, or comes soon, costs no suspension.
-            if let source, let status = try receiveDirectly(into: &buffer, from: source) { return status }
             message = try await receive(context: context, from: source, tag: tag, operation: "recv", direct: false)
         } else {
             var direct: MessageStatus?
             let received = try await onLoop { () async throws -> RankMessage? in
-                if let source, let status = try receiveDirectly(into: &buffer, from: source) {
+                if let source, let status = try buffer.withUnsafeMutableBytes({ target in
+                    try receiveDirectly(into: target, stride: stride, from: source, tag: tag)
+                }) {
                     direct = status
                     return nil
                 }

@@ -211,9 +211,11 @@ final class LibraryLinks: PolledLinks {
         let state = self.state
         let buffer = state.sendBuffer, requests = state.sendRequests
         RankMessageHeader.store(context: context, tag: tag, at: buffer.baseAddress!)
-        if !body.isEmpty { (buffer.baseAddress! + RankMessageHeader.size).copyMemory(from: body.baseAddress!, byteCount: body.count) }
+        if !body.isEmpty { (buffer.baseAddress! + RankMessageHeader.size).copySmall(from: body.baseAddress!, byteCount: body.count) }
         var done: Int32 = 0
-        let code = fleet_mpi_isend_now(buffer.baseAddress, Int32(size), Int32(destination), Self.messageTag, requests, &done)
+        // Both fit: `size` is under `directLimit`, and `destination` is a rank of the world.
+        let code = fleet_mpi_isend_now(
+            buffer.baseAddress, Int32(truncatingIfNeeded: size), Int32(truncatingIfNeeded: destination), Self.messageTag, requests, &done)
         if code == 0, done != 0 { return nil }
         // The send keeps the buffer and its request until the library is done with them (after
         // a failure, for good: what was started may still read them).
@@ -360,6 +362,7 @@ final class LibraryLinks: PolledLinks {
     /// comes, and tests it; when the message matches, `take` gets its body from there. One that
     /// does not match goes to the mailbox, as the progress would have put it. A receive still
     /// empty when the wait ends is cancelled. Must run on the loop.
+    @inline(__always)
     func receiveDirectly(
         from source: Int, context: UInt64, tag: Int32?, giveUp: () -> Bool, take: (UnsafeRawBufferPointer) -> Bool
     ) -> Int32? {

@@ -269,9 +269,12 @@ final class World: Sendable {
     /// Waits for `written`, a message of `size` bytes, when it is large (backpressure); a small
     /// one is left to go on its own.
     nonisolated(nonsending) func settle(_ written: EventLoopFuture<Void>?, size: Int, to destination: Int) async throws {
-        guard let written, size >= 1 << 16 else { return }
+        guard let written, size >= Self.settledSize else { return }
         try await completion(of: written, to: destination)
     }
+
+    /// The size (header included) from which a send waits until its message is written.
+    static let settledSize = 1 << 16
 
     /// Throws when no message of `size` bytes (header included) may leave: the job failed, or
     /// it is over the transports' limit.
@@ -322,7 +325,15 @@ final class World: Sendable {
     ///
     /// - Returns: the write, or `nil` once it is written (or for a message to this rank).
     func write(context: UInt64, tag: Int32, body: UnsafeRawBufferPointer, to destination: Int) throws -> EventLoopFuture<Void>? {
-        if let direct, destination != rank, isOnLoop {
+        if isOnLoop { return try writeOnLoop(context: context, tag: tag, body: body, to: destination) }
+        return try write(RankMessageHeader.message(context: context, tag: tag, body: body), to: destination)
+    }
+
+    /// ``write(context:tag:body:to:)`` for a caller on the loop.
+    @inline(__always)
+    func writeOnLoop(context: UInt64, tag: Int32, body: UnsafeRawBufferPointer, to destination: Int) throws -> EventLoopFuture<Void>? {
+        assert(isOnLoop)
+        if let direct, destination != rank {
             try checkWritable(size: RankMessageHeader.size + body.count)
             switch direct {
             case let .sharedMemory(links):
@@ -391,6 +402,7 @@ final class World: Sendable {
     /// `nil` to take the usual way. Only on the loop.
     ///
     /// - Returns: the message's tag.
+    @inline(__always)
     func receiveDirectly(
         from source: Int, context: UInt64, tag: Int32?, take: (UnsafeRawBufferPointer) -> Bool
     ) -> Int32? {

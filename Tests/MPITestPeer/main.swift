@@ -255,6 +255,25 @@ func pointToPoint(_ world: Communicator) async throws {
     }
     try await world.recv(into: &one, from: previous, tag: 16)
     check(world, "the buffer after the one too large", one == [6], "\(one)")
+    // Elements whose stride is not a power of two, and bytes that are not whole elements.
+    try await world.send(contentsOf: [UInt8](repeating: 9, count: 12), to: next, tag: 19)
+    try await world.send(contentsOf: [UInt8](1...9), to: next, tag: 19)
+    var doubles = [Double](repeating: 0, count: 4)
+    do {
+        try await world.recv(into: &doubles, from: previous, tag: 19)
+        check(world, "bytes that are not whole elements", false, "no error")
+    } catch let error as CommunicatorError {
+        if case .malformedMessage(from: previous, _) = error {
+            check(world, "bytes that are not whole elements", true)
+        } else {
+            check(world, "bytes that are not whole elements", false, "\(error)")
+        }
+    }
+    var colours = [Colour](repeating: Colour(red: 0, green: 0, blue: 0), count: 4)
+    let triples = try await world.recv(into: &colours, from: previous, tag: 19)
+    check(world, "elements of stride 3", triples.count(of: Colour.self) == 3
+        && colours.prefix(3) == [Colour(red: 1, green: 2, blue: 3), Colour(red: 4, green: 5, blue: 6), Colour(red: 7, green: 8, blue: 9)],
+        "\(triples) \(colours)")
     // A receive posted earlier takes the first matching message, though a later receive's
     // buffer could hold it too.
     let earlier = try world.irecv([Double].self, from: previous, tag: 17)
@@ -567,4 +586,9 @@ default:
     // Exit rather than crash: the status says it failed, and stdout is flushed.
     say("rank \(ProcessInfo.processInfo.environment["FLEET_MPI_RANK"] ?? "?") ends with: \(error)")
     exit(1)
+}
+
+/// An element of 3 bytes: a stride that is not a power of two.
+struct Colour: BitwiseCopyable, Sendable, Equatable {
+    var red, green, blue: UInt8
 }
