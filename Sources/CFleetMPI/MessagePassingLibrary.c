@@ -100,17 +100,28 @@ int fleet_mpi_probe_from(int source, int tag, int *count) {
 }
 
 int fleet_mpi_recv_init(void *buffer, int count, int source, int tag, void *request) {
+    if (tag == FLEET_MPI_ANY_TAG) tag = MPI_ANY_TAG;
     return MPI_Recv_init(buffer, count, MPI_BYTE, source, tag, MPI_COMM_WORLD, (MPI_Request *)request);
+}
+
+int fleet_mpi_tag_upper_bound(int *bound) {
+    int *value = NULL, flag = 0;
+    int result = MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_TAG_UB, &value, &flag);
+    if (result != MPI_SUCCESS) return result;
+    // Every library has the attribute; the standard's least bound where one would not.
+    *bound = flag && value ? *value : 32767;
+    return MPI_SUCCESS;
 }
 
 int fleet_mpi_start(void *request) { return MPI_Start((MPI_Request *)request); }
 
 int fleet_mpi_request_free(void *request) { return MPI_Request_free((MPI_Request *)request); }
 
-int fleet_mpi_test_received(void *request, int *done, int *count) {
+int fleet_mpi_test_received(void *request, int *done, int *count, int *tag) {
     MPI_Status status;
     int result = MPI_Test((MPI_Request *)request, done, &status);
     if (result != MPI_SUCCESS || !*done) return result;
+    *tag = status.MPI_TAG;
 #if defined(OPEN_MPI)
     // OpenMPI keeps a status's size in bytes: for MPI_BYTE it is MPI_Get_count's answer,
     // without that call's tens of instructions on the path of every message.
@@ -121,12 +132,13 @@ int fleet_mpi_test_received(void *request, int *done, int *count) {
 #endif
 }
 
-int fleet_mpi_cancel_receive(void *request, int *cancelled, int *count) {
+int fleet_mpi_cancel_receive(void *request, int *cancelled, int *count, int *tag) {
     MPI_Status status;
     int result = MPI_Cancel((MPI_Request *)request);
     if (result != MPI_SUCCESS) return result;
     if ((result = MPI_Wait((MPI_Request *)request, &status)) != MPI_SUCCESS) return result;
     if ((result = MPI_Test_cancelled(&status, cancelled)) != MPI_SUCCESS || *cancelled) return result;
+    *tag = status.MPI_TAG;
     return MPI_Get_count(&status, MPI_BYTE, count);
 }
 
@@ -181,12 +193,16 @@ int fleet_mpi_recv_init(void *buffer, int count, int source, int tag, void *requ
 }
 int fleet_mpi_start(void *request) { (void)request; return FLEET_MPI_UNAVAILABLE; }
 int fleet_mpi_request_free(void *request) { (void)request; return FLEET_MPI_UNAVAILABLE; }
-int fleet_mpi_test_received(void *request, int *done, int *count) {
-    (void)request; (void)done; (void)count;
+int fleet_mpi_test_received(void *request, int *done, int *count, int *tag) {
+    (void)request; (void)done; (void)count; (void)tag;
     return FLEET_MPI_UNAVAILABLE;
 }
-int fleet_mpi_cancel_receive(void *request, int *cancelled, int *count) {
-    (void)request; (void)cancelled; (void)count;
+int fleet_mpi_cancel_receive(void *request, int *cancelled, int *count, int *tag) {
+    (void)request; (void)cancelled; (void)count; (void)tag;
+    return FLEET_MPI_UNAVAILABLE;
+}
+int fleet_mpi_tag_upper_bound(int *bound) {
+    (void)bound;
     return FLEET_MPI_UNAVAILABLE;
 }
 int fleet_mpi_recv(void *buffer, int count, int source, int tag) {

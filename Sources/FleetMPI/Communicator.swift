@@ -105,7 +105,7 @@ public final class Communicator: Sendable {
                 } else {
                     world = World.single(timeout: configuration.timeout)
                 }
-                return Communicator(world: world, members: Array(0..<world.size), context: 2)
+                return Communicator(world: world, members: Array(0..<world.size), context: Communicator.worldContext)
             }
             joined = task
             return task
@@ -143,6 +143,10 @@ public final class Communicator: Sendable {
     // MARK: Internals shared by the operations
 
     var collectiveContext: UInt64 { context | 1 }
+
+    /// The context of the world communicator's point-to-point messages (sub-communicators get
+    /// others from ``split(color:key:)``).
+    static let worldContext: UInt64 = 2
 
     /// The tag of the next collective: every rank calls collectives in the same order, so the
     /// same call gets the same tag everywhere.

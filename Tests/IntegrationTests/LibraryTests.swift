@@ -58,6 +58,14 @@ struct LibraryTests {
         #expect(began.duration(to: .now) < .seconds(60))
     }
 
+    @Test func numbersFromAFinishedRankFailAtOnce() async throws {
+        let began = ContinuousClock.now
+        let outcome = try await mpirun(2, "MPITestPeer", ["finished"])
+        #expect(outcome.status == 0, "\(outcome.stdout)\n\(outcome.stderr)")
+        #expect(outcome.stdout.contains("rank 0 numbers from finished rank: rank 1 has already finished"), "\(outcome.stdout)")
+        #expect(began.duration(to: .now) < .seconds(60))
+    }
+
     @Test func aJobServerFarmsJobsOutToTheOtherRanksUnderMpirun() async throws {
         let outcome = try await mpirun(3, "MPITestPeer", ["farm"])
         #expect(outcome.status == 0, "\(outcome.stdout)\n\(outcome.stderr)")

@@ -255,6 +255,18 @@ func pointToPoint(_ world: Communicator) async throws {
     }
     try await world.recv(into: &one, from: previous, tag: 16)
     check(world, "the buffer after the one too large", one == [6], "\(one)")
+    // The largest tag (over an MPI library, above what its tags carry by themselves), around
+    // one with a small tag.
+    try await world.send(contentsOf: [Double(31)], to: next, tag: Int(Int32.max))
+    try await world.send(contentsOf: [Double(32)], to: next, tag: 32)
+    try await world.send(contentsOf: [Double(33)], to: next, tag: Int(Int32.max))
+    let largest = try await world.recv(into: &one, from: previous, tag: Int(Int32.max))
+    let firstLargest = one
+    try await world.recv(into: &one, from: previous, tag: Int(Int32.max))
+    let secondLargest = one
+    let small = try await world.recv(into: &one, from: previous)
+    check(world, "the largest tag", largest.tag == Int(Int32.max) && firstLargest == [31] && secondLargest == [33] && small.tag == 32 && one == [32],
+        "\(largest) \(firstLargest) \(secondLargest) \(small) \(one)")
     // Elements whose stride is not a power of two, and bytes that are not whole elements.
     try await world.send(contentsOf: [UInt8](repeating: 9, count: 12), to: next, tag: 19)
     try await world.send(contentsOf: [UInt8](1...9), to: next, tag: 19)
@@ -522,6 +534,24 @@ case "timeout":
             say("rank 0 after timeout: \(try await world.recv(String.self, from: 0, tag: 1))")
         } else {
             // Finalizing from the rank's own loop, before withWorld does it again.
+            await world.finalize()
+            say("rank \(world.rank) finalized")
+        }
+    }
+case "finished":
+    // A rank finalizes while the other, having let its goodbye arrive, receives numbers from it
+    // (straight from the link where the transport can): that fails at once, naming the rank.
+    try await Communicator.withWorld { world in
+        if world.rank == 0 {
+            try await Task.sleep(for: .milliseconds(300))
+            var one = [0.0]
+            do {
+                try await world.recv(into: &one, from: 1, tag: 5)
+                say("rank 0 numbers from finished rank: no error")
+            } catch {
+                say("rank 0 numbers from finished rank: \(error)")
+            }
+        } else {
             await world.finalize()
             say("rank \(world.rank) finalized")
         }

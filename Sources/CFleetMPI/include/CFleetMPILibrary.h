@@ -14,6 +14,9 @@
 /// Returned by every function when FleetMPI was built without an MPI library.
 #define FLEET_MPI_UNAVAILABLE (-1000)
 
+/// A tag that matches any (MPI_ANY_TAG), for fleet_mpi_recv_init.
+#define FLEET_MPI_ANY_TAG (-1)
+
 /// Element types of reductions (MPI datatypes).
 enum {
     FLEET_MPI_DOUBLE = 1, FLEET_MPI_FLOAT, FLEET_MPI_INT64, FLEET_MPI_INT32, FLEET_MPI_INT16, FLEET_MPI_INT8,
@@ -65,9 +68,13 @@ int fleet_mpi_iprobe(int *found, int *source, int *tag, int *count);
 /// byte count.
 int fleet_mpi_probe_from(int source, int tag, int *count);
 
-/// MPI_Recv_init: a persistent receive of up to `count` bytes from `source` with `tag` into
-/// `buffer`, started by fleet_mpi_start as often as needed (no request is made per message).
+/// MPI_Recv_init: a persistent receive of up to `count` bytes from `source` with `tag`
+/// (FLEET_MPI_ANY_TAG for any) into `buffer`, started by fleet_mpi_start as often as needed (no
+/// request is made per message).
 int fleet_mpi_recv_init(void *buffer, int count, int source, int tag, void *request);
+
+/// The largest tag the library carries (the attribute MPI_TAG_UB of MPI_COMM_WORLD).
+int fleet_mpi_tag_upper_bound(int *bound);
 
 /// MPI_Start of a persistent request.
 int fleet_mpi_start(void *request);
@@ -76,12 +83,12 @@ int fleet_mpi_start(void *request);
 int fleet_mpi_request_free(void *request);
 
 /// MPI_Test of a receive (started by fleet_mpi_start): stores 1 in `done` once it has
-/// completed, and then the number of bytes received in `count`.
-int fleet_mpi_test_received(void *request, int *done, int *count);
+/// completed, and then the number of bytes received in `count` and the message's tag in `tag`.
+int fleet_mpi_test_received(void *request, int *done, int *count, int *tag);
 
 /// MPI_Cancel of a receive, then MPI_Wait until it is settled: stores 1 in `cancelled` when no
-/// message took it; else 0, and the number of bytes received in `count`.
-int fleet_mpi_cancel_receive(void *request, int *cancelled, int *count);
+/// message took it; else 0, the number of bytes received in `count` and the tag in `tag`.
+int fleet_mpi_cancel_receive(void *request, int *cancelled, int *count, int *tag);
 
 /// MPI_Recv of `count` bytes from `source` with `tag`.
 int fleet_mpi_recv(void *buffer, int count, int source, int tag);
