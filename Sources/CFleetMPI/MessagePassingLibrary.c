@@ -62,7 +62,32 @@ int fleet_mpi_init(int *rank, int *size) {
     return MPI_Comm_size(MPI_COMM_WORLD, size);
 }
 
-int fleet_mpi_finalize(void) { return MPI_Finalize(); }
+/// The communicator of fleet_mpi_baseline_pingpong, made at its first call.
+static MPI_Comm baseline_communicator = MPI_COMM_NULL;
+
+int fleet_mpi_finalize(void) {
+    if (baseline_communicator != MPI_COMM_NULL) MPI_Comm_free(&baseline_communicator);
+    return MPI_Finalize();
+}
+
+int fleet_mpi_baseline_pingpong(int peer, int count, int first, double *seconds) {
+    int result;
+    if (baseline_communicator == MPI_COMM_NULL
+        && (result = MPI_Comm_dup(MPI_COMM_WORLD, &baseline_communicator)) != MPI_SUCCESS) return result;
+    MPI_Comm_set_errhandler(baseline_communicator, MPI_ERRORS_RETURN);
+    double value = 1.5, start = MPI_Wtime();
+    for (int i = 0; i < count; i++) {
+        if (first) {
+            if ((result = MPI_Send(&value, 1, MPI_DOUBLE, peer, 0, baseline_communicator)) != MPI_SUCCESS) return result;
+            if ((result = MPI_Recv(&value, 1, MPI_DOUBLE, peer, 0, baseline_communicator, MPI_STATUS_IGNORE)) != MPI_SUCCESS) return result;
+        } else {
+            if ((result = MPI_Recv(&value, 1, MPI_DOUBLE, peer, 0, baseline_communicator, MPI_STATUS_IGNORE)) != MPI_SUCCESS) return result;
+            if ((result = MPI_Send(&value, 1, MPI_DOUBLE, peer, 0, baseline_communicator)) != MPI_SUCCESS) return result;
+        }
+    }
+    *seconds = MPI_Wtime() - start;
+    return MPI_SUCCESS;
+}
 
 int fleet_mpi_abort(int code) { return MPI_Abort(MPI_COMM_WORLD, code); }
 
@@ -168,6 +193,10 @@ int fleet_mpi_library_available(void) { return 0; }
 const char *fleet_mpi_library_version(void) { return ""; }
 int fleet_mpi_init(int *rank, int *size) { (void)rank; (void)size; return FLEET_MPI_UNAVAILABLE; }
 int fleet_mpi_finalize(void) { return FLEET_MPI_UNAVAILABLE; }
+int fleet_mpi_baseline_pingpong(int peer, int count, int first, double *seconds) {
+    (void)peer; (void)count; (void)first; (void)seconds;
+    return FLEET_MPI_UNAVAILABLE;
+}
 int fleet_mpi_abort(int code) { (void)code; return FLEET_MPI_UNAVAILABLE; }
 size_t fleet_mpi_request_size(void) { return 0; }
 int fleet_mpi_isend(const void *buffer, int count, int destination, int tag, void *request) {

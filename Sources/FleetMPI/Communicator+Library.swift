@@ -7,7 +7,27 @@ import CFleetMPI
 /// library's point-to-point messages.
 extension Communicator {
     /// Whether this is the world communicator of a job on an MPI library.
-    var isLibraryWorld: Bool { world.usesLibrary && context == 2 }
+    var isLibraryWorld: Bool { world.usesLibrary && context == Communicator.worldContext }
+
+    /// The MPI library's own ping-pong with `peer`, for benchmarks to hold FleetMPI's against in
+    /// the same run: `count` round trips of one `Double` made with `MPI_Send` and `MPI_Recv`, as
+    /// a C program makes them (on a duplicate of `MPI_COMM_WORLD`, apart from FleetMPI's
+    /// messages). Both ranks call it together. Returns the time one way, or `nil` when this is
+    /// not the world communicator of a job on an MPI library.
+    nonisolated(nonsending) package func libraryPingPong(with peer: Int, count: Int) async throws -> Duration? {
+        guard isLibraryWorld else { return nil }
+        let target = try worldRank(of: peer)
+        guard target != world.rank, count > 0, count <= Int(Int32.max) else {
+            throw CommunicatorError.invalidArgument("a ping-pong needs another rank and a count of round trips")
+        }
+        let seconds = try await onLoop {
+            var seconds = 0.0
+            try LibraryLinks.check(
+                fleet_mpi_baseline_pingpong(Int32(target), Int32(count), world.rank < target ? 1 : 0, &seconds), "the library's ping-pong")
+            return seconds
+        }
+        return .seconds(seconds / Double(2 * count))
+    }
 
     /// `MPI_Barrier` on the rank's loop, when the library serves this communicator; else
     /// `false`. (``barrier()`` calls the library itself when it runs on the loop already.)

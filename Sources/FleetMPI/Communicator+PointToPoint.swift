@@ -65,12 +65,23 @@ extension Communicator {
     @inlinable
     nonisolated(nonsending) public func send<T: BitwiseCopyable & Sendable>(contentsOf values: [T], to destination: Int, tag: Int = 0) async throws {
         // Inlined into the caller: a small message that leaves at once is a plain call.
-        if try values.withUnsafeBytes({ body in try _sendNow(body, to: destination, tag: tag) }) { return }
+        if try _sendNow(values, to: destination, tag: tag) { return }
         try await _send(contentsOf: values, to: destination, tag: tag)
     }
 
-    /// Under `withWorld`: sends a small message (`body`, read now) and returns `true` once it
-    /// needs nothing more; else `false`, having sent nothing.
+    /// Under `withWorld`: sends a small message (`values`' bytes, read now) and returns `true`
+    /// once it needs nothing more; else `false`, having sent nothing.
+    ///
+    /// Specialized in the caller's module (`@inlinable`), but called rather than inlined into
+    /// the async caller: Swift 6.3's release build crashes splitting some async functions into
+    /// which `withUnsafeBytes` was inlined (a loop that sends and receives, in a function of
+    /// its own).
+    @inlinable @inline(never)
+    func _sendNow<T: BitwiseCopyable>(_ values: [T], to destination: Int, tag: Int) throws -> Bool {
+        try values.withUnsafeBytes { body in try _sendNow(body, to: destination, tag: tag) }
+    }
+
+    /// ``_sendNow(_:to:tag:)`` of `body`.
     @usableFromInline
     func _sendNow(_ body: UnsafeRawBufferPointer, to destination: Int, tag: Int) throws -> Bool {
         guard world.isOnLoop else { return false }
@@ -114,17 +125,23 @@ extension Communicator {
     nonisolated(nonsending) public func recv<T: BitwiseCopyable & Sendable>(into buffer: inout [T], from source: Int? = nil, tag: Int? = nil) async throws -> MessageStatus {
         // Inlined into the caller: a message from one rank that is there, or comes soon, is a
         // plain call.
-        if let source, let status = try buffer.withUnsafeMutableBytes({ target in
-            try _receiveNow(into: target, stride: MemoryLayout<T>.stride, from: source, tag: tag)
-        }) {
-            return status
-        }
+        if let status = try _receiveNow(into: &buffer, from: source, tag: tag) { return status }
         return try await _recv(into: &buffer, from: source, tag: tag)
     }
 
     /// Under `withWorld`: receives a message from `source` straight from the link into
-    /// `target`, when the transport can and it comes within the direct path's spin; else `nil`,
-    /// having received nothing (the usual way then waits).
+    /// `buffer`, when the transport can and it comes within the direct path's spin; else `nil`,
+    /// having received nothing (the usual way then waits). Specialized in the caller's module
+    /// but not inlined, as ``_sendNow(_:to:tag:)-([T])`` is.
+    @inlinable @inline(never)
+    func _receiveNow<T: BitwiseCopyable>(into buffer: inout [T], from source: Int?, tag: Int?) throws -> MessageStatus? {
+        guard let source else { return nil }
+        return try buffer.withUnsafeMutableBytes { target in
+            try _receiveNow(into: target, stride: MemoryLayout<T>.stride, from: source, tag: tag)
+        }
+    }
+
+    /// ``_receiveNow(into:from:tag:)`` into `target`, whose elements are `stride` bytes apart.
     @usableFromInline
     func _receiveNow(into target: UnsafeMutableRawBufferPointer, stride: Int, from source: Int, tag: Int?) throws -> MessageStatus? {
         guard world.isOnLoop else { return nil }
@@ -152,7 +169,7 @@ extension Communicator {
     }
 
     /// The usual way of ``recv(into:from:tag:)``: through the mailbox, after the direct path
-    /// when the caller is off the loop (on it, ``_receiveNow(into:stride:from:tag:)`` tried).
+    /// when the caller is off the loop (on it, ``_receiveNow(into:from:tag:)`` tried).
     @usableFromInline
     nonisolated(nonsending) func _recv<T: BitwiseCopyable & Sendable>(into buffer: inout [T], from source: Int?, tag: Int?) async throws -> MessageStatus {
         let tag = try userTag(tag)

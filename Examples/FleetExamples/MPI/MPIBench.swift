@@ -4,7 +4,10 @@ import Foundation
 /// `fleet bench mpi`: two ranks under the launcher measure a FleetMPI transport — one-way
 /// ping-pong latency of 8 bytes, allreduce of one Double, barrier, allreduce of 1M Doubles — in
 /// alternating rounds with a raw TCP ping-pong between the same two processes (blocking
-/// sockets), the baseline the transport is held to. Medians over the rounds.
+/// sockets), the baseline the transport is held to. Medians over the rounds. Under `mpirun` on
+/// an MPI library (the trait `MPI`), each round's ping-pong is followed by the library's own,
+/// made with `MPI_Send` and `MPI_Recv` as a C program makes them: the baseline the trait is held
+/// to, measured in the same processes a moment apart.
 public enum MPIBench {
     /// Launches the two ranks (copies of `fleet`, running `fleet example mpi-bench`) over
     /// `transport`.
@@ -29,8 +32,6 @@ public enum MPIBench {
             let port = try await world.bcast(world.rank == 1 ? try RawTCP.startEchoServer(size: 8) : nil, root: 1)
             let client = world.rank == 0 ? try RawTCP.Client(port: port, size: 8) : nil
             var figures: [String: [Double]] = [:]
-            let small: [Double] = [1.5]
-            var buffer: [Double] = [0]
             let bulk = [Double](repeating: 0.25, count: 1_000_000)
             for _ in 0..<rounds {
                 try await world.barrier()
@@ -39,20 +40,18 @@ public enum MPIBench {
                     figures["raw_tcp_one_way", default: []].append(samples[samples.count / 2] / 2 * 1e6)
                 }
                 try await world.barrier()
-                var start = ContinuousClock.now
-                for _ in 0..<count {
-                    if world.rank == 0 {
-                        try await world.send(contentsOf: small, to: peer)
-                        try await world.recv(into: &buffer, from: peer)
-                    } else {
-                        try await world.recv(into: &buffer, from: peer)
-                        try await world.send(contentsOf: buffer, to: peer)
-                    }
+                let pingPong = try await pingPong(world, with: peer, count: count)
+                figures["pingpong_8B_one_way", default: []].append(pingPong)
+                // On an MPI library: the library's own ping-pong, made as a C program makes it,
+                // right after (so both meet the machine in the same state).
+                if let library = try await world.libraryPingPong(with: peer, count: count) {
+                    let baseline = library.inSeconds * 1e6
+                    figures["c_library_pingpong_one_way", default: []].append(baseline)
+                    figures["pingpong_vs_c_library", default: []].append(pingPong / baseline)
                 }
-                figures["pingpong_8B_one_way", default: []].append(start.duration(to: .now).inSeconds / Double(2 * count) * 1e6)
 
                 try await world.barrier()
-                start = .now
+                var start = ContinuousClock.now
                 for _ in 0..<count { _ = try await world.allreduce(1.5, .sum) }
                 figures["allreduce_1_double", default: []].append(start.duration(to: .now).inSeconds / Double(count) * 1e6)
 
@@ -94,8 +93,32 @@ public enum MPIBench {
             ]
             for (name, unit) in units { print(BenchFigure(name, median(name), unit)) }
             print(BenchFigure("pingpong_vs_raw_tcp", median("pingpong_8B_one_way") / median("raw_tcp_one_way"), "x"))
+            if figures["pingpong_vs_c_library"] != nil {
+                print(BenchFigure("c_library_pingpong_one_way", median("c_library_pingpong_one_way"), "us"))
+                // The median of the rounds' ratios: each round's pair met the machine alike.
+                print(BenchFigure("pingpong_vs_c_library", median("pingpong_vs_c_library"), "x"))
+            }
             fflush(nil)
         }
+    }
+
+    /// `count` round trips of one `Double` with `peer`, the way the C and mpi4py peers make
+    /// them (one buffer, sent and received into in turn): the time one way, in microseconds.
+    private static func pingPong(_ world: Communicator, with peer: Int, count: Int) async throws -> Double {
+        var value: [Double] = [1.5]
+        let start = ContinuousClock.now
+        if world.rank < peer {
+            for _ in 0..<count {
+                try await world.send(contentsOf: value, to: peer)
+                try await world.recv(into: &value, from: peer)
+            }
+        } else {
+            for _ in 0..<count {
+                try await world.recv(into: &value, from: peer)
+                try await world.send(contentsOf: value, to: peer)
+            }
+        }
+        return start.duration(to: .now).inSeconds / Double(2 * count) * 1e6
     }
 
     /// Runs blocking `body` on a thread of its own.
