@@ -53,17 +53,20 @@ const char *fleet_mpi_library_version(void) {
     return version;
 }
 
+/// The communicator of fleet_mpi_baseline_pingpong: a duplicate of MPI_COMM_WORLD, made at
+/// initialization, where every rank is (MPI_Comm_dup is collective over all of them).
+static MPI_Comm baseline_communicator = MPI_COMM_NULL;
+
 int fleet_mpi_init(int *rank, int *size) {
     int provided = 0;
     int status = MPI_Init_thread(NULL, NULL, MPI_THREAD_SINGLE, &provided);
     if (status != MPI_SUCCESS) return status;
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    // The duplicate inherits MPI_ERRORS_RETURN.
+    if ((status = MPI_Comm_dup(MPI_COMM_WORLD, &baseline_communicator)) != MPI_SUCCESS) return status;
     if ((status = MPI_Comm_rank(MPI_COMM_WORLD, rank)) != MPI_SUCCESS) return status;
     return MPI_Comm_size(MPI_COMM_WORLD, size);
 }
-
-/// The communicator of fleet_mpi_baseline_pingpong, made at its first call.
-static MPI_Comm baseline_communicator = MPI_COMM_NULL;
 
 int fleet_mpi_finalize(void) {
     if (baseline_communicator != MPI_COMM_NULL) MPI_Comm_free(&baseline_communicator);
@@ -72,9 +75,7 @@ int fleet_mpi_finalize(void) {
 
 int fleet_mpi_baseline_pingpong(int peer, int count, int first, double *seconds) {
     int result;
-    if (baseline_communicator == MPI_COMM_NULL
-        && (result = MPI_Comm_dup(MPI_COMM_WORLD, &baseline_communicator)) != MPI_SUCCESS) return result;
-    MPI_Comm_set_errhandler(baseline_communicator, MPI_ERRORS_RETURN);
+    if (baseline_communicator == MPI_COMM_NULL) return MPI_ERR_COMM;
     double value = 1.5, start = MPI_Wtime();
     for (int i = 0; i < count; i++) {
         if (first) {
@@ -147,8 +148,8 @@ int fleet_mpi_test_received(void *request, int *done, int *count, int *tag) {
     int result = MPI_Test((MPI_Request *)request, done, &status);
     if (result != MPI_SUCCESS || !*done) return result;
     *tag = status.MPI_TAG;
-#if defined(OPEN_MPI)
-    // OpenMPI keeps a status's size in bytes: for MPI_BYTE it is MPI_Get_count's answer,
+#if defined(OPEN_MPI) && defined(OMPI_MAJOR_VERSION) && OMPI_MAJOR_VERSION >= 2 && OMPI_MAJOR_VERSION <= 5
+    // OpenMPI (2 to 5) keeps a status's size in bytes: for MPI_BYTE it is MPI_Get_count's answer,
     // without that call's tens of instructions on the path of every message.
     *count = (int)status._ucount;
     return MPI_SUCCESS;

@@ -135,16 +135,23 @@ extension Communicator {
     /// but not inlined, as ``_sendNow(_:to:tag:)-([T])`` is.
     @inlinable @inline(never)
     func _receiveNow<T: BitwiseCopyable>(into buffer: inout [T], from source: Int?, tag: Int?) throws -> MessageStatus? {
-        guard let source else { return nil }
+        // Asked before the array is made unique for writing, which a caller off the loop would
+        // pay for nothing.
+        guard let source, _isOnLoop else { return nil }
         return try buffer.withUnsafeMutableBytes { target in
             try _receiveNow(into: target, stride: MemoryLayout<T>.stride, from: source, tag: tag)
         }
     }
 
+    /// Whether this runs on the rank's loop.
+    @usableFromInline
+    var _isOnLoop: Bool { world.isOnLoop }
+
     /// ``_receiveNow(into:from:tag:)`` into `target`, whose elements are `stride` bytes apart.
+    /// On the loop.
     @usableFromInline
     func _receiveNow(into target: UnsafeMutableRawBufferPointer, stride: Int, from source: Int, tag: Int?) throws -> MessageStatus? {
-        guard world.isOnLoop else { return nil }
+        assert(world.isOnLoop)
         let tag = try userTag(tag)
         try checkOpen()
         return try receiveDirectly(into: target, stride: stride, from: source, tag: tag)

@@ -8,10 +8,12 @@ import NIOCore
 /// Messages travel as `MPI_BYTE` buffers on `MPI_COMM_WORLD`, each carrying FleetMPI's own
 /// header (context and tag), so that ``Mailbox`` matches them as it does those of the other
 /// transports, and sub-communicators work the same way. The world communicator's small
-/// point-to-point messages, the ones whose latency counts, carry no header: the MPI tag says
+/// messages of numbers (``Communicator/send(contentsOf:to:tag:)``, with a tag up to the
+/// library's largest less 16), the ones whose latency counts, carry no header: the MPI tag says
 /// their tag (``compactTagBase`` above it), so that the library moves only their data, as C
 /// programs' do (the header had made an 8-byte message 20 bytes, which cost OpenMPI's shared
-/// memory about 6% of a ping-pong). A message of ``directLimit`` bytes or
+/// memory about 6% of a ping-pong). Codable messages keep the header. A message of
+/// ``directLimit`` bytes or
 /// more travels as two: a head of exactly that many bytes, then the rest with a tag of its
 /// own. So every head fits the buffer a receive posts before the message comes, as MPI
 /// programs do for their best latency (a message that arrives to a posted receive skips the
@@ -213,7 +215,7 @@ final class LibraryLinks: PolledLinks {
     /// Starts sending a message of `context` and `tag` whose body is `body`: a small one is put
     /// together in a buffer kept for that, with no allocation (compact when it can: its body
     /// alone), and started and tested in one call into the shim. Must run on the loop. Inlined
-    /// into ``World``'s write, which calls it for every message.
+    /// into ``World/writeOnLoop(context:tag:body:to:)``, which calls it for every message.
     @inline(__always)
     func write(context: UInt64, tag: Int32, body: UnsafeRawBufferPointer, to destination: Int) -> EventLoopFuture<Void>? {
         var size = RankMessageHeader.size + body.count
@@ -224,7 +226,9 @@ final class LibraryLinks: PolledLinks {
         let buffer = state.sendBuffer, requests = state.sendRequests
         var start = buffer.baseAddress!
         let mpiTag: Int32
-        if context == Communicator.worldContext, tag <= compactTagLimit {
+        // Tags from 0 to the limit (one unsigned comparison): a negative one would look like
+        // one of FleetMPI's own MPI tags.
+        if context == Communicator.worldContext, UInt32(bitPattern: tag) <= UInt32(bitPattern: compactTagLimit) {
             size = body.count
             mpiTag = Self.compactTagBase &+ tag
         } else {
@@ -334,7 +338,7 @@ final class LibraryLinks: PolledLinks {
                 deliver(RankMessage(context: Communicator.worldContext, source: Int(source), tag: tag &- Self.compactTagBase, data: buffer))
                 continue
             default:
-                failed(.malformedMessage(from: Int(source), "the rest of a message without its head from the MPI library"))
+                failed(.malformedMessage(from: Int(source), "a message of MPI tag \(tag), which FleetMPI does not send, or the rest of a message without its head"))
                 continue
             }
             guard let header = RankMessageHeader.read(from: &buffer) else {
@@ -440,7 +444,7 @@ final class LibraryLinks: PolledLinks {
             event(.goodbye(source))
             return nil
         default:
-            failed(.malformedMessage(from: source, "the rest of a message without its head from the MPI library"))
+            failed(.malformedMessage(from: source, "a message of MPI tag \(mpiTag), which FleetMPI does not send, or the rest of a message without its head"))
             return nil
         }
         guard Int(count) == Self.directLimit else { return offer(head, from: source, context: context, tag: tag, take: take) }

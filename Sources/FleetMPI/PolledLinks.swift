@@ -34,7 +34,8 @@ protocol PolledLinks: AnyObject, Sendable {
     /// and the message is still there for it. Call only when no receive is posted and no message
     /// from `source` waits in the mailbox, so that this one cannot overtake another in matching
     /// order. (A receive posted from another thread while this one polls comes after it, as MPI
-    /// allows for receives made concurrently.)
+    /// allows for receives made concurrently.) A goodbye taken meanwhile is reported as
+    /// ``poll()`` reports it, and the call returns `nil`.
     ///
     /// - Returns: the message's tag.
     func receiveDirectly(

@@ -46,9 +46,9 @@ int fleet_mpi_finalize(void);
 
 /// The library's own ping-pong, the baseline FleetMPI's benchmark measures itself against in
 /// the same run: `count` round trips of one MPI_DOUBLE with `peer`, made with MPI_Send and
-/// MPI_Recv as a C program makes them, on a duplicate of MPI_COMM_WORLD (made at the first
-/// call, which both ranks make together). This rank sends first when `first` is 1. Stores the
-/// seconds the round trips took.
+/// MPI_Recv as a C program makes them, on a duplicate of MPI_COMM_WORLD made by fleet_mpi_init
+/// (apart from FleetMPI's messages). The two ranks call it together; it blocks until the round
+/// trips are done. This rank sends first when `first` is 1. Stores the seconds they took.
 int fleet_mpi_baseline_pingpong(int peer, int count, int first, double *seconds);
 
 /// MPI_Abort on MPI_COMM_WORLD: ends every rank of the job.
