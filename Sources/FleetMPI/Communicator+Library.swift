@@ -11,10 +11,11 @@ extension Communicator {
 
     /// The MPI library's own ping-pong with `peer`, for benchmarks to hold FleetMPI's against in
     /// the same run: `count` round trips of one `Double` made with `MPI_Send` and `MPI_Recv`, as
-    /// a C program makes them (on a duplicate of `MPI_COMM_WORLD`, apart from FleetMPI's
-    /// messages). The two ranks call it together. It blocks the rank's loop until the round
-    /// trips are done, with no timeout: a benchmark's tool, not an operation. Returns the time
-    /// one way, or `nil` when this is not the world communicator of a job on an MPI library.
+    /// a C program makes them (on `MPI_COMM_WORLD`, with an MPI tag FleetMPI's messages never
+    /// use). The two ranks call it together, with none of FleetMPI's messages between them in
+    /// flight. It blocks the rank's loop until the round trips are done, with no timeout: a
+    /// benchmark's tool, not an operation. Returns the time one way, or `nil` when this is not
+    /// the world communicator of a job on an MPI library.
     nonisolated(nonsending) package func libraryPingPong(with peer: Int, count: Int) async throws -> Duration? {
         guard isLibraryWorld else { return nil }
         try checkOpen()

@@ -49,7 +49,8 @@ final class LibraryLinks: PolledLinks {
 
     /// The MPI tags FleetMPI uses on `MPI_COMM_WORLD`: a message with its header (or its head),
     /// a goodbye, the rest of a message after its head; and from ``compactTagBase`` up, a
-    /// compact message (of the world communicator, with no header).
+    /// compact message (of the world communicator, with no header). (`FLEET_MPI_BASELINE_TAG`,
+    /// 4, is the C ping-pong's of ``Communicator/libraryPingPong(with:count:)``.)
     private static let messageTag: Int32 = 1
     private static let goodbyeTag: Int32 = 2
     private static let tailTag: Int32 = 3

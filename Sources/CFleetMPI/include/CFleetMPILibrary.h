@@ -44,11 +44,16 @@ int fleet_mpi_init(int *rank, int *size);
 /// MPI_Finalize.
 int fleet_mpi_finalize(void);
 
+/// The MPI tag of fleet_mpi_baseline_pingpong's messages on MPI_COMM_WORLD; FleetMPI's own
+/// messages never use it.
+#define FLEET_MPI_BASELINE_TAG 4
+
 /// The library's own ping-pong, the baseline FleetMPI's benchmark measures itself against in
 /// the same run: `count` round trips of one MPI_DOUBLE with `peer`, made with MPI_Send and
-/// MPI_Recv as a C program makes them, on a duplicate of MPI_COMM_WORLD made by fleet_mpi_init
-/// (apart from FleetMPI's messages). The two ranks call it together; it blocks until the round
-/// trips are done. This rank sends first when `first` is 1. Stores the seconds they took.
+/// MPI_Recv as a C program makes them, on MPI_COMM_WORLD with FLEET_MPI_BASELINE_TAG. The two
+/// ranks call it together, with none of FleetMPI's messages between them in flight; it blocks
+/// until the round trips are done. This rank sends first when `first` is 1. Stores the seconds
+/// they took.
 int fleet_mpi_baseline_pingpong(int peer, int count, int first, double *seconds);
 
 /// MPI_Abort on MPI_COMM_WORLD: ends every rank of the job.
