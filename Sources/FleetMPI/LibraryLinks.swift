@@ -336,10 +336,10 @@ final class LibraryLinks: PolledLinks {
             case Self.messageTag:
                 if Int(count) == Self.directLimit, !receiveRest(from: Int(source), into: &buffer) { return }
             case Self.compactTagBase...:
-                deliver(RankMessage(context: Communicator.worldContext, source: Int(source), tag: tag &- Self.compactTagBase, data: buffer))
+                deliver(Self.compactMessage(tag: tag, from: Int(source), data: buffer))
                 continue
             default:
-                failed(.malformedMessage(from: Int(source), "a message of MPI tag \(tag), which FleetMPI does not send, or the rest of a message without its head"))
+                failUnknown(tag: tag, from: Int(source))
                 continue
             }
             guard let header = RankMessageHeader.read(from: &buffer) else {
@@ -360,6 +360,16 @@ final class LibraryLinks: PolledLinks {
             send.promise.succeed()
             return true
         }
+    }
+
+    /// The message a compact one of MPI tag `mpiTag` (``compactTagBase`` or above) carries.
+    private static func compactMessage(tag mpiTag: Int32, from source: Int, data: ByteBuffer) -> RankMessage {
+        RankMessage(context: Communicator.worldContext, source: source, tag: mpiTag &- compactTagBase, data: data)
+    }
+
+    /// Fails the job for a message of an MPI tag that no message of FleetMPI's starts with.
+    private func failUnknown(tag mpiTag: Int32, from source: Int) {
+        failed(.malformedMessage(from: source, "a message of MPI tag \(mpiTag), which FleetMPI does not send, or the rest of a message without its head"))
     }
 
     /// Receives the rest of a message whose head, ``directLimit`` bytes, is in `buffer`: the
@@ -438,14 +448,14 @@ final class LibraryLinks: PolledLinks {
         case Self.compactTagBase...:
             let received = mpiTag &- Self.compactTagBase
             if context == Communicator.worldContext, tag == nil || tag == received, take(head) { return received }
-            deliver(RankMessage(context: Communicator.worldContext, source: source, tag: received, data: ByteBuffer(bytes: head)))
+            deliver(Self.compactMessage(tag: mpiTag, from: source, data: ByteBuffer(bytes: head)))
             return nil
         case Self.messageTag: break
         case Self.goodbyeTag:
             event(.goodbye(source))
             return nil
         default:
-            failed(.malformedMessage(from: source, "a message of MPI tag \(mpiTag), which FleetMPI does not send, or the rest of a message without its head"))
+            failUnknown(tag: mpiTag, from: source)
             return nil
         }
         guard Int(count) == Self.directLimit else { return offer(head, from: source, context: context, tag: tag, take: take) }
