@@ -254,7 +254,7 @@ extension Communicator {
         try checkOpen()
         return try await onLoop {
             let pattern = MessagePattern(context: context, source: try source.map { try worldRank(of: $0) }, tag: tag)
-            let arrived = try await world.wait(until: { (try? world.mailbox.peek(pattern)) != nil || world.mailbox.failure != nil }) {
+            let arrived = try await world.wait(from: pattern.source, until: { (try? world.mailbox.peek(pattern)) != nil || world.mailbox.failure != nil }) {
                 try await world.mailbox.probe(pattern)
             }
             if let arrived { return status(of: arrived) }

@@ -259,7 +259,7 @@ public final class Communicator: Sendable {
             }
         }
         defer { timer?.cancel() }
-        let message = try await world.wait(until: { receive.isCompleted }) {
+        let message = try await world.wait(from: receive.pattern.source, until: { receive.isCompleted }) {
             try await withTaskCancellationHandler {
                 try await receive.wait()
             } onCancel: {

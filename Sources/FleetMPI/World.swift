@@ -29,8 +29,8 @@ final class World: Sendable {
         case sharedMemory(Unmanaged<SharedMemoryLinks>)
         case library(Unmanaged<LibraryLinks>)
     }
-    /// Over TCP: polls the connections' sockets before a wait suspends (``BusyPoll``).
-    private let busyPoll: NIOLoopBound<BusyPoll>?
+    /// Over TCP: polls the connections' sockets before a wait suspends.
+    private let socketPolling: NIOLoopBound<SocketPolling>?
     private let launcher: LauncherLink?
     private let logger: Logger
     private let state = Mutex(State())
@@ -55,7 +55,7 @@ final class World: Sendable {
 
     private init(
         rank: Int, size: Int, mailbox: Mailbox, executor: EventLoopTaskExecutor, timeout: Duration?,
-        group: MultiThreadedEventLoopGroup?, links: RankLinks, busyPoll: NIOLoopBound<BusyPoll>? = nil,
+        group: MultiThreadedEventLoopGroup?, links: RankLinks, socketPolling: NIOLoopBound<SocketPolling>? = nil,
         launcher: LauncherLink?, logger: Logger
     ) {
         self.rank = rank
@@ -70,7 +70,7 @@ final class World: Sendable {
         case let .polled(links as LibraryLinks): self.direct = .library(.passUnretained(links))
         default: self.direct = nil
         }
-        self.busyPoll = busyPoll
+        self.socketPolling = socketPolling
         self.launcher = launcher
         self.logger = logger
         state.withLock { $0.goodbyesMissing = Set((0..<size).filter { $0 != rank }) }
@@ -169,12 +169,15 @@ final class World: Sendable {
 
         let channels = links.compactMap { $0 }
         let budget = environment.spinBudget(ranks: size)
-        let busyPoll = try await loop.submit {
-            BusyPoll(channels: channels, on: loop, budget: budget).map { NIOLoopBound($0, eventLoop: loop) }
+        let socketPolling = try await loop.submit { [links] in
+            BusyPoll(channels: channels, on: loop, budget: budget).map { poll in
+                let readers = links.map { $0.flatMap { SocketReader(channel: $0, sizes: Self.receiveBuffers) } }
+                return NIOLoopBound(SocketPolling(poll: poll, readers: readers), eventLoop: loop)
+            }
         }.get()
         let world = World(
             rank: rank, size: size, mailbox: mailbox, executor: EventLoopTaskExecutor(loop), timeout: environment.timeout,
-            group: group, links: .tcp(links), busyPoll: busyPoll, launcher: launcher, logger: logger)
+            group: group, links: .tcp(links), socketPolling: socketPolling, launcher: launcher, logger: logger)
         joining.hand(to: world)
         launcher.whenLost { reason in world.launcherLost(reason) }
         return world
@@ -370,26 +373,37 @@ final class World: Sendable {
 
     /// Waits until `done` holds. Over TCP, messages arrive by reads on the loop: `suspend` waits
     /// for what signals it (a receive completed, a write done); on the loop, the rank first
-    /// polls its sockets until one has data, so that the loop reads it without being woken
-    /// (``BusyPoll``). Over shared memory, the rank polls its rings first
+    /// polls its sockets (``BusyPoll``). A wait for a message from `source` reads that rank's
+    /// socket itself while it polls (``SocketReader``), so that the message is taken and the
+    /// wait ends without suspending; other waits poll until a socket has data, so that the loop
+    /// reads it without being woken. Over shared memory, the rank polls its rings first
     /// (``SharedMemoryLinks/wait(until:orSuspend:)``), on its loop.
     ///
     /// - Returns: what `suspend` returned, or `nil` when `done` held without it.
-    nonisolated(nonsending) func wait<T>(until done: () -> Bool, orSuspend suspend: nonisolated(nonsending) () async throws -> T) async throws -> T? {
+    nonisolated(nonsending) func wait<T>(
+        from source: Int? = nil, until done: () -> Bool, orSuspend suspend: nonisolated(nonsending) () async throws -> T
+    ) async throws -> T? {
         guard case let .polled(links) = links else {
-            guard let busyPoll, case let .tcp(channels) = links, isOnLoop, !done() else {
+            guard let socketPolling, case let .tcp(channels) = links, isOnLoop, !done() else {
                 return try await suspend()
             }
-            let poll = busyPoll.value
+            let polling = socketPolling.value
+            let poll = polling.poll
             poll.waitStarted()
-            // Not while a write waits for room: NIO finishes it only between polls.
-            if poll.shouldPoll(), channels.allSatisfy({ $0?.isWritable ?? true }) {
-                poll.poll(until: { done() || executor.hasQueuedWork })
+            // Not while a write waits for the socket: NIO finishes it only between polls.
+            if poll.shouldPoll(), channels.allSatisfy(\.isWritten) {
+                let ends = { done() || self.executor.hasQueuedWork }
+                if let source, source != rank, let reader = polling.readers[source] {
+                    poll.poll(reading: reader, until: ends)
+                } else {
+                    poll.poll(until: ends)
+                }
             }
             defer {
                 // A caller isolated to an actor may come back elsewhere.
                 if isOnLoop { poll.waitEnded() }
             }
+            if done() { return nil }
             return try await suspend()
         }
         if isOnLoop { return try await links.wait(until: done, orSuspend: suspend) }
@@ -520,7 +534,7 @@ final class World: Sendable {
         switch links {
         case let .tcp(channels):
             for case let channel? in channels { try? await channel.close() }
-            if let busyPoll { executor.eventLoop.execute { busyPoll.value.release() } }
+            if let socketPolling { executor.eventLoop.execute { socketPolling.value.poll.release() } }
         case let .polled(links):
             await onLoop { links.close() }
         }
@@ -559,6 +573,23 @@ enum RankLinks: Sendable {
     case tcp([(any Channel)?])
     /// Shared memory or an MPI library: links the rank polls.
     case polled(any PolledLinks)
+}
+
+extension Optional<any Channel> {
+    /// Whether everything written to the connection has gone to its socket (on its loop): a
+    /// write still buffered makes progress only when the loop runs. (`true` for no connection.)
+    fileprivate var isWritten: Bool {
+        guard let self else { return true }
+        return ((try? self.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0) == 0
+    }
+}
+
+/// How a rank polls its TCP connections before a wait suspends: one ``BusyPoll`` over them
+/// all, and a ``SocketReader`` of each (by world rank; `nil` for this rank, or where the
+/// socket cannot be read directly).
+struct SocketPolling {
+    let poll: BusyPoll
+    let readers: [SocketReader?]
 }
 
 /// The connections of a rank that is joining: the accepted ones as they identify themselves,

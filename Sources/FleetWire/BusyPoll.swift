@@ -147,6 +147,35 @@ package final class BusyPoll {
         }
     }
 
+    /// Polls like ``poll(until:)`` for a wait that expects its message on `reader`'s connection:
+    /// reads that socket itself, handing what arrives to its pipeline, until `done` holds or the
+    /// budget has passed. Every eighth turn it also asks the loop's set, and ends when another
+    /// of its sockets has data, so that the loop goes on serving every connection.
+    ///
+    /// - Returns: whether `done` held, or another socket had data, before the budget ran out.
+    @discardableResult
+    package func poll(reading reader: SocketReader, until done: () -> Bool) -> Bool {
+        guard !released else { return false }
+        let deadline = NIODeadline.now() + budget
+        var turns = 0
+        while true {
+            switch reader.read() {
+            case .read: if done() { return true }
+            case .empty: break
+            // Left to NIO: a socket that ended shows in the set.
+            case .ended: return done() || poll(until: done)
+            }
+            turns &+= 1
+            if turns & 7 == 0 {
+                // Another socket has data, unless it is this one's, come in meanwhile.
+                if sockets.count > 1, sockets.hasData(), reader.read() != .read { return true }
+                if done() { return true }
+                if NIODeadline.now() >= deadline { return false }
+                sched_yield()
+            }
+        }
+    }
+
     deinit {
         release()
     }

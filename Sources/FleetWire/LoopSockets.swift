@@ -59,6 +59,9 @@ package final class LoopSockets: Sendable {
         }
     }
 
+    /// How many sockets are in the set.
+    var count: Int { users.load(ordering: .relaxed) }
+
     /// Whether a socket of the set has data (or was closed by its peer), without waiting.
     func hasData() -> Bool {
         var event = epoll_event()

@@ -173,13 +173,13 @@ struct BusyPollTests {
     }
 }
 
-private func seconds(since start: NIODeadline) -> Double {
+func seconds(since start: NIODeadline) -> Double {
     Double((NIODeadline.now() - start).nanoseconds) / 1e9
 }
 
 /// Runs `body` with `count` TCP connections on loopback: the accepted ends, all on `loop`, and
 /// the dialled ends, on another loop. Closes everything afterwards, also when setting up fails.
-private func withConnections(
+func withConnections(
     _ count: Int,
     _ body: (any EventLoop, [any Channel], [any Channel]) async throws -> Void
 ) async throws {

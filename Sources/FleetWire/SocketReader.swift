@@ -1,0 +1,83 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import NIOCore
+
+/// Reads a connection's socket on its event loop, between the loop's own turns, and hands what
+/// it reads to the channel's pipeline as NIO's own read would: for a wait that expects the next
+/// message on this connection and polls for it (``BusyPoll/poll(reading:until:)``).
+///
+/// When a loop learns of data from `epoll_wait`, a message costs three system calls: the poll
+/// that sees it, NIO's `epoll_wait` and NIO's `read`. A reader polling with `read` itself costs
+/// one, the read that brings the data, and the waiting task goes on within the same turn of the
+/// loop, without suspending.
+///
+/// The bytes go through the whole pipeline from its head, after any the pipeline holds already,
+/// so messages keep their order whichever way they came in. The reader stays out of what NIO
+/// handles better: the end of the stream and errors are left for NIO's next read (a read that
+/// meets them reports ``ReadOutcome/ended`` and reads no more), and so is a channel that is no
+/// longer active, whose descriptor may already belong to another socket.
+///
+/// Not thread-safe: every method runs on the channel's event loop.
+package final class SocketReader {
+    /// What one ``read()`` did.
+    package enum ReadOutcome {
+        /// Bytes arrived and went through the pipeline.
+        case read
+        /// Nothing has arrived yet.
+        case empty
+        /// The connection is closing, closed, or failed: NIO reads it from here on.
+        case ended
+    }
+
+    private let channel: any Channel
+    private let descriptor: CInt
+    private var sizes: AdaptiveRecvByteBufferAllocator
+    /// The buffer the next read fills: made when the last one was handed on, kept while reads
+    /// find nothing.
+    private var buffer: ByteBuffer?
+    private var ended = false
+
+    /// A reader of `channel`'s socket, whose read buffers are sized by `sizes` as NIO sizes its
+    /// own; `nil` when the channel has no socket that can be found (see
+    /// ``BusyPoll``). Call on the channel's event loop, once the channel is active.
+    package init?(channel: any Channel, sizes: AdaptiveRecvByteBufferAllocator) {
+        guard channel.isActive, let descriptor = BusyPoll.socketDescriptor(of: channel) else { return nil }
+        self.channel = channel
+        self.descriptor = descriptor
+        self.sizes = sizes
+    }
+
+    /// Reads once, without waiting, and hands what arrived to the pipeline
+    /// (`channelRead`, then `channelReadComplete`).
+    package func read() -> ReadOutcome {
+        guard !ended, channel.isActive else {
+            ended = true
+            return .ended
+        }
+        var buffer = self.buffer ?? sizes.buffer(allocator: channel.allocator)
+        self.buffer = nil
+        let count = buffer.withUnsafeMutableWritableBytes { bytes in
+            recv(descriptor, bytes.baseAddress, bytes.count, CInt(MSG_DONTWAIT))
+        }
+        if count > 0 {
+            buffer.moveWriterIndex(forwardBy: count)
+            _ = sizes.record(actualReadBytes: count)
+            let pipeline = channel.pipeline.syncOperations
+            pipeline.fireChannelRead(NIOAny(buffer))
+            pipeline.fireChannelReadComplete()
+            return .read
+        }
+        if count < 0, errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR {
+            self.buffer = buffer
+            return .empty
+        }
+        // The end of the stream, or an error: NIO's read sees it too and closes the channel
+        // (an error such as ECONNRESET is reported once, so NIO sees the end of the stream).
+        ended = true
+        if count < 0 { channel.close(promise: nil) }
+        return .ended
+    }
+}
