@@ -27,6 +27,12 @@ import NIOCore
 ///   loop has become idle). A wait that calls ``poll(until:)`` itself (FleetMPI's) is not
 ///   counted so: a message already there when a rank starts waiting is no sign of a busy loop.
 ///
+/// A poll that expects its message on one connection reads that socket itself
+/// (``SocketReader``): the message goes through the pipeline within the poll, with one system
+/// call, and the loop need not learn of it from `epoll_wait` first. Measured with
+/// `fleet bench rpc` on the same VM, a remote call made on the loop went from about 17 µs to
+/// about 14 µs so.
+///
 /// The sockets of all Fleet connections on one event loop share one epoll set
 /// (``LoopSockets``): polling for one connection ends when any of them has data, so a loop
 /// that serves several peers keeps serving all of them. Work queued on the loop through any
@@ -47,6 +53,9 @@ package final class BusyPoll {
     private var skipped = 0
     private var scheduled = false
     private var released = false
+    /// The reader of the connection's socket, for a poll of one connection: its polls read the
+    /// socket themselves (``poll(reading:until:)``).
+    private var reader: SocketReader?
 
     /// Polling starts on the 16th wait at the latest, even after long waits.
     static let probeInterval = 16
@@ -57,6 +66,7 @@ package final class BusyPoll {
     /// Call on the channel's event loop, once the channel is active.
     package convenience init?(channel: any Channel, budget: Duration) {
         self.init(channels: [channel], on: channel.eventLoop, budget: budget)
+        reader = SocketReader(channel: channel, sizes: AdaptiveRecvByteBufferAllocator())
     }
 
     /// Registers the sockets of `channels`, which all run on `loop`, with its set: for a wait
@@ -108,7 +118,8 @@ package final class BusyPoll {
     }
 
     /// Polls once the loop has run what it has queued, when ``shouldPoll()`` holds: until a
-    /// socket of the loop's set has data, `done` holds, or the budget has passed.
+    /// socket of the loop's set has data, `done` holds, or the budget has passed. A poll of one
+    /// connection reads its socket itself, and ends after the first read that brings data.
     ///
     /// A loop that has data or work at its first look is busy, and then polling would only add a
     /// system call to each of its turns: after two such looks in a row, ``shouldPoll()`` holds
@@ -124,7 +135,13 @@ package final class BusyPoll {
                 return
             }
             self.busyPolls = 0
-            self.poll(until: done)
+            if let reader = self.reader {
+                // Until a read: what it brought is the peer's message, or its start.
+                let reads = reader.reads
+                self.poll(reading: reader, until: { done() || reader.reads != reads })
+            } else {
+                self.poll(until: done)
+            }
         }
     }
 

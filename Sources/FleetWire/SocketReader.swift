@@ -39,6 +39,8 @@ package final class SocketReader {
     /// find nothing.
     private var buffer: ByteBuffer?
     private var ended = false
+    /// How many reads brought data.
+    package private(set) var reads = 0
 
     /// A reader of `channel`'s socket, whose read buffers are sized by `sizes` as NIO sizes its
     /// own; `nil` when the channel has no socket that can be found (see
@@ -64,6 +66,7 @@ package final class SocketReader {
         }
         if count > 0 {
             buffer.moveWriterIndex(forwardBy: count)
+            reads &+= 1
             _ = sizes.record(actualReadBytes: count)
             let pipeline = channel.pipeline.syncOperations
             pipeline.fireChannelRead(NIOAny(buffer))

@@ -121,6 +121,33 @@ struct SocketReaderTests {
         }
     }
 
+    @Test func aPollOfOneConnectionReadsItsSocketAndEndsAfterTheRead() async throws {
+        try await withConnections(1) { loop, served, dialled in
+            let collected = try await Collector.add(to: served[0])
+            let poll = try await loop.submit { BusyPoll(channel: served[0], budget: .seconds(5)).map { NIOLoopBound($0, eventLoop: loop) } }.get()
+            let bound = try #require(poll)
+            let write = dialled[0].eventLoop.scheduleTask(in: .milliseconds(100)) {
+                dialled[0].writeAndFlush(ByteBuffer(string: "reply"), promise: nil)
+            }
+            defer { write.cancel() }
+            let seenWithinThePoll = Flag()
+            let start = NIODeadline.now()
+            try await loop.submit {
+                bound.value.pollSoon(on: loop, until: {
+                    if !collected.text.isEmpty { seenWithinThePoll.set() }
+                    return false
+                })
+            }.get()
+            // The poll ran; the loop is free again well before the budget.
+            try await loop.submit {}.get()
+            let waited = seconds(since: start)
+            try await loop.submit { bound.value.release() }.get()
+            #expect(collected.text == "reply")
+            #expect(seenWithinThePoll.isSet)
+            #expect(waited >= 0.05 && waited < 4)
+        }
+    }
+
     @Test func aChannelWithoutASocketHasNoReader() {
         let embedded = EmbeddedChannel()
         #expect(SocketReader(channel: embedded, sizes: AdaptiveRecvByteBufferAllocator()) == nil)
@@ -146,6 +173,13 @@ private func readDirectly(
 private func eventually(_ condition: () -> Bool) async throws {
     for _ in 0..<500 where !condition() { try await Task.sleep(for: .milliseconds(10)) }
     try #require(condition())
+}
+
+/// A flag set once, from any thread.
+private final class Flag: Sendable {
+    private let value = Mutex(false)
+    var isSet: Bool { value.withLock { $0 } }
+    func set() { value.withLock { $0 = true } }
 }
 
 /// Collects what a channel's pipeline reads, in order.
