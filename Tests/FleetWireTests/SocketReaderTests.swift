@@ -12,10 +12,7 @@ struct SocketReaderTests {
     @Test func bytesReadDirectlyAndByTheLoopReachThePipelineInOrder() async throws {
         try await withConnections(1) { loop, served, dialled in
             let collected = try await Collector.add(to: served[0])
-            let reader = try await loop.submit {
-                SocketReader(channel: served[0], sizes: AdaptiveRecvByteBufferAllocator()).map { NIOLoopBound($0, eventLoop: loop) }
-            }.get()
-            let bound = try #require(reader)
+            let bound = try await reader(of: served[0])
             #expect(try await loop.submit { bound.value.read() }.get() == .empty)
 
             // Read directly: the pipeline gets the bytes, and a read complete. (Written while the
@@ -49,10 +46,7 @@ struct SocketReaderTests {
     @Test func aResetConnectionEndsTheReaderAndClosesTheChannel() async throws {
         try await withConnections(1) { loop, served, dialled in
             let collected = try await Collector.add(to: served[0])
-            let reader = try await loop.submit {
-                SocketReader(channel: served[0], sizes: AdaptiveRecvByteBufferAllocator()).map { NIOLoopBound($0, eventLoop: loop) }
-            }.get()
-            let bound = try #require(reader)
+            let bound = try await reader(of: served[0])
             // A close with a zero linger sends a reset, which a read reports once.
             let lingering = try await dialled[0].eventLoop.submit { () -> Bool in
                 guard let descriptor = BusyPoll.socketDescriptor(of: dialled[0]) else { return false }
@@ -79,9 +73,7 @@ struct SocketReaderTests {
     @Test func aPollThatReadsEndsWhenItsConditionHoldsAfterARead() async throws {
         try await withConnections(1) { loop, served, dialled in
             let collected = try await Collector.add(to: served[0])
-            let write = dialled[0].eventLoop.scheduleTask(in: .milliseconds(100)) {
-                dialled[0].writeAndFlush(ByteBuffer(string: "late"), promise: nil)
-            }
+            let write = writeLater("late", to: dialled[0])
             defer { write.cancel() }
             let outcome = try await loop.submit { () -> (Bool, Double, String)? in
                 guard let poll = BusyPoll(channel: served[0], budget: .seconds(5)),
@@ -102,9 +94,7 @@ struct SocketReaderTests {
     @Test func aPollThatReadsOneSocketEndsWhenAnotherHasData() async throws {
         try await withConnections(2) { loop, served, dialled in
             let first = try await Collector.add(to: served[0])
-            let write = dialled[1].eventLoop.scheduleTask(in: .milliseconds(100)) {
-                dialled[1].writeAndFlush(ByteBuffer(string: "other"), promise: nil)
-            }
+            let write = writeLater("other", to: dialled[1])
             defer { write.cancel() }
             let outcome = try await loop.submit { () -> (Bool, Double)? in
                 guard let poll = BusyPoll(channels: served, on: loop, budget: .seconds(5)),
@@ -126,9 +116,7 @@ struct SocketReaderTests {
             let collected = try await Collector.add(to: served[0])
             let poll = try await loop.submit { BusyPoll(channel: served[0], budget: .seconds(5)).map { NIOLoopBound($0, eventLoop: loop) } }.get()
             let bound = try #require(poll)
-            let write = dialled[0].eventLoop.scheduleTask(in: .milliseconds(100)) {
-                dialled[0].writeAndFlush(ByteBuffer(string: "reply"), promise: nil)
-            }
+            let write = writeLater("reply", to: dialled[0])
             defer { write.cancel() }
             let seenWithinThePoll = Flag()
             let start = NIODeadline.now()
@@ -152,6 +140,19 @@ struct SocketReaderTests {
         let embedded = EmbeddedChannel()
         #expect(SocketReader(channel: embedded, sizes: AdaptiveRecvByteBufferAllocator()) == nil)
     }
+}
+
+/// Writes `text` to `channel` 100 ms from now.
+private func writeLater(_ text: String, to channel: any Channel) -> Scheduled<Void> {
+    channel.eventLoop.scheduleTask(in: .milliseconds(100)) { channel.writeAndFlush(ByteBuffer(string: text), promise: nil) }
+}
+
+/// A reader of `channel`, made on its loop.
+private func reader(of channel: any Channel) async throws -> NIOLoopBound<SocketReader> {
+    let reader = try await channel.eventLoop.submit {
+        SocketReader(channel: channel, sizes: AdaptiveRecvByteBufferAllocator()).map { NIOLoopBound($0, eventLoop: channel.eventLoop) }
+    }.get()
+    return try #require(reader)
 }
 
 /// Runs `write` on `loop`, then reads `reader` there until `done` holds; `false` after 5 seconds.
