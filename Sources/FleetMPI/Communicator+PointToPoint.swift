@@ -90,7 +90,7 @@ extension Communicator {
         let target = try worldRank(of: destination)
         // A large one waits until it is written (backpressure): the usual way.
         guard RankMessageHeader.size + body.count < World.settledSize else { return false }
-        _ = try world.writeOnLoop(context: context, tag: tag, body: body, to: target)
+        _ = try world.writeOnLoop(context: context, tag: tag, body: body, to: target, tracked: false)
         return true
     }
 

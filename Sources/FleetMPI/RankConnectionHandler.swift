@@ -57,6 +57,10 @@ enum RankLinkEvent: Sendable {
 /// Sits after FleetWire's handlers on a connection to another rank: hands each message to the
 /// ``Mailbox`` within the read that brought it in, learns who dialled from its hello, and
 /// reports goodbyes and closed connections.
+///
+/// Once it has seen a frame (so the connection is authenticated) and knows the peer, it takes
+/// the messages that follow straight from the frame decoder (``FrameSink``), past the pipeline's
+/// hops; other frames still come through the pipeline, in order.
 final class RankConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = Frame
     typealias OutboundOut = Frame
@@ -68,16 +72,19 @@ final class RankConnectionHandler: ChannelInboundHandler {
     private var saidGoodbye = false
     private let identified: (Int, any Channel) -> Bool
     private let event: (RankLinkEvent) -> Void
+    private let sink: FrameSink?
 
     /// - Parameters:
     ///   - peer: the rank dialled, or `nil` on an accepted connection.
     ///   - identified: an accepted connection's peer said who it is; returns `false` to refuse it
     ///     (a rank that is already connected, or no rank of this job).
     ///   - event: the peer said goodbye, or the connection closed.
+    ///   - sink: the connection's frame sink (``WirePipeline/configure(_:role:configuration:tlsContext:sink:)``).
     init(
-        mailbox: Mailbox, size: Int, peer: Int?,
+        mailbox: Mailbox, size: Int, peer: Int?, sink: FrameSink? = nil,
         identified: @escaping (Int, any Channel) -> Bool, event: @escaping (RankLinkEvent) -> Void
     ) {
+        self.sink = sink
         self.mailbox = mailbox
         self.size = size
         self.peer = peer
@@ -86,13 +93,13 @@ final class RankConnectionHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var frame = unwrapInboundIn(data)
+        let frame = unwrapInboundIn(data)
+        defer { takeMessagesFromTheDecoder() }
         switch frame.kind {
         case .rankMessage:
-            guard let peer, let header = RankMessageHeader.read(from: &frame.payload) else {
+            guard take(frame) else {
                 return context.fireErrorCaught(WireError.malformedPayload(.rankMessage, peer == nil ? "message before hello" : "short header"))
             }
-            mailbox.deliver(RankMessage(context: header.context, source: peer, tag: header.tag, data: frame.payload))
         case .message where peer == nil:
             guard let hello = try? frame.decode(RankHello.self), (0..<size).contains(hello.rank),
                   identified(hello.rank, context.channel) else {
@@ -105,6 +112,28 @@ final class RankConnectionHandler: ChannelInboundHandler {
         default:
             context.fireErrorCaught(WireError.malformedPayload(frame.kind, "unexpected between ranks"))
         }
+    }
+
+    /// Delivers a message from the peer to the mailbox; `false` for another frame, a message
+    /// before the hello, or one too short for its header.
+    private func take(_ frame: Frame) -> Bool {
+        guard frame.kind == .rankMessage, let peer else { return false }
+        var payload = frame.payload
+        guard let header = RankMessageHeader.read(from: &payload) else { return false }
+        mailbox.deliver(RankMessage(context: header.context, source: peer, tag: header.tag, data: payload))
+        return true
+    }
+
+    /// Has the decoder hand messages to ``take(_:)`` from now on, once the peer is known (this
+    /// runs only for frames of an authenticated connection).
+    private func takeMessagesFromTheDecoder() {
+        guard let sink, sink.take == nil, peer != nil else { return }
+        sink.take = { frame in self.take(frame) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        // The sink's closure holds this handler.
+        sink?.take = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -29,8 +29,8 @@ final class World: Sendable {
         case sharedMemory(Unmanaged<SharedMemoryLinks>)
         case library(Unmanaged<LibraryLinks>)
     }
-    /// Over TCP: polls the connections' sockets before a wait suspends.
-    private let socketPolling: NIOLoopBound<SocketPolling>?
+    /// Over TCP: how the rank writes to its connections and polls them, on its loop.
+    private let tcp: NIOLoopBound<TCPLinks>?
     private let launcher: LauncherLink?
     private let logger: Logger
     private let state = Mutex(State())
@@ -55,7 +55,7 @@ final class World: Sendable {
 
     private init(
         rank: Int, size: Int, mailbox: Mailbox, executor: EventLoopTaskExecutor, timeout: Duration?,
-        group: MultiThreadedEventLoopGroup?, links: RankLinks, socketPolling: NIOLoopBound<SocketPolling>? = nil,
+        group: MultiThreadedEventLoopGroup?, links: RankLinks, tcp: NIOLoopBound<TCPLinks>? = nil,
         launcher: LauncherLink?, logger: Logger
     ) {
         self.rank = rank
@@ -70,7 +70,7 @@ final class World: Sendable {
         case let .polled(links as LibraryLinks): self.direct = .library(.passUnretained(links))
         default: self.direct = nil
         }
-        self.socketPolling = socketPolling
+        self.tcp = tcp
         self.launcher = launcher
         self.logger = logger
         state.withLock { $0.goodbyesMissing = Set((0..<size).filter { $0 != rank }) }
@@ -114,9 +114,10 @@ final class World: Sendable {
             .childChannelOption(.recvAllocator, value: Self.receiveBuffers)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    _ = try WirePipeline.configure(channel, role: .server, configuration: configuration, tlsContext: nil)
+                    let sink = FrameSink()
+                    _ = try WirePipeline.configure(channel, role: .server, configuration: configuration, tlsContext: nil, sink: sink)
                     try channel.pipeline.syncOperations.addHandler(RankConnectionHandler(
-                        mailbox: mailbox, size: size, peer: nil,
+                        mailbox: mailbox, size: size, peer: nil, sink: sink,
                         identified: { peer, channel in peer > rank && joining.accepted(peer, channel) },
                         event: { joining.handle($0) }))
                 }
@@ -141,10 +142,11 @@ final class World: Sendable {
                     .channelOption(.recvAllocator, value: Self.receiveBuffers)
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
+                            let sink = FrameSink()
                             let handshake = try WirePipeline.configure(
-                                channel, role: .client(serverHostname: nil), configuration: configuration, tlsContext: nil)
+                                channel, role: .client(serverHostname: nil), configuration: configuration, tlsContext: nil, sink: sink)
                             try channel.pipeline.syncOperations.addHandler(RankConnectionHandler(
-                                mailbox: mailbox, size: size, peer: peer,
+                                mailbox: mailbox, size: size, peer: peer, sink: sink,
                                 identified: { _, _ in false },
                                 event: { joining.handle($0) }))
                             // The hello goes out first, before any message.
@@ -169,15 +171,15 @@ final class World: Sendable {
 
         let channels = links.compactMap { $0 }
         let budget = environment.spinBudget(ranks: size)
-        let socketPolling = try await loop.submit { [links] in
-            BusyPoll(channels: channels, on: loop, budget: budget).map { poll in
-                let readers = links.map { $0.flatMap { SocketReader(channel: $0, sizes: Self.receiveBuffers) } }
-                return NIOLoopBound(SocketPolling(poll: poll, readers: readers), eventLoop: loop)
-            }
+        let tcp = try await loop.submit { [links] in
+            NIOLoopBound(TCPLinks(
+                poll: BusyPoll(channels: channels, on: loop, budget: budget),
+                readers: links.map { $0.flatMap { SocketReader(channel: $0, sizes: Self.receiveBuffers) } },
+                writers: links.map { $0.flatMap { FrameWriter(channel: $0) } }), eventLoop: loop)
         }.get()
         let world = World(
             rank: rank, size: size, mailbox: mailbox, executor: EventLoopTaskExecutor(loop), timeout: environment.timeout,
-            group: group, links: .tcp(links), socketPolling: socketPolling, launcher: launcher, logger: logger)
+            group: group, links: .tcp(links), tcp: tcp, launcher: launcher, logger: logger)
         joining.hand(to: world)
         launcher.whenLost { reason in world.launcherLost(reason) }
         return world
@@ -298,10 +300,11 @@ final class World: Sendable {
 
     /// Hands one message (a buffer from ``messageBuffer(context:tag:capacity:)``) to the
     /// connection to `destination` at once, or to this rank's own mailbox: messages leave in the
-    /// order written.
+    /// order written. A write that is not `tracked` returns no future over TCP, on the loop
+    /// (for a caller that would not wait for it).
     ///
-    /// - Returns: the write, or `nil` for a message to this rank.
-    func write(_ data: ByteBuffer, to destination: Int) throws -> EventLoopFuture<Void>? {
+    /// - Returns: the write, or `nil` for a message to this rank (or one not tracked).
+    func write(_ data: consuming ByteBuffer, to destination: Int, tracked: Bool = true) throws -> EventLoopFuture<Void>? {
         if destination == rank {
             if let failure = mailbox.failure { throw failure }
             var body = data
@@ -314,9 +317,16 @@ final class World: Sendable {
         switch links {
         case let .tcp(channels):
             guard let channel = channels[destination] else { throw CommunicatorError.invalidRank(destination, size: size) }
+            // On the loop straight to the encoder's socket side, past the pipeline's tail.
+            if let tcp, isOnLoop, let writer = tcp.value.writers[destination] {
+                let promise = tracked ? channel.eventLoop.makePromise(of: Void.self) : nil
+                writer.writeAndFlush(.rankMessage, payload: data, promise: promise)
+                return promise?.futureResult
+            }
             return channel.writeAndFlush(Frame(kind: .rankMessage, payload: data))
         case let .polled(links):
             let loop = executor.eventLoop
+            let data = copy data
             if loop.inEventLoop { return links.write(data, to: destination) }
             return loop.flatSubmit { links.write(data, to: destination) ?? loop.makeSucceededVoidFuture() }
         }
@@ -332,9 +342,12 @@ final class World: Sendable {
         return try write(RankMessageHeader.message(context: context, tag: tag, body: body), to: destination)
     }
 
-    /// ``write(context:tag:body:to:)`` for a caller on the loop.
+    /// ``write(context:tag:body:to:)`` for a caller on the loop; one that would not wait for the
+    /// write asks for it not to be `tracked` (see ``write(_:to:tracked:)``).
     @inline(__always)
-    func writeOnLoop(context: UInt64, tag: Int32, body: UnsafeRawBufferPointer, to destination: Int) throws -> EventLoopFuture<Void>? {
+    func writeOnLoop(
+        context: UInt64, tag: Int32, body: UnsafeRawBufferPointer, to destination: Int, tracked: Bool = true
+    ) throws -> EventLoopFuture<Void>? {
         assert(isOnLoop)
         if let direct, destination != rank {
             try checkWritable(size: RankMessageHeader.size + body.count)
@@ -345,7 +358,7 @@ final class World: Sendable {
                 return links._withUnsafeGuaranteedRef { $0.write(context: context, tag: tag, body: body, to: destination) }
             }
         }
-        return try write(RankMessageHeader.message(context: context, tag: tag, body: body), to: destination)
+        return try write(RankMessageHeader.message(context: context, tag: tag, body: body), to: destination, tracked: tracked)
     }
 
     /// Waits for a write; a failed one is the job's failure, or the destination's.
@@ -384,11 +397,10 @@ final class World: Sendable {
         from source: Int? = nil, until done: () -> Bool, orSuspend suspend: nonisolated(nonsending) () async throws -> T
     ) async throws -> T? {
         guard case let .polled(links) = links else {
-            guard let socketPolling, case let .tcp(channels) = links, isOnLoop, !done() else {
+            guard let tcp, case let .tcp(channels) = links, isOnLoop, !done(), let poll = tcp.value.poll else {
                 return try await suspend()
             }
-            let polling = socketPolling.value
-            let poll = polling.poll
+            let polling = tcp.value
             poll.waitStarted()
             // Not while a write waits for the socket: NIO finishes it only between polls.
             if poll.shouldPoll(), channels.allSatisfy(\.isWritten) {
@@ -534,7 +546,7 @@ final class World: Sendable {
         switch links {
         case let .tcp(channels):
             for case let channel? in channels { try? await channel.close() }
-            if let socketPolling { executor.eventLoop.execute { socketPolling.value.poll.release() } }
+            if let tcp { executor.eventLoop.execute { tcp.value.poll?.release() } }
         case let .polled(links):
             await onLoop { links.close() }
         }
@@ -584,12 +596,13 @@ extension Optional<any Channel> {
     }
 }
 
-/// How a rank polls its TCP connections before a wait suspends: one ``BusyPoll`` over them
-/// all, and a ``SocketReader`` of each (by world rank; `nil` for this rank, or where the
-/// socket cannot be read directly).
-struct SocketPolling {
-    let poll: BusyPoll
+/// How a rank uses its TCP connections on its loop: one ``BusyPoll`` over them all (`nil` when
+/// polling is off), and a ``SocketReader`` and a ``FrameWriter`` of each (by world rank; `nil`
+/// for this rank, or where the socket cannot be read or the frames written directly).
+struct TCPLinks {
+    let poll: BusyPoll?
     let readers: [SocketReader?]
+    let writers: [FrameWriter?]
 }
 
 /// The connections of a rank that is joining: the accepted ones as they identify themselves,

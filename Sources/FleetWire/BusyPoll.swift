@@ -173,6 +173,7 @@ package final class BusyPoll {
     @discardableResult
     package func poll(reading reader: SocketReader, until done: () -> Bool) -> Bool {
         guard !released else { return false }
+        reader.recheck()
         let deadline = NIODeadline.now() + budget
         var turns = 0
         while true {

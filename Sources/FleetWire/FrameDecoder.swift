@@ -15,21 +15,36 @@ public struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
 
     private let fixedLimit: Int
     private let limit: PayloadLimit?
+    /// Where frames go before the pipeline, when set (``FrameSink``).
+    private let sink: FrameSink?
 
     /// Creates a decoder that accepts payloads of up to `maximumPayloadSize` bytes.
     public init(maximumPayloadSize: Int = Frame.defaultMaximumPayloadSize) {
         self.fixedLimit = min(maximumPayloadSize, Int(UInt32.max))
         self.limit = nil
+        self.sink = nil
     }
 
-    /// Creates a decoder whose limit can change while it runs (the handshake raises it).
-    init(limit: PayloadLimit) {
+    /// Creates a decoder whose limit can change while it runs (the handshake raises it), and
+    /// which offers frames to `sink` first.
+    init(limit: PayloadLimit, sink: FrameSink? = nil) {
         self.fixedLimit = limit.value
         self.limit = limit
+        self.sink = sink
     }
 
-    /// Decodes one frame, or returns `nil` when more bytes are needed.
+    /// Decodes one frame for the pipeline, or returns `nil` when more bytes are needed. Frames
+    /// that the ``FrameSink`` takes meanwhile are not returned.
     public mutating func decode(buffer: inout ByteBuffer) throws -> Frame? {
+        while let frame = try decodeOne(buffer: &buffer) {
+            if let take = sink?.take, take(frame) { continue }
+            return frame
+        }
+        return nil
+    }
+
+    /// Decodes the next frame, or returns `nil` when more bytes are needed.
+    private func decodeOne(buffer: inout ByteBuffer) throws -> Frame? {
         guard let kindByte = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self),
               let length = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt32.self)
         else { return nil }

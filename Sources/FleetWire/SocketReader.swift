@@ -39,6 +39,9 @@ package final class SocketReader {
     /// find nothing.
     private var buffer: ByteBuffer?
     private var ended = false
+    /// Whether the channel was found active since it last could have closed (a read handed on,
+    /// or other work of the loop: see ``recheck()``). Asking takes a lock in NIO.
+    private var checked = false
     /// How many reads brought data.
     package private(set) var reads = 0
 
@@ -52,12 +55,22 @@ package final class SocketReader {
         self.sizes = sizes
     }
 
+    /// Has the next ``read()`` ask whether the channel is still active: call it when the loop
+    /// may have run other work since the last read (a new poll).
+    package func recheck() {
+        checked = false
+    }
+
     /// Reads once, without waiting, and hands what arrived to the pipeline
     /// (`channelRead`, then `channelReadComplete`).
     package func read() -> ReadOutcome {
-        guard !ended, channel.isActive else {
-            ended = true
-            return .ended
+        guard !ended else { return .ended }
+        if !checked {
+            guard channel.isActive else {
+                ended = true
+                return .ended
+            }
+            checked = true
         }
         var buffer = self.buffer ?? sizes.buffer(allocator: channel.allocator)
         self.buffer = nil
@@ -71,6 +84,8 @@ package final class SocketReader {
             let pipeline = channel.pipeline.syncOperations
             pipeline.fireChannelRead(NIOAny(buffer))
             pipeline.fireChannelReadComplete()
+            // A handler may have closed the channel.
+            checked = false
             return .read
         }
         if count < 0, errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR {

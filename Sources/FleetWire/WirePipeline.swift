@@ -13,11 +13,13 @@ package enum WirePipeline {
         case client(serverHostname: String?)
     }
 
-    /// Adds Fleet's handlers to `channel`; must run on the channel's event loop.
+    /// Adds Fleet's handlers to `channel`; must run on the channel's event loop. Frames are
+    /// offered to `sink` first, once it is set (``FrameSink``).
     ///
     /// - Returns: a future that completes with the peer once the handshake succeeds.
     package static func configure(
-        _ channel: any Channel, role: Role, configuration: WireConfiguration, tlsContext: NIOSSLContext?
+        _ channel: any Channel, role: Role, configuration: WireConfiguration, tlsContext: NIOSSLContext?,
+        sink: FrameSink? = nil
     ) throws -> EventLoopFuture<PeerInfo> {
         let operations = channel.pipeline.syncOperations
         if let tlsContext {
@@ -41,7 +43,7 @@ package enum WirePipeline {
         )
         do {
             try operations.addHandlers([
-                ByteToMessageHandler(FrameDecoder(limit: limit)),
+                ByteToMessageHandler(FrameDecoder(limit: limit, sink: sink)),
                 FrameEncoder(maximumPayloadSize: configuration.maximumPayloadSize),
                 handshake,
                 WireControlHandler(logger: configuration.logger),

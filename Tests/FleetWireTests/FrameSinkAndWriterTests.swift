@@ -1,0 +1,89 @@
+import NIOCore
+import NIOEmbedded
+import Testing
+
+@testable import FleetWire
+
+@Suite("Frames past the pipeline: FrameSink and FrameWriter")
+struct FrameSinkAndWriterTests {
+    @Test func theSinkTakesItsFramesAndThePipelineGetsTheRestInOrder() throws {
+        let sink = FrameSink()
+        let channel = EmbeddedChannel()
+        var order: [String] = []
+        let recorder = Recorder { order.append("pipeline \(String(buffer: $0.payload))") }
+        try channel.pipeline.syncOperations.addHandlers([
+            ByteToMessageHandler(FrameDecoder(limit: PayloadLimit(1 << 20), sink: sink)), recorder,
+        ])
+        // Until it is set, every frame goes through the pipeline.
+        try channel.writeInbound(wire([Frame(kind: .rankMessage, payload: ByteBuffer(string: "early"))]))
+        sink.take = { frame in
+            guard frame.kind == .rankMessage else { return false }
+            order.append("sink \(String(buffer: frame.payload))")
+            return true
+        }
+        // One read with frames of both kinds, the last one split across two reads.
+        var bytes = wire([
+            Frame(kind: .rankMessage, payload: ByteBuffer(string: "1")), Frame(kind: .message, payload: ByteBuffer(string: "2")),
+            Frame(kind: .rankMessage, payload: ByteBuffer(string: "3")), Frame(kind: .rankMessage, payload: ByteBuffer(string: "4")),
+            Frame(kind: .message, payload: ByteBuffer(string: "5")), Frame(kind: .rankMessage, payload: ByteBuffer(string: "six")),
+        ])
+        let head = bytes.readSlice(length: bytes.readableBytes - 2)!
+        try channel.writeInbound(head)
+        #expect(order == ["pipeline early", "sink 1", "pipeline 2", "sink 3", "sink 4", "pipeline 5"])
+        try channel.writeInbound(bytes)
+        #expect(order.last == "sink six")
+        #expect(try channel.finish().isClean)
+    }
+
+    @Test func theWriterSendsWhatTheEncoderSendsInOrderWithThePipelinesWrites() throws {
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(FrameEncoder(maximumPayloadSize: 64))
+        let writer = try #require(FrameWriter(channel: channel))
+        // With room in front, without it, and through the pipeline, interleaved.
+        var roomy = Frame.payloadBuffer(capacity: 5)
+        roomy.writeString("first")
+        writer.writeAndFlush(.rankMessage, payload: roomy, promise: nil)
+        channel.writeAndFlush(Frame(kind: .message, payload: ByteBuffer(string: "second")), promise: nil)
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        writer.writeAndFlush(.goodbye, payload: ByteBuffer(string: "third"), promise: written)
+        var sent = ByteBuffer()
+        while var chunk = try channel.readOutbound(as: ByteBuffer.self) { sent.writeBuffer(&chunk) }
+        let expected = wire([
+            Frame(kind: .rankMessage, payload: ByteBuffer(string: "first")), Frame(kind: .message, payload: ByteBuffer(string: "second")),
+            Frame(kind: .goodbye, payload: ByteBuffer(string: "third")),
+        ])
+        #expect(sent == expected)
+        try written.futureResult.wait()
+
+        // Over the encoder's limit: the write fails and nothing is sent.
+        let tooLarge = channel.eventLoop.makePromise(of: Void.self)
+        writer.writeAndFlush(.rankMessage, payload: ByteBuffer(repeating: 1, count: 65), promise: tooLarge)
+        #expect(throws: WireError.self) { try tooLarge.futureResult.wait() }
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == nil)
+        #expect(try channel.finish().isClean)
+    }
+
+    @Test func aPipelineWithoutAnEncoderHasNoWriter() {
+        #expect(FrameWriter(channel: EmbeddedChannel()) == nil)
+    }
+}
+
+/// `frames` as they travel on the wire.
+private func wire(_ frames: [Frame]) -> ByteBuffer {
+    var bytes = ByteBuffer()
+    for frame in frames {
+        bytes.writeInteger(frame.kind.rawValue)
+        bytes.writeInteger(UInt32(frame.payload.readableBytes))
+        var payload = frame.payload
+        bytes.writeBuffer(&payload)
+    }
+    return bytes
+}
+
+/// Calls `record` with each frame the pipeline brings.
+private final class Recorder: ChannelInboundHandler {
+    typealias InboundIn = Frame
+    private let record: (Frame) -> Void
+    init(_ record: @escaping (Frame) -> Void) { self.record = record }
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) { record(unwrapInboundIn(data)) }
+}
