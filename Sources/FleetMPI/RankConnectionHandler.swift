@@ -11,12 +11,15 @@ enum RankMessageHeader {
         buffer.writeInteger(tag, endianness: .little)
     }
 
-    /// A message: the header, then `body`.
+    /// A message: the header, then `body`, written in one go, in a buffer that holds its
+    /// frame's header too (for TCP).
     static func message(context: UInt64, tag: Int32, body: UnsafeRawBufferPointer) -> ByteBuffer {
-        var buffer = Frame.payloadBuffer(capacity: size + body.count)
-        write(context: context, tag: tag, into: &buffer)
-        buffer.writeBytes(body)
-        return buffer
+        Frame.payloadBuffer(kind: .rankMessage, size: size + body.count) { payload in
+            store(context: context, tag: tag, at: payload.baseAddress!)
+            if let base = body.baseAddress, !body.isEmpty {
+                (payload.baseAddress! + size).copyMemory(from: base, byteCount: body.count)
+            }
+        }
     }
 
     /// Runs `body` with the header's bytes, made on the stack: for writers that send a header
@@ -73,6 +76,17 @@ final class RankConnectionHandler: ChannelInboundHandler {
     private let identified: (Int, any Channel) -> Bool
     private let event: (RankLinkEvent) -> Void
     private let sink: FrameSink?
+    /// A receive that takes the peer's next message straight from the decoder, while
+    /// ``receiveDirectly(context:tag:take:polling:)`` runs.
+    private var direct: DirectReceive?
+    /// The tag of the message the direct receive took.
+    private var directlyTaken: Int32?
+
+    private struct DirectReceive {
+        let context: UInt64
+        let tag: Int32?
+        let take: (UnsafeRawBufferPointer) -> Bool
+    }
 
     /// - Parameters:
     ///   - peer: the rank dialled, or `nil` on an accepted connection.
@@ -114,14 +128,47 @@ final class RankConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// Delivers a message from the peer to the mailbox; `false` for another frame, a message
-    /// before the hello, or one too short for its header.
+    /// Delivers a message from the peer to the direct receive, when one waits and takes it, or
+    /// to the mailbox; `false` for another frame, a message before the hello, or one too short
+    /// for its header.
     private func take(_ frame: Frame) -> Bool {
         guard frame.kind == .rankMessage, let peer else { return false }
         var payload = frame.payload
         guard let header = RankMessageHeader.read(from: &payload) else { return false }
+        if let receive = direct {
+            // The peer's next message ends the direct receive, taken or not: one it does not
+            // match, or declines, goes to the mailbox, where the usual way finds it.
+            direct = nil
+            if receive.context == header.context, receive.tag == nil || receive.tag == header.tag,
+               payload.withUnsafeReadableBytes(receive.take) {
+                directlyTaken = header.tag
+                return true
+            }
+        }
         mailbox.deliver(RankMessage(context: header.context, source: peer, tag: header.tag, data: payload))
         return true
+    }
+
+    /// Receives the peer's next message past the mailbox, when it is of `context` and `tag` (or
+    /// any tag) and `take` accepts its body (valid during the call only): `polling` reads the
+    /// socket until the condition it gets holds (the message came) or it gives up. The
+    /// ``PolledLinks/receiveDirectly(from:context:tag:giveUp:take:)`` contract: call only when
+    /// nothing in the mailbox could take the message first; `nil` when the next message is
+    /// another (it is in the mailbox then), does not come in time, or is declined.
+    ///
+    /// - Returns: the message's tag.
+    func receiveDirectly(
+        context: UInt64, tag: Int32?, take: (UnsafeRawBufferPointer) -> Bool, polling: (() -> Bool) -> Void
+    ) -> Int32? {
+        // Only once the decoder hands messages here.
+        guard sink?.take != nil, direct == nil else { return nil }
+        return withoutActuallyEscaping(take) { take in
+            direct = DirectReceive(context: context, tag: tag, take: take)
+            directlyTaken = nil
+            defer { direct = nil }
+            polling { self.direct == nil }
+            return directlyTaken
+        }
     }
 
     /// Has the decoder hand messages to ``take(_:)`` from now on, once the peer is known (this

@@ -112,6 +112,7 @@ final class World: Sendable {
         let joining = Joining(expected: size - 1 - rank, loop: loop)
         let server = try await WireBootstrap.server(group: group)
             .childChannelOption(.recvAllocator, value: Self.receiveBuffers)
+            .childChannelOption(.writeBufferWaterMark, value: FrameWriter.exactWaterMark)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sink = FrameSink()
@@ -140,6 +141,7 @@ final class World: Sendable {
             do {
                 channel = try await WireBootstrap.client(group: group, configuration: configuration)
                     .channelOption(.recvAllocator, value: Self.receiveBuffers)
+                    .channelOption(.writeBufferWaterMark, value: FrameWriter.exactWaterMark)
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
                             let sink = FrameSink()
@@ -175,7 +177,9 @@ final class World: Sendable {
             NIOLoopBound(TCPLinks(
                 poll: BusyPoll(channels: channels, on: loop, budget: budget),
                 readers: links.map { $0.flatMap { SocketReader(channel: $0, sizes: Self.receiveBuffers) } },
-                writers: links.map { $0.flatMap { FrameWriter(channel: $0) } }), eventLoop: loop)
+                writers: links.map { $0.flatMap { FrameWriter(channel: $0) } },
+                handlers: links.map { $0.flatMap { try? $0.pipeline.syncOperations.handler(type: RankConnectionHandler.self) } }),
+                eventLoop: loop)
         }.get()
         let world = World(
             rank: rank, size: size, mailbox: mailbox, executor: EventLoopTaskExecutor(loop), timeout: environment.timeout,
@@ -432,7 +436,8 @@ final class World: Sendable {
     func receiveDirectly(
         from source: Int, context: UInt64, tag: Int32?, take: (UnsafeRawBufferPointer) -> Bool
     ) -> Int32? {
-        guard let direct, source != rank, isOnLoop, mailbox.mayReceiveDirectly(from: source) else { return nil }
+        guard source != rank, isOnLoop, mailbox.mayReceiveDirectly(from: source) else { return nil }
+        guard let direct else { return receiveDirectlyOverTCP(from: source, context: context, tag: tag, take: take) }
         switch direct {
         case let .sharedMemory(links):
             return links._withUnsafeGuaranteedRef {
@@ -443,6 +448,26 @@ final class World: Sendable {
                 $0.receiveDirectly(from: source, context: context, tag: tag, giveUp: { self.mayNotWait }, take: take)
             }
         }
+    }
+
+    /// ``receiveDirectly(from:context:tag:take:)`` over TCP: reads `source`'s socket for up to
+    /// ``directReceiveSpin`` and takes its next message from the frame decoder, past the mailbox
+    /// (``RankConnectionHandler/receiveDirectly(context:tag:take:polling:)``). Not while the
+    /// loop's polling is off or a write waits for the socket, as ``wait(from:until:orSuspend:)``.
+    @inline(never)
+    private func receiveDirectlyOverTCP(
+        from source: Int, context: UInt64, tag: Int32?, take: (UnsafeRawBufferPointer) -> Bool
+    ) -> Int32? {
+        guard let tcp, case let .tcp(channels) = links else { return nil }
+        let links = tcp.value
+        guard let poll = links.poll, let reader = links.readers[source], let handler = links.handlers[source],
+              poll.shouldPoll(), channels.allSatisfy(\.isWritten) else { return nil }
+        poll.waitStarted()
+        let taken = handler.receiveDirectly(context: context, tag: tag, take: take) { received in
+            poll.poll(reading: reader, for: directReceiveSpin, until: { received() || self.mayNotWait || !self.mailbox.mayReceiveDirectly(from: source) })
+        }
+        if taken != nil { poll.waitEnded() }
+        return taken
     }
 
     /// Whether a wait on the direct path should end: the job failed, or other tasks of the rank
@@ -588,21 +613,32 @@ enum RankLinks: Sendable {
 }
 
 extension Optional<any Channel> {
-    /// Whether everything written to the connection has gone to its socket (on its loop): a
-    /// write still buffered makes progress only when the loop runs. (`true` for no connection.)
+    /// Whether everything written to the connection has gone to its socket: a write still
+    /// buffered makes progress only when the loop runs. Rank connections are writable exactly
+    /// while they hold no write (``FrameWriter/exactWaterMark``). (`true` for no connection.)
     fileprivate var isWritten: Bool {
-        guard let self else { return true }
-        return ((try? self.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0) == 0
+        self?.isWritable ?? true
     }
 }
 
 /// How a rank uses its TCP connections on its loop: one ``BusyPoll`` over them all (`nil` when
-/// polling is off), and a ``SocketReader`` and a ``FrameWriter`` of each (by world rank; `nil`
-/// for this rank, or where the socket cannot be read or the frames written directly).
-struct TCPLinks {
+/// polling is off), and a ``SocketReader``, a ``FrameWriter`` and the ``RankConnectionHandler``
+/// of each (by world rank; `nil` for this rank, or where the socket cannot be read or the frames
+/// written directly).
+///
+/// A class, so that reaching one of them retains one reference, not four arrays.
+final class TCPLinks {
     let poll: BusyPoll?
     let readers: [SocketReader?]
     let writers: [FrameWriter?]
+    let handlers: [RankConnectionHandler?]
+
+    init(poll: BusyPoll?, readers: [SocketReader?], writers: [FrameWriter?], handlers: [RankConnectionHandler?]) {
+        self.poll = poll
+        self.readers = readers
+        self.writers = writers
+        self.handlers = handlers
+    }
 }
 
 /// The connections of a rank that is joining: the accepted ones as they identify themselves,

@@ -169,12 +169,13 @@ package final class BusyPoll {
     /// budget has passed. Every eighth turn it also asks the loop's set, and ends when another
     /// of its sockets has data, so that the loop goes on serving every connection.
     ///
+    /// - Parameter limit: a budget shorter than the poll's own, if any.
     /// - Returns: whether `done` held, or another socket had data, before the budget ran out.
     @discardableResult
-    package func poll(reading reader: SocketReader, until done: () -> Bool) -> Bool {
+    package func poll(reading reader: SocketReader, for limit: Duration? = nil, until done: () -> Bool) -> Bool {
         guard !released else { return false }
         reader.recheck()
-        let deadline = NIODeadline.now() + budget
+        let deadline = NIODeadline.now() + (limit.map { min(TimeAmount($0), budget) } ?? budget)
         var turns = 0
         while true {
             switch reader.read() {

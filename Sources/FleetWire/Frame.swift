@@ -75,6 +75,24 @@ public struct Frame: Sendable, Hashable {
         return buffer
     }
 
+    /// A payload of `size` bytes that `write` fills, in a buffer that holds the header of a
+    /// frame of `kind` in front of it already: ``FrameEncoder`` and ``FrameWriter`` send it as
+    /// it is. All of it is written in one go, for the small messages that are written most.
+    package static func payloadBuffer(
+        kind: Kind, size: Int, allocator: ByteBufferAllocator = ByteBufferAllocator(),
+        writing write: (UnsafeMutableRawBufferPointer) -> Void
+    ) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: headerSize + size)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: headerSize + size) { raw in
+            raw.storeBytes(of: kind.rawValue, as: UInt8.self)
+            raw.storeBytes(of: UInt32(truncatingIfNeeded: size).bigEndian, toByteOffset: 1, as: UInt32.self)
+            write(UnsafeMutableRawBufferPointer(rebasing: raw[headerSize..<(headerSize + size)]))
+            return headerSize + size
+        }
+        buffer.moveReaderIndex(forwardBy: headerSize)
+        return buffer
+    }
+
     /// The default largest payload a connection accepts: 64 MiB.
     public static let defaultMaximumPayloadSize = 64 << 20
 

@@ -1,17 +1,36 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import NIOCore
 
-/// Writes frames to a connection from its event loop straight to the socket's side of its
-/// ``FrameEncoder``: for a layer that writes many small frames (FleetMPI's rank messages), which
-/// would otherwise each be boxed in an `NIOAny` at the pipeline's tail and unboxed by the
-/// encoder.
+/// Writes frames to a connection from its event loop, past its pipeline: for a layer that
+/// writes many small frames (FleetMPI's rank messages), which would otherwise each be boxed in an
+/// `NIOAny` at the pipeline's tail, unboxed by the encoder, and queued by the channel before its
+/// one system call.
 ///
-/// The frame goes out exactly as the encoder would send it, and in order with the frames
-/// written through the pipeline: both reach the socket's buffer within the call.
+/// A channel whose write buffer's water marks are ``exactWaterMark`` tells whether it holds
+/// any write by whether it is writable (one atomic load). When it holds none, the frame goes to
+/// the socket with `send` at once; what the socket does not take (it is full, or failed) goes
+/// on through the channel from the socket's side of its ``FrameEncoder``, after anything the
+/// channel holds, as every frame does on other channels. Either way the frame goes out exactly
+/// as the encoder would send it, and in order with the frames written through the pipeline.
 ///
 /// Not thread-safe: used on the channel's event loop.
 package struct FrameWriter {
     private let encoder: ChannelHandlerContext
+    private let channel: any Channel
+    /// The channel's socket, when it can be found (``BusyPoll``) and the channel's writability
+    /// tells whether it holds a write (``exactWaterMark``).
+    private let descriptor: CInt?
     private let maximumPayloadSize: Int
+
+    /// Water marks under which a channel is writable exactly when it holds no write: every
+    /// frame (at least ``Frame/headerSize`` bytes) takes it over the high mark, and it is
+    /// writable again only once nothing is left (under the low mark of 1). Set it on the channel
+    /// (`ChannelOptions.writeBufferWaterMark`) for frames to go to its socket directly.
+    package static let exactWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 1, high: 1)
 
     /// The writer of `channel`, whose pipeline must hold a ``FrameEncoder``; `nil` when it does
     /// not. Call on the channel's event loop.
@@ -20,6 +39,12 @@ package struct FrameWriter {
               let handler = encoder.handler as? FrameEncoder
         else { return nil }
         self.encoder = encoder
+        self.channel = channel
+        // A channel without a socket (an embedded one) is not asked for its water marks: it
+        // may not know the option.
+        let descriptor = BusyPoll.socketDescriptor(of: channel)
+        let marks = descriptor == nil ? nil : try? channel.syncOptions?.getOption(.writeBufferWaterMark)
+        self.descriptor = marks.map { $0.low <= 1 && $0.high < Frame.headerSize } == true ? descriptor : nil
         self.maximumPayloadSize = handler.maximumPayloadSize
     }
 
@@ -39,6 +64,19 @@ package struct FrameWriter {
         var frame = payload
         Frame.writeHeader(kind, into: &frame)
         frame.moveReaderIndex(to: frame.readerIndex - Frame.headerSize)
+        // Nothing queued in the channel, which is open (so the descriptor is still its socket):
+        // straight to the socket.
+        if let descriptor, channel.isWritable, channel.isActive {
+            let sent = frame.withUnsafeReadableBytes { bytes in
+                send(descriptor, bytes.baseAddress, bytes.count, CInt(MSG_DONTWAIT | MSG_NOSIGNAL))
+            }
+            if sent == frame.readableBytes {
+                promise?.succeed()
+                return
+            }
+            // The rest (all of it after an error, which the channel's own write then meets).
+            if sent > 0 { frame.moveReaderIndex(forwardBy: sent) }
+        }
         encoder.writeAndFlush(NIOAny(frame), promise: promise)
     }
 }

@@ -1,4 +1,6 @@
 import NIOCore
+import Foundation
+import NIOConcurrencyHelpers
 import NIOEmbedded
 import Testing
 
@@ -86,4 +88,62 @@ private final class Recorder: ChannelInboundHandler {
     private let record: (Frame) -> Void
     init(_ record: @escaping (Frame) -> Void) { self.record = record }
     func channelRead(context: ChannelHandlerContext, data: NIOAny) { record(unwrapInboundIn(data)) }
+}
+
+@Suite("FrameWriter on a socket")
+struct FrameWriterSocketTests {
+    @Test func framesGoStraightToTheSocketAndTheRestThroughTheChannelInOrder() async throws {
+        try await withConnections(1) { loop, served, dialled in
+            // The reader stops reading, so that the socket fills and later frames queue.
+            let received = FrameLog()
+            try await dialled[0].eventLoop.submit {
+                try dialled[0].pipeline.syncOperations.addHandlers([ByteToMessageHandler(FrameDecoder()), received])
+            }.get()
+            try await dialled[0].setOption(.autoRead, value: false).get()
+            try await served[0].setOption(.writeBufferWaterMark, value: FrameWriter.exactWaterMark).get()
+            let count = 2_000
+            func frame(_ index: Int) -> ByteBuffer {
+                var payload = Frame.payloadBuffer(capacity: 4096)
+                payload.writeInteger(UInt32(index))
+                payload.writeRepeatingByte(7, count: 4092)
+                return payload
+            }
+            let (queued, firstWritable) = try await loop.submit { () -> (Bool, Bool) in
+                try served[0].pipeline.syncOperations.addHandler(FrameEncoder())
+                guard let writer = FrameWriter(channel: served[0]) else { return (false, false) }
+                let firstWritable = served[0].isWritable
+                for index in 0..<count { writer.writeAndFlush(.message, payload: frame(index), promise: nil) }
+                // 8 MB do not fit the socket: the channel holds the rest, and says so.
+                return (!served[0].isWritable, firstWritable)
+            }.get()
+            #expect(firstWritable)
+            #expect(queued)
+            try await dialled[0].setOption(.autoRead, value: true).get()
+            dialled[0].read()
+            // The socket drains while the writer's loop is kept busy, so that the channel still
+            // holds its frames: the next frame must queue behind them, not go to the socket.
+            try await loop.submit {
+                usleep(200_000)
+                FrameWriter(channel: served[0])?.writeAndFlush(.message, payload: frame(count), promise: nil)
+            }.get()
+            for _ in 0..<1_000 where received.count <= count { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(received.indices == Array(0...UInt32(count)))
+            // Everything left the channel: writable again.
+            #expect(try await loop.submit { served[0].isWritable }.get())
+        }
+    }
+}
+
+/// Records the index at the start of each frame's payload.
+private final class FrameLog: ChannelInboundHandler, Sendable {
+    typealias InboundIn = Frame
+    private let state = NIOLockedValueBox<[UInt32]>([])
+    var indices: [UInt32] { state.withLockedValue { $0 } }
+    var count: Int { state.withLockedValue { $0.count } }
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        if let index = frame.payload.getInteger(at: frame.payload.readerIndex, as: UInt32.self) {
+            state.withLockedValue { $0.append(index) }
+        }
+    }
 }
