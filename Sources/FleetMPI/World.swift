@@ -407,7 +407,7 @@ final class World: Sendable {
             let polling = tcp.value
             poll.waitStarted()
             // Not while a write waits for the socket: NIO finishes it only between polls.
-            if poll.shouldPoll(), channels.allSatisfy(\.isWritten) {
+            if poll.shouldPoll(), polling.holdsNoWrites(channels) {
                 let ends = { done() || self.executor.hasQueuedWork }
                 if let source, source != rank, let reader = polling.readers[source] {
                     poll.poll(reading: reader, until: ends)
@@ -461,7 +461,7 @@ final class World: Sendable {
         guard let tcp, case let .tcp(channels) = links else { return nil }
         let links = tcp.value
         guard let poll = links.poll, let reader = links.readers[source], let handler = links.handlers[source],
-              poll.shouldPoll(), channels.allSatisfy(\.isWritten) else { return nil }
+              poll.shouldPoll(), links.holdsNoWrites(channels) else { return nil }
         poll.waitStarted()
         let taken = handler.receiveDirectly(context: context, tag: tag, take: take) { received in
             poll.poll(reading: reader, for: directReceiveSpin, until: { received() || self.mayNotWait || !self.mailbox.mayReceiveDirectly(from: source) })
@@ -612,15 +612,6 @@ enum RankLinks: Sendable {
     case polled(any PolledLinks)
 }
 
-extension Optional<any Channel> {
-    /// Whether everything written to the connection has gone to its socket: a write still
-    /// buffered makes progress only when the loop runs. Rank connections are writable exactly
-    /// while they hold no write (``FrameWriter/exactWaterMark``). (`true` for no connection.)
-    fileprivate var isWritten: Bool {
-        self?.isWritable ?? true
-    }
-}
-
 /// How a rank uses its TCP connections on its loop: one ``BusyPoll`` over them all (`nil` when
 /// polling is off), and a ``SocketReader``, a ``FrameWriter`` and the ``RankConnectionHandler``
 /// of each (by world rank; `nil` for this rank, or where the socket cannot be read or the frames
@@ -638,6 +629,15 @@ final class TCPLinks {
         self.readers = readers
         self.writers = writers
         self.handlers = handlers
+    }
+
+    /// Whether everything written to `channels` (these links' connections) has gone to their
+    /// sockets: a write still held makes progress only when the loop runs, not while it polls.
+    func holdsNoWrites(_ channels: [(any Channel)?]) -> Bool {
+        for (channel, writer) in zip(channels, writers) {
+            if let writer { guard writer.holdsNoWrites else { return false } } else if let channel, !channel.isWritable { return false }
+        }
+        return true
     }
 }
 

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import NIOCore
+import NIOSSL
 
 /// Writes frames to a connection from its event loop, past its pipeline: for a layer that
 /// writes many small frames (FleetMPI's rank messages), which would otherwise each be boxed in an
@@ -11,20 +12,27 @@ import NIOCore
 /// one system call.
 ///
 /// A channel whose write buffer's water marks are ``exactWaterMark`` tells whether it holds
-/// any write by whether it is writable (one atomic load). When it holds none, the frame goes to
-/// the socket with `send` at once; what the socket does not take (it is full, or failed) goes
-/// on through the channel from the socket's side of its ``FrameEncoder``, after anything the
-/// channel holds, as every frame does on other channels. Either way the frame goes out exactly
-/// as the encoder would send it, and in order with the frames written through the pipeline.
+/// a whole frame, or what is left of one, by whether it is writable (one atomic load). When it
+/// holds none, and no remainder the writer handed it is left (one of a single byte would not
+/// make it unwritable), the frame goes to the socket with `send` at once; what the socket does
+/// not take (it is full, or failed) goes on through the channel from the socket's side of its
+/// ``FrameEncoder``, after anything the channel holds, as every frame does on other channels.
+/// Either way the frame goes out exactly as the encoder would send it, and in order with the
+/// frames written through the pipeline. A channel with TLS never gets frames directly.
+///
+/// A class: the remainders it counts are its own state.
 ///
 /// Not thread-safe: used on the channel's event loop.
-package struct FrameWriter {
+package final class FrameWriter {
     private let encoder: ChannelHandlerContext
     private let channel: any Channel
-    /// The channel's socket, when it can be found (``BusyPoll``) and the channel's writability
-    /// tells whether it holds a write (``exactWaterMark``).
+    /// The channel's socket, when it can be found (``BusyPoll``), no TLS handler encrypts what
+    /// is written, and the channel's writability tells whether it holds a write
+    /// (``exactWaterMark``).
     private let descriptor: CInt?
     private let maximumPayloadSize: Int
+    /// Remainders of frames sent in part that the channel has not written yet.
+    private var remainders = 0
 
     /// Water marks under which a channel is writable exactly when it holds no write: every
     /// frame (at least ``Frame/headerSize`` bytes) takes it over the high mark, and it is
@@ -42,7 +50,8 @@ package struct FrameWriter {
         self.channel = channel
         // A channel without a socket (an embedded one) is not asked for its water marks: it
         // may not know the option.
-        let descriptor = BusyPoll.socketDescriptor(of: channel)
+        let encrypted = (try? channel.pipeline.syncOperations.context(handlerType: NIOSSLHandler.self)) != nil
+        let descriptor = encrypted ? nil : BusyPoll.socketDescriptor(of: channel)
         let marks = descriptor == nil ? nil : try? channel.syncOptions?.getOption(.writeBufferWaterMark)
         self.descriptor = marks.map { $0.low <= 1 && $0.high < Frame.headerSize } == true ? descriptor : nil
         self.maximumPayloadSize = handler.maximumPayloadSize
@@ -66,7 +75,7 @@ package struct FrameWriter {
         frame.moveReaderIndex(to: frame.readerIndex - Frame.headerSize)
         // Nothing queued in the channel, which is open (so the descriptor is still its socket):
         // straight to the socket.
-        if let descriptor, channel.isWritable, channel.isActive {
+        if let descriptor, holdsNoWrites, channel.isActive {
             let sent = frame.withUnsafeReadableBytes { bytes in
                 send(descriptor, bytes.baseAddress, bytes.count, CInt(MSG_DONTWAIT | MSG_NOSIGNAL))
             }
@@ -74,9 +83,26 @@ package struct FrameWriter {
                 promise?.succeed()
                 return
             }
-            // The rest (all of it after an error, which the channel's own write then meets).
-            if sent > 0 { frame.moveReaderIndex(forwardBy: sent) }
+            if sent > 0 {
+                // The rest goes through the channel; until it is written, so do later frames.
+                frame.moveReaderIndex(forwardBy: sent)
+                remainders += 1
+                let written = channel.eventLoop.makePromise(of: Void.self)
+                written.futureResult.assumeIsolated().whenComplete { result in
+                    self.remainders -= 1
+                    promise?.completeWith(result)
+                }
+                encoder.writeAndFlush(NIOAny(frame), promise: written)
+                return
+            }
+            // Nothing sent (the socket is full, or failed, which the channel's write then meets).
         }
         encoder.writeAndFlush(NIOAny(frame), promise: promise)
+    }
+
+    /// Whether the channel holds no write of its own (under ``exactWaterMark``), nor a
+    /// remainder this writer handed it.
+    package var holdsNoWrites: Bool {
+        remainders == 0 && channel.isWritable
     }
 }

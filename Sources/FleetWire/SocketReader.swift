@@ -48,8 +48,14 @@ package final class SocketReader {
     /// A reader of `channel`'s socket, whose read buffers are sized by `sizes` as NIO sizes its
     /// own; `nil` when the channel has no socket that can be found (see
     /// ``BusyPoll``). Call on the channel's event loop, once the channel is active.
+    ///
+    /// A channel that reads only when asked (`autoRead` off, as under an `NIOAsyncChannel`'s
+    /// backpressure) gets no reader: reading for it would take data it did not ask for. Leave
+    /// `autoRead` on while the reader is used.
     package init?(channel: any Channel, sizes: AdaptiveRecvByteBufferAllocator) {
-        guard channel.isActive, let descriptor = BusyPoll.socketDescriptor(of: channel) else { return nil }
+        guard channel.isActive, let descriptor = BusyPoll.socketDescriptor(of: channel),
+              (try? channel.syncOptions?.getOption(.autoRead)) == true
+        else { return nil }
         self.channel = channel
         self.descriptor = descriptor
         self.sizes = sizes
@@ -74,8 +80,9 @@ package final class SocketReader {
         }
         var buffer = self.buffer ?? sizes.buffer(allocator: channel.allocator)
         self.buffer = nil
-        let count = buffer.withUnsafeMutableWritableBytes { bytes in
-            recv(descriptor, bytes.baseAddress, bytes.count, CInt(MSG_DONTWAIT))
+        let (count, error) = buffer.withUnsafeMutableWritableBytes { bytes in
+            let count = recv(descriptor, bytes.baseAddress, bytes.count, CInt(MSG_DONTWAIT))
+            return (count, count < 0 ? errno : 0)
         }
         if count > 0 {
             buffer.moveWriterIndex(forwardBy: count)
@@ -88,14 +95,18 @@ package final class SocketReader {
             checked = false
             return .read
         }
-        if count < 0, errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR {
+        if count < 0, error == EAGAIN || error == EWOULDBLOCK || error == EINTR {
             self.buffer = buffer
             return .empty
         }
-        // The end of the stream, or an error: NIO's read sees it too and closes the channel
-        // (an error such as ECONNRESET is reported once, so NIO sees the end of the stream).
+        // The end of the stream: NIO's read sees it too, and closes the channel. An error
+        // (ECONNRESET) is reported once, to this read: the pipeline hears of it as from NIO's
+        // read, and the channel closes.
         ended = true
-        if count < 0 { channel.close(promise: nil) }
+        if count < 0 {
+            channel.pipeline.syncOperations.fireErrorCaught(IOError(errnoCode: error, reason: "recv"))
+            channel.close(promise: nil)
+        }
         return .ended
     }
 }
