@@ -464,7 +464,10 @@ final class World: Sendable {
               poll.shouldPoll(), links.holdsNoWrites(channels) else { return nil }
         poll.waitStarted()
         let taken = handler.receiveDirectly(context: context, tag: tag, take: take) { received in
-            poll.poll(reading: reader, for: directReceiveSpin, until: { received() || self.mayNotWait || !self.mailbox.mayReceiveDirectly(from: source) })
+            // Until the message came, or anything arrived that it must not pass (a goodbye).
+            poll.poll(reading: reader, for: directReceiveSpin) {
+                received() || self.mayNotWait || !self.mailbox.mayReceiveDirectly(from: source)
+            }
         }
         if taken != nil { poll.waitEnded() }
         return taken
