@@ -62,7 +62,7 @@ struct ConnectionTests {
     }
 
     @Test func clientWithoutSecretIsRejected() async throws {
-        try await withEchoServer(configuration(try secret("right"))) { (endpoint: Endpoint) async throws in
+        _ = try await withEchoServer(configuration(try secret("right"))) { (endpoint: Endpoint) async throws in
             await #expect {
                 try await echo("x", to: endpoint, configuration(.insecure))
             } throws: { error in
