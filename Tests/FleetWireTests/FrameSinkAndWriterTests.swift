@@ -102,7 +102,7 @@ struct FrameWriterSocketTests {
             try await dialled[0].setOption(.autoRead, value: false).get()
             try await served[0].setOption(.writeBufferWaterMark, value: FrameWriter.exactWaterMark).get()
             let count = 2_000
-            func frame(_ index: Int) -> ByteBuffer {
+            @Sendable func frame(_ index: Int) -> ByteBuffer {
                 var payload = Frame.payloadBuffer(capacity: 4096)
                 payload.writeInteger(UInt32(index))
                 payload.writeRepeatingByte(7, count: 4092)
