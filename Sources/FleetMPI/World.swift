@@ -409,7 +409,8 @@ final class World: Sendable {
             // Not while a write waits for the socket: NIO finishes it only between polls.
             if poll.shouldPoll(), polling.holdsNoWrites(channels) {
                 let ends = { done() || self.executor.hasQueuedWork }
-                if let source, source != rank, let reader = polling.readers[source] {
+                // (This rank has no reader of its own.)
+                if let source, let reader = polling.readers[source] {
                     poll.poll(reading: reader, until: ends)
                 } else {
                     poll.poll(until: ends)

@@ -147,11 +147,12 @@ package final class BusyPoll {
 
     /// Polls the loop's sockets until one has data, `done` holds, or the budget has passed.
     ///
+    /// - Parameter limit: a budget shorter than the poll's own, if any.
     /// - Returns: whether data arrived or `done` held before the budget ran out.
     @discardableResult
-    package func poll(until done: () -> Bool) -> Bool {
+    package func poll(for limit: Duration? = nil, until done: () -> Bool) -> Bool {
         guard !released else { return false }
-        let deadline = NIODeadline.now() + budget
+        let deadline = deadline(for: limit)
         var turns = 0
         while true {
             if done() || sockets.hasData() { return true }
@@ -175,14 +176,14 @@ package final class BusyPoll {
     package func poll(reading reader: SocketReader, for limit: Duration? = nil, until done: () -> Bool) -> Bool {
         guard !released else { return false }
         reader.recheck()
-        let deadline = NIODeadline.now() + (limit.map { min(TimeAmount($0), budget) } ?? budget)
+        let deadline = deadline(for: limit)
         var turns = 0
         while true {
             switch reader.read() {
             case .read: if done() { return true }
             case .empty: break
             // Left to NIO: a socket that ended shows in the set.
-            case .ended: return done() || poll(until: done)
+            case .ended: return done() || poll(for: limit, until: done)
             }
             turns &+= 1
             if turns & 7 == 0 {
@@ -193,6 +194,11 @@ package final class BusyPoll {
                 sched_yield()
             }
         }
+    }
+
+    /// When a poll that starts now ends: after the budget, or `limit` when shorter.
+    private func deadline(for limit: Duration?) -> NIODeadline {
+        NIODeadline.now() + (limit.map { min(TimeAmount($0), budget) } ?? budget)
     }
 
     deinit {

@@ -120,6 +120,16 @@ public struct Frame: Sendable, Hashable {
         payload.setInteger(UInt32(truncatingIfNeeded: payload.readableBytes), at: start + 1)
     }
 
+    /// Turns `payload` into the whole frame of `kind` that carries it, the bytes to send: writes
+    /// the header into the room in front (unless it is there already) and moves the reader index
+    /// onto it. `false`, leaving `payload` as it is, when it has no room in front.
+    static func wrap(_ payload: inout ByteBuffer, in kind: Kind) -> Bool {
+        guard payload.readerIndex >= headerSize else { return false }
+        writeHeader(kind, into: &payload)
+        payload.moveReaderIndex(to: payload.readerIndex - headerSize)
+        return true
+    }
+
     /// Whether the room in front of `payload` holds the header of a frame of `kind` with it.
     static func hasHeader(_ kind: Kind, _ payload: ByteBuffer) -> Bool {
         var whole = payload

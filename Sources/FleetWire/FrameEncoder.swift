@@ -28,13 +28,11 @@ public final class FrameEncoder: ChannelOutboundHandler, RemovableChannelHandler
             promise?.fail(WireError.frameTooLarge(size: size, limit: maximumPayloadSize))
             return
         }
-        if frame.payload.readerIndex >= Frame.headerSize {
+        var whole = frame.payload
+        if Frame.wrap(&whole, in: frame.kind) {
             // Room for the header in front of the payload, which may hold it already
             // (``Frame/writeHeader(_:into:)``).
-            var payload = frame.payload
-            Frame.writeHeader(frame.kind, into: &payload)
-            payload.moveReaderIndex(to: payload.readerIndex - Frame.headerSize)
-            context.write(wrapOutboundOut(payload), promise: promise)
+            context.write(wrapOutboundOut(whole), promise: promise)
         } else if size <= Self.copyThreshold {
             var out = context.channel.allocator.buffer(capacity: Frame.headerSize + size)
             out.writeInteger(frame.kind.rawValue)

@@ -61,18 +61,13 @@ package final class FrameWriter {
     /// header in front (``Frame/payloadBuffer(capacity:allocator:)``) and not shared goes out
     /// without a copy (`consuming`: the caller's buffer is moved in, not shared).
     package func writeAndFlush(_ kind: Frame.Kind, payload: consuming ByteBuffer, promise: EventLoopPromise<Void>?) {
-        guard payload.readableBytes <= maximumPayloadSize else {
-            promise?.fail(WireError.frameTooLarge(size: payload.readableBytes, limit: maximumPayloadSize))
-            return
-        }
-        guard payload.readerIndex >= Frame.headerSize else {
-            // No room in front: the encoder copies it or sends the header on its own.
-            encoder.channel.writeAndFlush(Frame(kind: kind, payload: payload), promise: promise)
-            return
-        }
+        // Over the limit, or no room in front: through the encoder, which refuses the one and
+        // copies the other (or sends its header on its own).
         var frame = payload
-        Frame.writeHeader(kind, into: &frame)
-        frame.moveReaderIndex(to: frame.readerIndex - Frame.headerSize)
+        guard frame.readableBytes <= maximumPayloadSize, Frame.wrap(&frame, in: kind) else {
+            encoder.channel.writeAndFlush(Frame(kind: kind, payload: frame), promise: promise)
+            return
+        }
         // Nothing queued in the channel, which is open (so the descriptor is still its socket):
         // straight to the socket.
         if let descriptor, holdsNoWrites, channel.isActive {

@@ -59,7 +59,8 @@ package final class LoopSockets: Sendable {
         }
     }
 
-    /// How many sockets are in the set.
+    /// How many sockets connections have registered in the set and not unregistered yet (one
+    /// closed meanwhile has left it by itself).
     var count: Int { users.load(ordering: .relaxed) }
 
     /// Whether a socket of the set has data (or was closed by its peer), without waiting.
