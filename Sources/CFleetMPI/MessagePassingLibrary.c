@@ -2,7 +2,9 @@
 // (which defines FLEET_MPI_LIBRARY and links libmpi).
 
 #include "CFleetMPILibrary.h"
+#include "CFleetShm.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -97,11 +99,12 @@ int fleet_mpi_test(void *request, int *done) {
     return MPI_Test((MPI_Request *)request, done, MPI_STATUS_IGNORE);
 }
 
-int fleet_mpi_isend_now(const void *buffer, int count, int destination, int tag, void *request, int *done) {
-    *done = 0;
+int fleet_mpi_isend_now(const void *buffer, int count, int destination, int tag, void *request) {
+    int done = 0;
     int result = MPI_Isend(buffer, count, MPI_BYTE, destination, tag, MPI_COMM_WORLD, (MPI_Request *)request);
     if (result != MPI_SUCCESS) return result;
-    return MPI_Test((MPI_Request *)request, done, MPI_STATUS_IGNORE);
+    if ((result = MPI_Test((MPI_Request *)request, &done, MPI_STATUS_IGNORE)) != MPI_SUCCESS) return result;
+    return done ? MPI_SUCCESS : FLEET_MPI_PENDING;
 }
 
 int fleet_mpi_iprobe(int *found, int *source, int *tag, int *count) {
@@ -138,19 +141,20 @@ int fleet_mpi_start(void *request) { return MPI_Start((MPI_Request *)request); }
 
 int fleet_mpi_request_free(void *request) { return MPI_Request_free((MPI_Request *)request); }
 
-int fleet_mpi_test_received(void *request, int *done, int *count, int *tag) {
+fleet_mpi_test_result fleet_mpi_test_received(void *request) {
     MPI_Status status;
-    int result = MPI_Test((MPI_Request *)request, done, &status);
-    if (result != MPI_SUCCESS || !*done) return result;
-    *tag = status.MPI_TAG;
+    fleet_mpi_test_result result = {0, 0, 0, 0};
+    result.code = MPI_Test((MPI_Request *)request, &result.done, &status);
+    if (result.code != MPI_SUCCESS || !result.done) return result;
+    result.tag = status.MPI_TAG;
 #if defined(OPEN_MPI) && defined(OMPI_MAJOR_VERSION) && OMPI_MAJOR_VERSION >= 2 && OMPI_MAJOR_VERSION <= 5
     // OpenMPI (2 to 5) keeps a status's size in bytes: for MPI_BYTE it is MPI_Get_count's answer,
     // without that call's tens of instructions on the path of every message.
-    *count = (int)status._ucount;
-    return MPI_SUCCESS;
+    result.count = (int)status._ucount;
 #else
-    return MPI_Get_count(&status, MPI_BYTE, count);
+    result.code = MPI_Get_count(&status, MPI_BYTE, &result.count);
 #endif
+    return result;
 }
 
 int fleet_mpi_cancel_receive(void *request, int *cancelled, int *count, int *tag) {
@@ -168,6 +172,73 @@ int fleet_mpi_recv(void *buffer, int count, int source, int tag) {
 }
 
 int fleet_mpi_barrier(void) { return MPI_Barrier(MPI_COMM_WORLD); }
+
+/// The window of fleet_mpi_node_segment, and the communicator of the node's ranks it spans;
+/// touched only by the thread that calls the library.
+static MPI_Comm node_ranks = MPI_COMM_NULL;
+static MPI_Win node_window = MPI_WIN_NULL;
+
+int fleet_mpi_node_segment(int wanted, uint64_t ring_capacity, void **base) {
+    *base = NULL;
+    if (node_window != MPI_WIN_NULL) return MPI_ERR_OTHER;
+    int rank = 0, size = 0, node_size = 0, result;
+    if ((result = MPI_Comm_rank(MPI_COMM_WORLD, &rank)) != MPI_SUCCESS) return result;
+    if ((result = MPI_Comm_size(MPI_COMM_WORLD, &size)) != MPI_SUCCESS) return result;
+    // Every rank decides the same: one that does not want the segment (another environment)
+    // turns it off for all. Asked first, on the world, so that a job without it makes no
+    // communicator: OpenMPI then runs the progress of nonblocking collectives (libnbc) in every
+    // later call that waits, about 20 instructions each.
+    int all = 0;
+    if ((result = MPI_Allreduce(&wanted, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD)) != MPI_SUCCESS || !all) return result;
+    MPI_Comm node = MPI_COMM_NULL;
+    if ((result = MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node)) != MPI_SUCCESS) return result;
+    MPI_Comm_set_errhandler(node, MPI_ERRORS_RETURN);
+    // Whether every rank is on this node: each rank's node holds the whole world.
+    int local = 0;
+    if ((result = MPI_Comm_size(node, &node_size)) == MPI_SUCCESS) {
+        local = node_size == size ? 1 : 0;
+        result = MPI_Allreduce(&local, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    }
+    if (result != MPI_SUCCESS || !all) {
+        MPI_Comm_free(&node);
+        return result;
+    }
+    // A page more than the segment: the window's memory starts at no particular boundary.
+    size_t bytes = fleet_shm_segment_size((uint32_t)size, ring_capacity) + 4096;
+    void *mine = NULL, *first = NULL;
+    MPI_Win window = MPI_WIN_NULL;
+    MPI_Aint first_size = 0;
+    int unit = 0;
+    result = MPI_Win_allocate_shared(rank == 0 ? (MPI_Aint)bytes : 0, 1, MPI_INFO_NULL, node, &mine, &window);
+    if (result == MPI_SUCCESS) result = MPI_Win_shared_query(window, 0, &first_size, &unit, &first);
+    // Every rank maps the memory at a page boundary, so the same offset within the page: the
+    // next boundary is the same memory everywhere.
+    uint8_t *aligned = (uint8_t *)(((uintptr_t)first + 4095) & ~(uintptr_t)4095);
+    int formatted = 0;
+    if (result == MPI_SUCCESS && rank == 0) formatted = fleet_shm_format(aligned, (uint32_t)size, ring_capacity) == 0;
+    // What rank 0 wrote is there for the others after the barrier (a full fence before it).
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (result == MPI_SUCCESS) result = MPI_Bcast(&formatted, 1, MPI_INT, 0, node);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (result == MPI_SUCCESS && !formatted) result = MPI_ERR_ARG;
+    if (result != MPI_SUCCESS) {
+        if (window != MPI_WIN_NULL) MPI_Win_free(&window);
+        MPI_Comm_free(&node);
+        return result;
+    }
+    node_ranks = node;
+    node_window = window;
+    *base = aligned;
+    return MPI_SUCCESS;
+}
+
+int fleet_mpi_node_segment_free(void) {
+    if (node_window == MPI_WIN_NULL) return MPI_SUCCESS;
+    int result = MPI_Win_free(&node_window);
+    MPI_Comm_free(&node_ranks);
+    node_window = MPI_WIN_NULL;
+    return result;
+}
 
 int fleet_mpi_allreduce(const void *send, void *result, int count, int datatype, int operation) {
     MPI_Datatype type = datatype_of(datatype);
@@ -200,8 +271,8 @@ int fleet_mpi_isend(const void *buffer, int count, int destination, int tag, voi
     return FLEET_MPI_UNAVAILABLE;
 }
 int fleet_mpi_test(void *request, int *done) { (void)request; (void)done; return FLEET_MPI_UNAVAILABLE; }
-int fleet_mpi_isend_now(const void *buffer, int count, int destination, int tag, void *request, int *done) {
-    (void)buffer; (void)count; (void)destination; (void)tag; (void)request; (void)done;
+int fleet_mpi_isend_now(const void *buffer, int count, int destination, int tag, void *request) {
+    (void)buffer; (void)count; (void)destination; (void)tag; (void)request;
     return FLEET_MPI_UNAVAILABLE;
 }
 int fleet_mpi_iprobe(int *found, int *source, int *tag, int *count) {
@@ -218,9 +289,10 @@ int fleet_mpi_recv_init(void *buffer, int count, int source, int tag, void *requ
 }
 int fleet_mpi_start(void *request) { (void)request; return FLEET_MPI_UNAVAILABLE; }
 int fleet_mpi_request_free(void *request) { (void)request; return FLEET_MPI_UNAVAILABLE; }
-int fleet_mpi_test_received(void *request, int *done, int *count, int *tag) {
-    (void)request; (void)done; (void)count; (void)tag;
-    return FLEET_MPI_UNAVAILABLE;
+fleet_mpi_test_result fleet_mpi_test_received(void *request) {
+    (void)request;
+    fleet_mpi_test_result result = {FLEET_MPI_UNAVAILABLE, 0, 0, 0};
+    return result;
 }
 int fleet_mpi_cancel_receive(void *request, int *cancelled, int *count, int *tag) {
     (void)request; (void)cancelled; (void)count; (void)tag;
@@ -235,6 +307,12 @@ int fleet_mpi_recv(void *buffer, int count, int source, int tag) {
     return FLEET_MPI_UNAVAILABLE;
 }
 int fleet_mpi_barrier(void) { return FLEET_MPI_UNAVAILABLE; }
+int fleet_mpi_node_segment(int wanted, uint64_t ring_capacity, void **base) {
+    (void)wanted; (void)ring_capacity;
+    *base = NULL;
+    return FLEET_MPI_UNAVAILABLE;
+}
+int fleet_mpi_node_segment_free(void) { return FLEET_MPI_UNAVAILABLE; }
 int fleet_mpi_allreduce(const void *send, void *result, int count, int datatype, int operation) {
     (void)send; (void)result; (void)count; (void)datatype; (void)operation;
     return FLEET_MPI_UNAVAILABLE;

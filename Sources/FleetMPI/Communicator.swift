@@ -42,6 +42,11 @@ public final class Communicator: Sendable {
     /// How the ranks exchange messages: what the launcher chose (`fleet launch --transport`).
     public var transport: Launcher.Transport { world.transport }
 
+    /// What carries this rank's messages, for tests and benchmarks: the transport, and
+    /// `mpi+rings` on an MPI library whose ranks all run on one host (rings in the library's
+    /// shared window).
+    package var messageLinks: String { world.usesNodeRings ? "mpi+rings" : world.transport.rawValue }
+
     let world: World
     /// The world rank of each member, by rank in this communicator.
     let members: [Int]

@@ -66,6 +66,8 @@ public enum Launcher {
         case sharedMemory = "shm"
         /// A real MPI library, for programs built with the trait `MPI` and started by `mpirun`
         /// or `srun` (``Communicator/transport`` reports it; the launcher does not start them).
+        /// With every rank on one host, messages travel through shared-memory rings in a
+        /// window the library shares between them.
         case library = "mpi"
 
         public var description: String { rawValue }

@@ -21,6 +21,11 @@ import NIOCore
 /// allreduce serve the world communicator (``Communicator/barrier()``,
 /// ``Communicator/allreduce(_:_:)`` on numbers), where MPI libraries have their best algorithms.
 ///
+/// When every rank runs on one host, messages skip these links: ``World`` lays
+/// ``SharedMemoryLinks`` over a window the library shares between the ranks (``nodeSegment()``),
+/// and these links only start, end and abort the job (``close()``, ``abort(_:)``), while the
+/// library's barrier and allreduce still serve the world communicator.
+///
 /// All calls into the library happen on the rank's event loop thread, the one that initialized
 /// it, so the library runs single-threaded (`MPI_THREAD_SINGLE`, as `MPI_Init` asks for).
 /// A wait polls the library (`MPI_Iprobe`, `MPI_Test`) for up to its spin budget; after that
@@ -180,6 +185,34 @@ final class LibraryLinks: PolledLinks {
         self.oversubscribed = isOversubscribed(ranks: Int(size))
     }
 
+    /// A shared-memory segment for the world's ranks (``SharedMemoryLinks``), in a window the
+    /// library shares between them, when they all run on this host and no rank has
+    /// ``nodeRingsVariable`` set to `0`; else `nil`. Its rings have the launcher's capacity
+    /// (``Launcher/sharedMemoryRingCapacity(ranks:environment:)``, as rank 0's environment
+    /// asks). Collective: every rank calls it, on the loop, right after
+    /// ``init(loop:spinBudget:deliver:event:failed:)``. ``close()`` frees the window.
+    func nodeSegment() throws -> UnsafeMutableRawPointer? {
+        let environment = ProcessInfo.processInfo.environment
+        let wanted: Int32 = environment[Self.nodeRingsVariable] == "0" ? 0 : 1
+        let capacity = Launcher.sharedMemoryRingCapacity(ranks: size, environment: environment)
+        guard capacity >= 4096, capacity & (capacity - 1) == 0 else {
+            throw CommunicatorError.invalidArgument(
+                "\(LaunchEnvironment.ringBytesVariable)=\(capacity): a ring takes a power of two of 4096 bytes or more")
+        }
+        var base: UnsafeMutableRawPointer?
+        try Self.check(fleet_mpi_node_segment(wanted, capacity, &base), "MPI_Win_allocate_shared")
+        guard let base else { return nil }
+        var formatted: UInt64 = 0
+        guard fleet_shm_check(base, UInt32(size), &formatted) == 0 else {
+            throw CommunicatorError.invalidArgument("the MPI library's shared window does not hold the segment rank 0 made")
+        }
+        return base
+    }
+
+    /// The environment variable that, set to `0` for a rank of a job under an MPI launcher,
+    /// keeps the ranks' messages in the library even when they all run on one host.
+    static let nodeRingsVariable = "FLEET_MPI_NODE_RINGS"
+
     /// `MPI_Barrier` on `MPI_COMM_WORLD`. On the loop.
     static func barrier() throws {
         try check(fleet_mpi_barrier(), "MPI_Barrier")
@@ -238,16 +271,24 @@ final class LibraryLinks: PolledLinks {
             mpiTag = Self.messageTag
         }
         if !body.isEmpty { start.copySmall(from: body.baseAddress!, byteCount: body.count) }
-        var done: Int32 = 0
         // Both fit: `size` is under `directLimit`, and `destination` is a rank of the world.
         let code = fleet_mpi_isend_now(
-            buffer.baseAddress, Int32(truncatingIfNeeded: size), Int32(truncatingIfNeeded: destination), mpiTag, requests, &done)
-        if code == 0, done != 0 { return nil }
-        // The send keeps the buffer and its request until the library is done with them (after
-        // a failure, for good: what was started may still read them).
+            buffer.baseAddress, Int32(truncatingIfNeeded: size), Int32(truncatingIfNeeded: destination), mpiTag, requests)
+        if code == 0 { return nil }
+        return keepInFlight(buffer, requests: requests, code: code, to: destination)
+    }
+
+    /// A send of the kept buffer that the library has not finished (or refused): it keeps the
+    /// buffer and its request until the library is done with them (after a failure, for good:
+    /// what was started may still read them), and new ones take their place.
+    @inline(never)
+    private func keepInFlight(
+        _ buffer: UnsafeMutableRawBufferPointer, requests: UnsafeMutableRawPointer, code: Int32, to destination: Int
+    ) -> EventLoopFuture<Void> {
+        let state = self.state
         state.sendBuffer = Self.allocateBuffer()
         state.sendRequests = Self.allocateRequests()
-        return inFlight(buffer, requests: requests, count: 1, code: code, to: destination)
+        return inFlight(buffer, requests: requests, count: 1, code: code == FLEET_MPI_PENDING ? 0 : code, to: destination)
     }
 
     /// Tells every other rank that nothing more comes from this one, after what was written.
@@ -427,12 +468,32 @@ final class LibraryLinks: PolledLinks {
             return nil
         }
         // Started: the receive is active until a test finds it done or a cancel settles it.
-        var done: Int32 = 0, count: Int32 = 0, mpiTag: Int32 = 0
+        var test = fleet_mpi_test_result()
         _ = pollUntil(for: directSpinBudget, yielding: oversubscribed, relaxing: false, progress: {}, giveUp: giveUp) {
-            code = fleet_mpi_test_received(request, &done, &count, &mpiTag)
-            return code != 0 || done != 0
+            test = fleet_mpi_test_received(request)
+            return test.code != 0 || test.done != 0
         }
-        if code == 0, done == 0 {
+        // The common case, kept short: a compact message the caller takes.
+        if test.done != 0, test.code == 0, test.tag >= Self.compactTagBase, context == Communicator.worldContext {
+            let received = test.tag &- Self.compactTagBase
+            if tag == nil || tag == received, take(UnsafeRawBufferPointer(start: state.receiveBuffer.baseAddress, count: Int(test.count))) {
+                return received
+            }
+        }
+        return settle(test, of: request, from: source, context: context, tag: tag, take: take)
+    }
+
+    /// The rest of ``receiveDirectly(from:context:tag:giveUp:take:)`` once its tests ended with
+    /// `test`: a receive still empty is cancelled; a message not taken goes to the mailbox (a
+    /// goodbye is told), and one with a header is offered to `take`.
+    @inline(never)
+    private func settle(
+        _ test: fleet_mpi_test_result, of request: UnsafeMutableRawPointer, from source: Int, context: UInt64, tag: Int32?,
+        take: (UnsafeRawBufferPointer) -> Bool
+    ) -> Int32? {
+        let state = self.state
+        var code = test.code, count = test.count, mpiTag = test.tag
+        if code == 0, test.done == 0 {
             var cancelled: Int32 = 0
             code = fleet_mpi_cancel_receive(request, &cancelled, &count, &mpiTag)
             if code == 0, cancelled != 0 { return nil }
@@ -443,7 +504,7 @@ final class LibraryLinks: PolledLinks {
             failed(.rankFailed(rank: source, reason: "receiving from it failed (code \(code))"))
             return nil
         }
-        let head = UnsafeRawBufferPointer(rebasing: buffer[..<Int(count)])
+        let head = UnsafeRawBufferPointer(rebasing: state.receiveBuffer[..<Int(count)])
         switch mpiTag {
         case Self.compactTagBase...:
             let received = mpiTag &- Self.compactTagBase
@@ -516,6 +577,7 @@ final class LibraryLinks: PolledLinks {
         for source in 0..<size where state.receives[source] == .made {
             _ = fleet_mpi_request_free(Self.request(source, of: state.receiveRequests))
         }
+        _ = fleet_mpi_node_segment_free()
         _ = fleet_mpi_finalize()
     }
 

@@ -8,7 +8,8 @@ import Synchronization
 
 /// The links of a rank to the others on the same host through shared memory: one
 /// single-producer, single-consumer ring per ordered pair of ranks in a segment the launcher
-/// made, and a doorbell per rank (CFleetShm.h).
+/// made (or, under `mpirun`, an MPI library's shared window), and a doorbell per rank
+/// (CFleetShm.h).
 ///
 /// A rank that waits (for a message, for room to write, for goodbyes) polls its rings on its own
 /// event loop thread — a message a few hundred nanoseconds old is taken at once, with no system
@@ -39,6 +40,10 @@ final class SharedMemoryLinks: PolledLinks {
     private let event: @Sendable (RankLinkEvent) -> Void
     private let failed: @Sendable (CommunicatorError) -> Void
     private let stopped = Atomic<Bool>(false)
+    /// Whether the bell thread has ended: it touches the segment no more.
+    private let bellStopped = DispatchSemaphore(value: 0)
+    /// The MPI library whose shared window holds the segment, if one does.
+    private let library: LibraryLinks?
     /// How long a wait polls before it parks, and one on the direct path.
     let spinBudget: SpinBudget, directSpinBudget: SpinBudget
     /// More ranks than processors: polling yields the processor at every turn, so that a
@@ -116,7 +121,7 @@ final class SharedMemoryLinks: PolledLinks {
     ///   - deliver: a whole message arrived (called on `loop`).
     ///   - event: a rank said goodbye (called on `loop`).
     ///   - failed: the segment holds something no rank of this job wrote.
-    init(
+    convenience init(
         fd: Int32, rank: Int, size: Int, loop: any EventLoop, spinBudget: Duration,
         deliver: @escaping @Sendable (RankMessage) -> Void,
         claim: @escaping @Sendable (Int, UInt64, Int32, Int) -> PostedReceive? = { _, _, _, _ in nil },
@@ -130,10 +135,34 @@ final class SharedMemoryLinks: PolledLinks {
                 "cannot map the shared-memory segment (descriptor \(fd)): \(String(cString: strerror(error)))")
         }
         Glibc.close(fd)
+        self.init(
+            segment: base, rank: rank, size: size, loop: loop, spinBudget: spinBudget, library: nil, deliver: deliver,
+            claim: claim, completeClaimed: completeClaimed, event: event, failed: failed)
+    }
+
+    /// Links through the segment at `base`, mapped already (and never unmapped while they
+    /// live), and starts the rank's bell thread. Maps every page of the segment into this
+    /// process first (a page fault on a ring's first lap costs a small message about 20 ns).
+    /// Must run on `loop`.
+    ///
+    /// - Parameter library: the MPI library whose shared window holds the segment, when it
+    ///   does: it ends the job when a rank fails (``abort(_:)``), and is closed after the rings
+    ///   (``close()``), which frees the window.
+    init(
+        segment base: UnsafeMutableRawPointer, rank: Int, size: Int, loop: any EventLoop, spinBudget: Duration,
+        library: LibraryLinks?,
+        deliver: @escaping @Sendable (RankMessage) -> Void,
+        claim: @escaping @Sendable (Int, UInt64, Int32, Int) -> PostedReceive? = { _, _, _, _ in nil },
+        completeClaimed: @escaping @Sendable (PostedReceive, UInt64, Int, Int32) -> Void = { _, _, _, _ in },
+        event: @escaping @Sendable (RankLinkEvent) -> Void,
+        failed: @escaping @Sendable (CommunicatorError) -> Void
+    ) {
+        fleet_shm_touch(base)
         self.segment = Segment(base: base)
         self.rank = rank
         self.size = size
         self.loop = loop
+        self.library = library
         self.state = NIOLoopBound(LoopState(size: size), eventLoop: loop)
         self.deliver = deliver
         self.claim = claim
@@ -440,6 +469,7 @@ final class SharedMemoryLinks: PolledLinks {
                 seen = now
                 loop.execute { self.woken() }
             }
+            bellStopped.signal()
         }
         thread.name = "fleet-mpi-bell-\(rank)"
         thread.start()
@@ -462,12 +492,21 @@ final class SharedMemoryLinks: PolledLinks {
 
     var transport: Launcher.Transport { .sharedMemory }
 
-    /// The launcher ends the job when a rank fails: nothing to do here.
-    func abort(_ reason: String) {}
+    /// The launcher ends the job when a rank fails; in a window of an MPI library, the library
+    /// does (``LibraryLinks/abort(_:)``).
+    func abort(_ reason: String) {
+        library?.abort(reason)
+    }
 
-    /// Stops the bell thread. Messages already written stay readable by their ranks.
+    /// Stops the bell thread. Messages already written stay readable by their ranks. In a
+    /// window of an MPI library, waits for the thread to end, then closes the library, which
+    /// frees the window (collective: every rank closes) and finalizes.
     func close() {
         stopped.store(true, ordering: .releasing)
         fleet_shm_ring(segment.base, UInt32(rank))
+        guard let library else { return }
+        // The thread wakes at once (the ring); it sleeps at most 250 ms between looks.
+        _ = bellStopped.wait(timeout: .now() + .seconds(1))
+        library.close()
     }
 }

@@ -31,6 +31,9 @@ final class World: Sendable {
     }
     /// Over TCP: how the rank writes to its connections and polls them, on its loop.
     private let tcp: NIOLoopBound<TCPLinks>?
+    /// Whether the ranks run on an MPI library (``usesLibrary``), whether or not their messages
+    /// travel through it.
+    private let onLibrary: Bool
     private let launcher: LauncherLink?
     private let logger: Logger
     private let state = Mutex(State())
@@ -56,7 +59,7 @@ final class World: Sendable {
     private init(
         rank: Int, size: Int, mailbox: Mailbox, executor: EventLoopTaskExecutor, timeout: Duration?,
         group: MultiThreadedEventLoopGroup?, links: RankLinks, tcp: NIOLoopBound<TCPLinks>? = nil,
-        launcher: LauncherLink?, logger: Logger
+        onLibrary: Bool = false, launcher: LauncherLink?, logger: Logger
     ) {
         self.rank = rank
         self.size = size
@@ -71,6 +74,7 @@ final class World: Sendable {
         default: self.direct = nil
         }
         self.tcp = tcp
+        self.onLibrary = onLibrary
         self.launcher = launcher
         self.logger = logger
         state.withLock { $0.goodbyesMissing = Set((0..<size).filter { $0 != rank }) }
@@ -227,35 +231,59 @@ final class World: Sendable {
     }
 
     /// Joins the job an MPI launcher (`mpirun`, `srun`) started, through the MPI library.
+    ///
+    /// When every rank runs on this host, messages between ranks travel through FleetMPI's
+    /// shared-memory rings (``SharedMemoryLinks``) in a window the library shares between them
+    /// (`MPI_Win_allocate_shared`), unless `FLEET_MPI_NODE_RINGS` is `0` for some rank; the
+    /// library's own barrier and allreduce still serve the world communicator, and it still
+    /// starts, ends and aborts the job. Across hosts, messages travel through the library.
+    /// (``LibraryLinks/nodeSegment()``.)
     static func joinLibrary(timeout: Duration?, logger: Logger) async throws -> World {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = group.next()
         let mailbox = Mailbox()
         let joining = Joining(expected: 0, loop: loop)
-        let links: LibraryLinks
+        let links: any PolledLinks, rank: Int, size: Int
         do {
-            links = try await loop.submit {
-                try LibraryLinks(
+            (links, rank, size) = try await loop.submit { () throws -> (any PolledLinks, Int, Int) in
+                let library = try LibraryLinks(
                     loop: loop, spinBudget: .milliseconds(1),
                     deliver: { mailbox.deliver($0) },
                     event: { joining.handle($0) },
                     failed: { mailbox.fail($0) })
+                guard library.size > 1, let segment = try library.nodeSegment() else { return (library, library.rank, library.size) }
+                let rings = SharedMemoryLinks(
+                    segment: segment, rank: library.rank, size: library.size, loop: loop,
+                    spinBudget: isOversubscribed(ranks: library.size) ? .microseconds(200) : .milliseconds(1), library: library,
+                    deliver: { mailbox.deliver($0) },
+                    claim: { mailbox.claim(source: $0, context: $1, tag: $2, length: $3) },
+                    completeClaimed: { mailbox.completeClaimed($0, context: $1, source: $2, tag: $3) },
+                    event: { joining.handle($0) },
+                    failed: { mailbox.fail($0) })
+                return (rings, library.rank, library.size)
             }.get()
         } catch {
             try? await group.shutdownGracefully()
             throw error
         }
+        if let rings = links as? SharedMemoryLinks {
+            mailbox.whenFailed { error in loop.execute { rings.abandon(error) } }
+        }
         let world = World(
-            rank: links.rank, size: links.size, mailbox: mailbox, executor: EventLoopTaskExecutor(loop), timeout: timeout,
-            group: group, links: .polled(links), launcher: nil, logger: logger)
+            rank: rank, size: size, mailbox: mailbox, executor: EventLoopTaskExecutor(loop), timeout: timeout,
+            group: group, links: .polled(links), onLibrary: true, launcher: nil, logger: logger)
         joining.hand(to: world)
         return world
     }
 
     /// Whether the world runs on an MPI library, whose own collectives serve the world
     /// communicator.
-    var usesLibrary: Bool {
-        if case .library = direct { true } else { false }
+    var usesLibrary: Bool { onLibrary }
+
+    /// Whether the world runs on an MPI library and its messages travel through rings in the
+    /// library's shared window (``joinLibrary(timeout:logger:)``).
+    var usesNodeRings: Bool {
+        if onLibrary, case .sharedMemory = direct { true } else { false }
     }
 
     /// Large messages are buffers of megabytes, allocated and freed at every step of a
@@ -491,9 +519,11 @@ final class World: Sendable {
     /// Whether this runs on the rank's loop.
     var isOnLoop: Bool { executor.isCurrent }
 
-    /// Which transport links the ranks.
+    /// Which transport links the ranks: on an MPI library, the library, whether or not
+    /// messages travel through rings in its shared window.
     var transport: Launcher.Transport {
-        switch links {
+        if onLibrary { return .library }
+        return switch links {
         case .tcp: .tcp
         case let .polled(links): links.transport
         }

@@ -28,9 +28,26 @@ struct SharedMemoryRingTests {
             self.capacity = ringCapacity
         }
 
+        /// A segment formatted in memory shared some other way (as an MPI library's shared
+        /// window is), which held garbage before: every byte 0xFF.
+        init(formattingGarbageWith capacity: UInt64) throws {
+            let size = fleet_shm_segment_size(2, capacity)
+            let base = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0)
+            try #require(base != MAP_FAILED)
+            memset(base!, 0xFF, size)
+            try #require(fleet_shm_format(base!, 2, capacity) == 0)
+            var ringCapacity: UInt64 = 0
+            try #require(fleet_shm_check(base!, 2, &ringCapacity) == 0)
+            fleet_shm_touch(base!)
+            self.fd = -1
+            self.base = base!
+            self.size = size
+            self.capacity = ringCapacity
+        }
+
         deinit {
             munmap(base, size)
-            close(fd)
+            if fd >= 0 { close(fd) }
         }
 
         /// Writes as much of `bytes` as fits now as one record from rank 0 to rank 1.
@@ -80,8 +97,9 @@ struct SharedMemoryRingTests {
         }
     }
 
-    @Test func recordsArriveWholeAndInOrderLapAfterLap() throws {
-        let segment = try Segment()
+    @Test(arguments: ["memory file", "formatted garbage"])
+    func recordsArriveWholeAndInOrderLapAfterLap(segment kind: String) throws {
+        let segment = try kind == "memory file" ? Segment() : Segment(formattingGarbageWith: 4096)
         var receiver = Receiver()
         let count = 600
         for index in 0..<count {
@@ -130,5 +148,26 @@ struct SharedMemoryRingTests {
         }
         #expect(receiver.next == count)
         while !producer.isFinished, Date() < deadline { try await Task.sleep(for: .milliseconds(1)) }
+    }
+
+    @Test func aSegmentFormattedInPlaceChecksAsOneAndOnlyThatOne() throws {
+        let capacity: UInt64 = 8192
+        let size = fleet_shm_segment_size(2, capacity)
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 4096)
+        defer { memory.deallocate() }
+        memset(memory, 0xFF, size)
+        var found: UInt64 = 0
+        #expect(fleet_shm_check(memory, 2, &found) == -EINVAL, "garbage passed for a segment")
+        #expect(fleet_shm_format(memory, 2, 5000) == -EINVAL, "a ring of 5000 bytes")
+        #expect(fleet_shm_format(memory, 2, 2048) == -EINVAL, "a ring under 4 KiB")
+        #expect(fleet_shm_format(memory, 0, capacity) == -EINVAL, "no ranks")
+        #expect(fleet_shm_format(memory, 2, capacity) == 0)
+        #expect(fleet_shm_check(memory, 2, &found) == 0)
+        #expect(found == capacity)
+        #expect(fleet_shm_check(memory, 3, &found) == -EINVAL, "a segment of 2 ranks passed for one of 3")
+        // Nothing is waiting in any ring, whatever the memory held before.
+        for from in 0..<UInt32(2) {
+            for to in 0..<UInt32(2) { #expect(fleet_shm_pending(memory, from, to) == 0) }
+        }
     }
 }

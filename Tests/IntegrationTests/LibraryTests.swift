@@ -10,64 +10,93 @@ private let traitProducts = ProcessInfo.processInfo.environment["FLEET_MPI_TRAIT
 /// `FLEET_MPI_TRAIT_BUILD` names that build (CI does).
 @Suite("FleetMPI on an MPI library (trait MPI, under mpirun)", .serialized, .enabled(if: traitProducts != nil))
 struct LibraryTests {
-    func mpirun(_ ranks: Int, _ program: String, _ arguments: [String], seconds: Int = 120) async throws -> Outcome {
+    /// How the ranks' messages travel: on one host, through FleetMPI's rings in the library's
+    /// shared window (the default), or through the library itself (`FLEET_MPI_NODE_RINGS=0`,
+    /// as between hosts).
+    enum Messages: String, CaseIterable, CustomTestStringConvertible {
+        case rings = "mpi+rings"
+        case library = "mpi"
+        var testDescription: String { rawValue }
+    }
+
+    /// Runs `program` on `ranks` ranks under mpirun, with `environment` for every rank.
+    func mpirun(
+        _ ranks: Int, _ program: String, _ arguments: [String], messages: Messages, environment: [String: String] = [:],
+        seconds: Int = 120
+    ) async throws -> Outcome {
         let directory = try #require(traitProducts)
         let executable = URL(fileURLWithPath: directory).appendingPathComponent(program).path
         try #require(FileManager.default.isExecutableFile(atPath: executable), "\(program) was not built with the trait at \(directory)")
         // mpirun's own --timeout ends the ranks too, should the job hang; the watchdog is the backstop.
         return try await runExecutable(
             "/usr/bin/env",
-            ["mpirun", "-n", "\(ranks)", "--oversubscribe", "--timeout", "\(seconds)", "--mca", "btl", "self,vader", executable] + arguments,
-            environment: ["OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1", "OMPI_MCA_rmaps_base_oversubscribe": "1"],
+            ["mpirun", "-n", "\(ranks)", "--oversubscribe", "--timeout", "\(seconds)", "--mca", "btl", "self,vader",
+             "-x", "FLEET_MPI_NODE_RINGS"] + environment.keys.sorted().flatMap { ["-x", $0] } + [executable] + arguments,
+            environment: [
+                "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1", "OMPI_MCA_rmaps_base_oversubscribe": "1",
+                "FLEET_MPI_NODE_RINGS": messages == .rings ? "1" : "0",
+            ].merging(environment) { $1 },
             seconds: Double(seconds + 30))
     }
 
-    @Test(arguments: [2, 4])
-    func collectivesAndMessagesMatchASerialComputation(ranks: Int) async throws {
-        let outcome = try await mpirun(ranks, "MPITestPeer", ["collectives"])
-        expectEveryCheckPassed(outcome, ranks: ranks)
+    /// Every rank's checks passed, over `messages`.
+    func expectPassed(_ outcome: Outcome, over messages: Messages) {
+        #expect(outcome.status == 0, "\(outcome.stdout)\n\(outcome.stderr)")
+        #expect(outcome.stdout.contains("checks: 0 failed (messages: \(messages.rawValue))"), "\(outcome.stdout)")
     }
 
-    @Test func largeAndOddSizedMessagesArriveIntact() async throws {
-        let outcome = try await mpirun(2, "MPITestPeer", ["bulk"])
-        #expect(outcome.status == 0, "\(outcome.stdout)\n\(outcome.stderr)")
-        #expect(outcome.stdout.contains("checks: 0 failed"), "\(outcome.stdout)")
+    @Test(arguments: [2, 4], Messages.allCases)
+    func collectivesAndMessagesMatchASerialComputation(ranks: Int, messages: Messages) async throws {
+        let outcome = try await mpirun(ranks, "MPITestPeer", ["collectives"], messages: messages)
+        expectEveryCheckPassed(outcome, ranks: ranks)
+        expectPassed(outcome, over: messages)
+    }
+
+    @Test(arguments: Messages.allCases)
+    func largeAndOddSizedMessagesArriveIntact(messages: Messages) async throws {
+        // Rings of 64 KiB: the larger messages travel as fragments.
+        let outcome = try await mpirun(2, "MPITestPeer", ["bulk"], messages: messages, environment: ["FLEET_MPI_SHM_RING_BYTES": "65536"])
+        expectPassed(outcome, over: messages)
         #expect(outcome.stdout.components(separatedBy: "ok bulk").count - 1 == 32, "\(outcome.stdout)")
     }
 
-    @Test func operationsMadeFromTheMainActorRunOnTheLoopAndReturn() async throws {
-        let outcome = try await mpirun(2, "MPITestPeer", ["mainactor"])
-        #expect(outcome.status == 0, "\(outcome.stdout)\n\(outcome.stderr)")
-        #expect(outcome.stdout.contains("checks: 0 failed"), "\(outcome.stdout)")
+    @Test(arguments: Messages.allCases)
+    func operationsMadeFromTheMainActorRunOnTheLoopAndReturn(messages: Messages) async throws {
+        let outcome = try await mpirun(2, "MPITestPeer", ["mainactor"], messages: messages)
+        expectPassed(outcome, over: messages)
         #expect(outcome.stdout.components(separatedBy: "ok main actor").count - 1 == 10, "\(outcome.stdout)")
     }
 
-    @Test func aRankThatThrowsEndsTheJobWithItsReason() async throws {
+    @Test(arguments: Messages.allCases)
+    func aRankThatThrowsEndsTheJobWithItsReason(messages: Messages) async throws {
         let began = ContinuousClock.now
-        let outcome = try await mpirun(3, "MPITestPeer", ["throw"])
+        let outcome = try await mpirun(3, "MPITestPeer", ["throw"], messages: messages)
         #expect(outcome.status != 0)
         #expect(outcome.stderr.contains("rank 2 failed: rank 2 refuses to go on"), "\(outcome.stderr)")
         #expect(began.duration(to: .now) < .seconds(60))
     }
 
-    @Test func aRankKilledMidCollectiveEndsTheJob() async throws {
+    @Test(arguments: Messages.allCases)
+    func aRankKilledMidCollectiveEndsTheJob(messages: Messages) async throws {
         let began = ContinuousClock.now
-        let outcome = try await mpirun(4, "MPITestPeer", ["kill"])
+        let outcome = try await mpirun(4, "MPITestPeer", ["kill"], messages: messages)
         #expect(outcome.status != 0)
         #expect(outcome.stderr.contains("signal 9"), "\(outcome.stderr)")
         #expect(began.duration(to: .now) < .seconds(60))
     }
 
-    @Test func numbersFromAFinishedRankFailAtOnce() async throws {
+    @Test(arguments: Messages.allCases)
+    func numbersFromAFinishedRankFailAtOnce(messages: Messages) async throws {
         let began = ContinuousClock.now
-        let outcome = try await mpirun(2, "MPITestPeer", ["finished"])
+        let outcome = try await mpirun(2, "MPITestPeer", ["finished"], messages: messages)
         #expect(outcome.status == 0, "\(outcome.stdout)\n\(outcome.stderr)")
         #expect(outcome.stdout.contains("rank 0 numbers from finished rank: rank 1 has already finished"), "\(outcome.stdout)")
         #expect(began.duration(to: .now) < .seconds(60))
     }
 
-    @Test func aJobServerFarmsJobsOutToTheOtherRanksUnderMpirun() async throws {
-        let outcome = try await mpirun(3, "MPITestPeer", ["farm"])
+    @Test(arguments: Messages.allCases)
+    func aJobServerFarmsJobsOutToTheOtherRanksUnderMpirun(messages: Messages) async throws {
+        let outcome = try await mpirun(3, "MPITestPeer", ["farm"], messages: messages)
         #expect(outcome.status == 0, "\(outcome.stdout)\n\(outcome.stderr)")
         #expect(outcome.stdout.contains("farm squares: 22140"), "\(outcome.stdout)")
         #expect(outcome.stdout.contains("farm error: job 7 refused"), "\(outcome.stdout)")
@@ -77,8 +106,23 @@ struct LibraryTests {
         }
     }
 
+    @Test func oneRankThatWantsNoRingsKeepsEveryRankOnTheLibrary() async throws {
+        let directory = try #require(traitProducts)
+        let executable = URL(fileURLWithPath: directory).appendingPathComponent("MPITestPeer").path
+        // Two programs (MPMD): rank 0 with FLEET_MPI_NODE_RINGS=0, rank 1 without.
+        let outcome = try await runExecutable(
+            "/usr/bin/env",
+            ["mpirun", "--timeout", "120", "--mca", "btl", "self,vader",
+             "-n", "1", "/usr/bin/env", "FLEET_MPI_NODE_RINGS=0", executable, "collectives", ":",
+             "-n", "1", executable, "collectives"],
+            environment: ["OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"],
+            seconds: 150)
+        expectEveryCheckPassed(outcome, ranks: 2)
+        expectPassed(outcome, over: .library)
+    }
+
     @Test func computePiRunsUnderMpirun() async throws {
-        let outcome = try await mpirun(2, "compute-pi", ["--nsamples", "2000"])
+        let outcome = try await mpirun(2, "compute-pi", ["--nsamples", "2000"], messages: .rings)
         #expect(outcome.status == 0, "\(outcome.stderr)")
         let last = outcome.stdout.split(separator: "\n").last.map(String.init) ?? ""
         #expect(last.hasPrefix("Computed value of pi on 2 processors is 3."), "\(last)")

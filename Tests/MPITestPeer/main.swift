@@ -324,7 +324,7 @@ func pointToPoint(_ world: Communicator) async throws {
 
 func report(_ world: Communicator) async throws {
     let total = try await world.reduce(failures.withLock { $0 }, .sum, root: 0)
-    if let total { say("checks: \(total) failed") }
+    if let total { say("checks: \(total) failed (messages: \(world.messageLinks))") }
 }
 
 

@@ -9,7 +9,9 @@ import Foundation
 /// costs tens of microseconds). Medians over the rounds. Under `mpirun` on
 /// an MPI library (the trait `MPI`), each round's ping-pong is followed by the library's own,
 /// made with `MPI_Send` and `MPI_Recv` as a C program makes them: the baseline the trait is held
-/// to, measured in the same processes a moment apart.
+/// to, measured in the same processes a moment apart. (There, with both ranks on one host,
+/// FleetMPI's messages travel through its rings in the library's shared window, unless
+/// `FLEET_MPI_NODE_RINGS=0` keeps them in the library.)
 public enum MPIBench {
     /// Launches the two ranks (copies of `fleet`, running `fleet example mpi-bench`) over
     /// `transport`.
@@ -92,7 +94,7 @@ public enum MPIBench {
                 figures["allreduce_1M_doubles_into", default: []].append(start.duration(to: .now).inSeconds / Double(bulkCount) * 1e3)
             }
             guard world.rank == 0 else { return }
-            print("# transport: \(world.transport)")
+            print("# transport: \(world.transport), messages: \(world.messageLinks)")
             func median(_ name: String) -> Double {
                 let values = (figures[name] ?? [0]).sorted()
                 return values[values.count / 2]

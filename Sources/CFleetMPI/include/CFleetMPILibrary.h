@@ -68,9 +68,15 @@ int fleet_mpi_isend(const void *buffer, int count, int destination, int tag, voi
 /// MPI_Test: stores 1 in `done` once the request completed.
 int fleet_mpi_test(void *request, int *done);
 
-/// MPI_Isend as fleet_mpi_isend, then MPI_Test of it: stores 1 in `done` when the library is
-/// done with `buffer` already (a small message it copied).
-int fleet_mpi_isend_now(const void *buffer, int count, int destination, int tag, void *request, int *done);
+/// What fleet_mpi_isend_now returns for a send the library has started but not finished: it
+/// still reads `buffer` until a test of the request says it is done.
+#define FLEET_MPI_PENDING (-1)
+
+/// MPI_Isend as fleet_mpi_isend, then MPI_Test of it: returns 0 when the library is done with
+/// `buffer` already (a small message it copied), FLEET_MPI_PENDING when it is not, or the MPI
+/// error code of either call. (One value, not a flag stored through a pointer: the caller on
+/// the path of every message keeps it in a register.)
+int fleet_mpi_isend_now(const void *buffer, int count, int destination, int tag, void *request);
 
 /// MPI_Iprobe for any source and tag: stores 1 in `found` and the message's source, tag and
 /// byte count when one is waiting.
@@ -94,9 +100,21 @@ int fleet_mpi_start(void *request);
 /// MPI_Request_free of an inactive persistent request.
 int fleet_mpi_request_free(void *request);
 
-/// MPI_Test of a receive (started by fleet_mpi_start): stores 1 in `done` once it has
-/// completed, and then the number of bytes received in `count` and the message's tag in `tag`.
-int fleet_mpi_test_received(void *request, int *done, int *count, int *tag);
+/// What fleet_mpi_test_received finds: returned by value, in two registers, so that the caller
+/// on the path of every message stores and reloads nothing.
+typedef struct {
+    /// 0, or the MPI error code of the test.
+    int code;
+    /// 1 once the receive has completed; then `count` and `tag` hold.
+    int done;
+    /// The number of bytes received.
+    int count;
+    /// The message's MPI tag.
+    int tag;
+} fleet_mpi_test_result;
+
+/// MPI_Test of a receive (started by fleet_mpi_start).
+fleet_mpi_test_result fleet_mpi_test_received(void *request);
 
 /// MPI_Cancel of a receive, then MPI_Wait until it is settled: stores 1 in `cancelled` when no
 /// message took it; else 0, the number of bytes received in `count` and the tag in `tag`.
@@ -104,6 +122,19 @@ int fleet_mpi_cancel_receive(void *request, int *cancelled, int *count, int *tag
 
 /// MPI_Recv of `count` bytes from `source` with `tag`.
 int fleet_mpi_recv(void *buffer, int count, int source, int tag);
+
+/// Collective over MPI_COMM_WORLD: when every rank of the world runs on this node
+/// (MPI_Comm_split_type with MPI_COMM_TYPE_SHARED) and every rank passes `wanted` 1, allocates
+/// a window of memory shared by all of them (MPI_Win_allocate_shared, on rank 0), which rank 0
+/// formats as a FleetShm segment (CFleetShm.h) for the world's ranks with rings of
+/// `ring_capacity` bytes; stores its address in `base` (the same memory in every rank, at a
+/// page boundary). Stores NULL, and allocates nothing, when not. The window lives until
+/// fleet_mpi_node_segment_free.
+int fleet_mpi_node_segment(int wanted, uint64_t ring_capacity, void **base);
+
+/// Collective over the ranks that got a segment from fleet_mpi_node_segment: frees its window
+/// (MPI_Win_free). Nothing when there is none. Call before fleet_mpi_finalize.
+int fleet_mpi_node_segment_free(void);
 
 /// MPI_Barrier on MPI_COMM_WORLD.
 int fleet_mpi_barrier(void);

@@ -34,6 +34,19 @@ size_t fleet_shm_segment_size(uint32_t ranks, uint64_t ring_capacity);
 /// header. Returns the file descriptor, or -errno.
 int fleet_shm_create(uint32_t ranks, uint64_t ring_capacity);
 
+/// Makes the `fleet_shm_segment_size(ranks, ring_capacity)` bytes at `base` (memory shared
+/// some other way: an MPI library's shared window) a segment: zeroes them and writes the
+/// header. Returns 0, or -EINVAL for a ring capacity that is not a power of two of 4 KiB or more.
+int fleet_shm_format(void *base, uint32_t ranks, uint64_t ring_capacity);
+
+/// Reads a byte of every page of the (checked) segment at `base`, so that this process maps
+/// them all now rather than at its first messages.
+void fleet_shm_touch(const void *base);
+
+/// Checks the header of a segment at `base` against `ranks`: returns 0 and stores the ring
+/// capacity, or -EINVAL.
+int fleet_shm_check(const void *base, uint32_t ranks, uint64_t *ring_capacity);
+
 /// Maps the segment `fd` refers to and checks its header against `ranks`. Returns the base
 /// address and stores the ring capacity and the mapped size, or returns NULL and stores errno
 /// (EINVAL for a header that does not match) in `error`.
