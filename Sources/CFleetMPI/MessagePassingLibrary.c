@@ -178,24 +178,36 @@ int fleet_mpi_barrier(void) { return MPI_Barrier(MPI_COMM_WORLD); }
 static MPI_Comm node_ranks = MPI_COMM_NULL;
 static MPI_Win node_window = MPI_WIN_NULL;
 
+/// A hash of the name the library gives this host (MPI_Get_processor_name), below 2^62.
+static int64_t host_hash(void) {
+    char name[MPI_MAX_PROCESSOR_NAME];
+    int length = 0;
+    if (MPI_Get_processor_name(name, &length) != MPI_SUCCESS) length = 0;
+    uint64_t hash = 14695981039346656037ULL;  // FNV-1a
+    for (int i = 0; i < length; i++) hash = (hash ^ (uint8_t)name[i]) * 1099511628211ULL;
+    return (int64_t)(hash >> 2);
+}
+
 int fleet_mpi_node_segment(int wanted, uint64_t ring_capacity, void **base) {
     *base = NULL;
     if (node_window != MPI_WIN_NULL) return MPI_ERR_OTHER;
-    int rank = 0, size = 0, node_size = 0, result;
+    int rank = 0, size = 0, result;
     if ((result = MPI_Comm_rank(MPI_COMM_WORLD, &rank)) != MPI_SUCCESS) return result;
     if ((result = MPI_Comm_size(MPI_COMM_WORLD, &size)) != MPI_SUCCESS) return result;
-    // Every rank decides the same: one that does not want the segment (another environment)
-    // turns it off for all. Asked first, on the world, so that a job without it makes no
-    // communicator: OpenMPI then runs the progress of nonblocking collectives (libnbc) in every
-    // later call that waits, about 20 instructions each.
-    int all = 0;
-    if ((result = MPI_Allreduce(&wanted, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD)) != MPI_SUCCESS || !all) return result;
+    // First, with no communicator made: does every rank want the rings, and name the same
+    // host? (A job without rings then makes none: OpenMPI runs the progress of nonblocking
+    // collectives, libnbc, in every later call that waits once one is made, about 20
+    // instructions each.) Every rank decides the same: one that does not want them (another
+    // environment) turns them off for all.
+    int64_t hash = host_hash(), mine[3] = {wanted ? 1 : 0, hash, -hash}, least[3] = {0, 0, 0};
+    if ((result = MPI_Allreduce(mine, least, 3, MPI_INT64_T, MPI_MIN, MPI_COMM_WORLD)) != MPI_SUCCESS) return result;
+    if (least[0] == 0 || least[1] != -least[2]) return MPI_SUCCESS;
+    // The library's own answer: each rank's node holds the whole world.
     MPI_Comm node = MPI_COMM_NULL;
     if ((result = MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node)) != MPI_SUCCESS) return result;
     MPI_Comm_set_errhandler(node, MPI_ERRORS_RETURN);
-    // Whether every rank is on this node: each rank's node holds the whole world.
-    int local = 0;
-    if ((result = MPI_Comm_size(node, &node_size)) == MPI_SUCCESS) {
+    int node_rank = 0, node_size = 0, local = 0, all = 0;
+    if ((result = MPI_Comm_rank(node, &node_rank)) == MPI_SUCCESS && (result = MPI_Comm_size(node, &node_size)) == MPI_SUCCESS) {
         local = node_size == size ? 1 : 0;
         result = MPI_Allreduce(&local, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
     }
@@ -203,33 +215,47 @@ int fleet_mpi_node_segment(int wanted, uint64_t ring_capacity, void **base) {
         MPI_Comm_free(&node);
         return result;
     }
-    // A page more than the segment: the window's memory starts at no particular boundary.
+    // The window: the node's rank 0 allocates it, a page more than the segment (its memory
+    // starts at no particular boundary), lays the segment out at the first page boundary, and
+    // tells the others where that is, from the start of the memory: the same bytes in every
+    // process, wherever each maps them.
     size_t bytes = fleet_shm_segment_size((uint32_t)size, ring_capacity) + 4096;
-    void *mine = NULL, *first = NULL;
+    void *mine_memory = NULL, *first = NULL;
     MPI_Win window = MPI_WIN_NULL;
     MPI_Aint first_size = 0;
     int unit = 0;
-    result = MPI_Win_allocate_shared(rank == 0 ? (MPI_Aint)bytes : 0, 1, MPI_INFO_NULL, node, &mine, &window);
-    if (result == MPI_SUCCESS) result = MPI_Win_shared_query(window, 0, &first_size, &unit, &first);
-    // Every rank maps the memory at a page boundary, so the same offset within the page: the
-    // next boundary is the same memory everywhere.
-    uint8_t *aligned = (uint8_t *)(((uintptr_t)first + 4095) & ~(uintptr_t)4095);
-    int formatted = 0;
-    if (result == MPI_SUCCESS && rank == 0) formatted = fleet_shm_format(aligned, (uint32_t)size, ring_capacity) == 0;
-    // What rank 0 wrote is there for the others after the barrier (a full fence before it).
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    if (result == MPI_SUCCESS) result = MPI_Bcast(&formatted, 1, MPI_INT, 0, node);
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    if (result == MPI_SUCCESS && !formatted) result = MPI_ERR_ARG;
-    if (result != MPI_SUCCESS) {
-        if (window != MPI_WIN_NULL) MPI_Win_free(&window);
-        MPI_Comm_free(&node);
-        return result;
+    result = MPI_Win_allocate_shared(node_rank == 0 ? (MPI_Aint)bytes : 0, 1, MPI_INFO_NULL, node, &mine_memory, &window);
+    int usable = result == MPI_SUCCESS &&
+        MPI_Win_shared_query(window, 0, &first_size, &unit, &first) == MPI_SUCCESS && first != NULL && (size_t)first_size >= bytes;
+    // {rank 0's fleet_shm_format result (or -1 when its window failed), the segment's offset}
+    int64_t layout[2] = {-1, 0};
+    if (node_rank == 0 && usable) {
+        uintptr_t start = ((uintptr_t)first + 4095) & ~(uintptr_t)4095;
+        layout[1] = (int64_t)(start - (uintptr_t)first);
+        layout[0] = fleet_shm_format((void *)start, (uint32_t)size, ring_capacity);
     }
-    node_ranks = node;
-    node_window = window;
-    *base = aligned;
-    return MPI_SUCCESS;
+    // Every rank takes part in the same calls from here, whatever failed where; what rank 0
+    // wrote is there for the others once its broadcast has arrived (full fences around it).
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    int agreed = MPI_Bcast(layout, 2, MPI_INT64_T, 0, node) == MPI_SUCCESS;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    uint64_t found = 0;
+    uint8_t *segment = usable ? (uint8_t *)first + layout[1] : NULL;
+    int checked = agreed && usable && layout[0] == 0 && fleet_shm_check(segment, (uint32_t)size, &found) == 0 ? 1 : 0;
+    int had = window != MPI_WIN_NULL ? 1 : 0, outcome[2] = {checked, had}, least_outcome[2] = {0, 0};
+    if (MPI_Allreduce(outcome, least_outcome, 2, MPI_INT, MPI_MIN, node) != MPI_SUCCESS) least_outcome[0] = least_outcome[1] = 0;
+    if (least_outcome[0]) {
+        node_ranks = node;
+        node_window = window;
+        *base = segment;
+        return MPI_SUCCESS;
+    }
+    // Some rank has no usable segment. A window only some ranks have cannot be freed
+    // (MPI_Win_free is collective): such a job cannot go on.
+    if (had && !least_outcome[1]) MPI_Abort(MPI_COMM_WORLD, 1);
+    if (had) MPI_Win_free(&window);
+    MPI_Comm_free(&node);
+    return agreed && layout[0] != 0 && layout[0] != -1 ? FLEET_MPI_RINGS_INVALID : FLEET_MPI_RINGS_FAILED;
 }
 
 int fleet_mpi_node_segment_free(void) {

@@ -131,19 +131,42 @@ int fleet_shm_create(uint32_t ranks, uint64_t ring_capacity) {
 
 int fleet_shm_format(void *base, uint32_t ranks, uint64_t ring_capacity) {
     if (!is_valid_shape(ranks, ring_capacity)) return -EINVAL;
-    // All of it, as a fresh memory file: the writes also give the rings their pages now, not
-    // one fault at a time during the first lap of messages (about 20 ns on each message of a
-    // ping-pong then).
-    memset(base, 0, fleet_shm_segment_size(ranks, ring_capacity));
+    // What a fresh memory file holds, where it matters: zero doorbells and ring controls, and
+    // an end marker where each ring's first record goes (a producer clears the place of the
+    // next record before it publishes one, so the rest of a ring may hold anything).
+    memset(base, 0, HEADER_SIZE + (size_t)ranks * DOORBELL_SIZE);
+    header_of(base)->ranks = ranks;
+    header_of(base)->ring_capacity = ring_capacity;
+    for (uint32_t from = 0; from < ranks; from++) {
+        for (uint32_t to = 0; to < ranks; to++) memset(ring_of(base, from, to), 0, RING_CONTROL_SIZE + RECORD_HEADER);
+    }
     write_header(base, ranks, ring_capacity);
     return 0;
 }
 
-void fleet_shm_touch(const void *base) {
-    const segment_header *h = (const segment_header *)base;
-    size_t size = fleet_shm_segment_size(h->ranks, h->ring_capacity);
-    const volatile uint8_t *bytes = (const volatile uint8_t *)base;
-    for (size_t offset = 0; offset < size; offset += 4096) (void)bytes[offset];
+/// Reads a byte of every page of `length` bytes from `start`.
+static void touch_pages(const uint8_t *start, size_t length) {
+    const volatile uint8_t *bytes = (const volatile uint8_t *)start;
+    for (size_t offset = 0; offset < length; offset += 4096) (void)bytes[offset];
+    if (length > 0) (void)bytes[length - 1];
+}
+
+void fleet_shm_touch(void *base, uint32_t rank) {
+    const segment_header *h = header_of(base);
+    touch_pages((const uint8_t *)base, HEADER_SIZE + (size_t)h->ranks * DOORBELL_SIZE);
+    for (uint32_t other = 0; other < h->ranks; other++) {
+        if (other == rank) continue;
+        ring_control *in = ring_of(base, other, rank), *out = ring_of(base, rank, other);
+        touch_pages((const uint8_t *)in, RING_CONTROL_SIZE + h->ring_capacity);
+        touch_pages((const uint8_t *)out, RING_CONTROL_SIZE);
+        // The rings this rank writes, written: their pages become its to write without a
+        // fault. Only bytes no record holds yet (the ring is empty, and its first record's
+        // header, which the consumer polls, is left alone): from the page after that header.
+        uint8_t *data = ring_data(out);
+        uintptr_t first = ((uintptr_t)data + RECORD_HEADER + 4095) & ~(uintptr_t)4095;
+        volatile uint8_t *page = (volatile uint8_t *)first;
+        for (; (uint8_t *)page < data + h->ring_capacity; page += 4096) *page = 0;
+    }
 }
 
 int fleet_shm_check(const void *base, uint32_t ranks, uint64_t *ring_capacity) {

@@ -1,13 +1,17 @@
 import CFleetMPI
 
-/// On an MPI library (the trait `MPI`, under `mpirun` or `srun`), the world communicator's
-/// barrier and its allreduces of numbers with the built-in operations are the library's own
-/// `MPI_Barrier` and `MPI_Allreduce`: its algorithms, tuned for its transports. Everything else
-/// — Codable values, custom operations, sub-communicators — runs FleetMPI's algorithms over the
-/// library's point-to-point messages.
+/// On an MPI library (the trait `MPI`, under `mpirun` or `srun`) whose messages travel through
+/// it (between hosts), the world communicator's barrier and its allreduces of numbers with the
+/// built-in operations are the library's own `MPI_Barrier` and `MPI_Allreduce`: its algorithms,
+/// tuned for its transports. Everything else — Codable values, custom operations,
+/// sub-communicators — runs FleetMPI's algorithms over the library's point-to-point messages.
+/// With every rank on one host, messages travel through FleetMPI's rings and so do all the
+/// collectives: a call that blocks in the library would stop the rings meanwhile (a message
+/// still waiting for room would never be written).
 extension Communicator {
-    /// Whether this is the world communicator of a job on an MPI library.
-    var isLibraryWorld: Bool { world.usesLibrary && context == Communicator.worldContext }
+    /// Whether this is the world communicator of a job on an MPI library whose own collectives
+    /// serve it.
+    var isLibraryWorld: Bool { world.usesLibraryCollectives && context == Communicator.worldContext }
 
     /// The MPI library's own ping-pong with `peer`, for benchmarks to hold FleetMPI's against in
     /// the same run: `count` round trips of one `Double` made with `MPI_Send` and `MPI_Recv`, as
@@ -17,7 +21,7 @@ extension Communicator {
     /// benchmark's tool, not an operation. Returns the time one way, or `nil` when this is not
     /// the world communicator of a job on an MPI library.
     nonisolated(nonsending) package func libraryPingPong(with peer: Int, count: Int) async throws -> Duration? {
-        guard isLibraryWorld else { return nil }
+        guard world.usesLibrary, context == Communicator.worldContext else { return nil }
         try checkOpen()
         let target = try worldRank(of: peer)
         guard target != world.rank, count > 0, count <= Int(Int32.max) else {

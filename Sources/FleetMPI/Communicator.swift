@@ -39,7 +39,9 @@ public final class Communicator: Sendable {
     public let rank: Int
     /// The number of ranks in the communicator.
     public let size: Int
-    /// How the ranks exchange messages: what the launcher chose (`fleet launch --transport`).
+    /// How the ranks exchange messages: what the launcher chose (`fleet launch --transport`), or
+    /// ``Launcher/Transport/library`` under `mpirun` or `srun` (where, with every rank on one
+    /// host, the messages travel through rings in a window the library shares between them).
     public var transport: Launcher.Transport { world.transport }
 
     /// What carries this rank's messages, for tests and benchmarks: the transport, and

@@ -187,27 +187,46 @@ final class LibraryLinks: PolledLinks {
 
     /// A shared-memory segment for the world's ranks (``SharedMemoryLinks``), in a window the
     /// library shares between them, when they all run on this host and no rank has
-    /// ``nodeRingsVariable`` set to `0`; else `nil`. Its rings have the launcher's capacity
-    /// (``Launcher/sharedMemoryRingCapacity(ranks:environment:)``, as rank 0's environment
-    /// asks). Collective: every rank calls it, on the loop, right after
-    /// ``init(loop:spinBudget:deliver:event:failed:)``. ``close()`` frees the window.
+    /// ``nodeRingsVariable`` set to `0`; else `nil`. Collective: every rank calls it, on the
+    /// loop, right after ``init(loop:spinBudget:deliver:event:failed:)``; every rank gets the
+    /// same outcome. ``close()`` frees the window.
+    ///
+    /// Rank 0's ring capacity counts: `FLEET_MPI_SHM_RING_BYTES` when set; else the
+    /// launcher's (``Launcher/sharedMemoryRingCapacity(ranks:environment:)``), made smaller
+    /// while the segment would take more than ``nodeRingsBudget`` (the window's memory lives
+    /// in `/dev/shm`, which a container may keep small), and no rings at all (the library
+    /// carries the messages) when even rings of 64 KiB would.
+    ///
+    /// - Throws: ``CommunicatorError/invalidArgument(_:)`` when rank 0's
+    ///   `FLEET_MPI_SHM_RING_BYTES` makes no ring, or the library fails to share the memory.
     func nodeSegment() throws -> UnsafeMutableRawPointer? {
         let environment = ProcessInfo.processInfo.environment
-        let wanted: Int32 = environment[Self.nodeRingsVariable] == "0" ? 0 : 1
-        let capacity = Launcher.sharedMemoryRingCapacity(ranks: size, environment: environment)
-        guard capacity >= 4096, capacity & (capacity - 1) == 0 else {
-            throw CommunicatorError.invalidArgument(
-                "\(LaunchEnvironment.ringBytesVariable)=\(capacity): a ring takes a power of two of 4096 bytes or more")
+        var capacity = Launcher.sharedMemoryRingCapacity(ranks: size, environment: environment)
+        var wanted = environment[Self.nodeRingsVariable] != "0"
+        if environment[LaunchEnvironment.ringBytesVariable] == nil {
+            let rings = UInt64(size) * UInt64(size)
+            while capacity > Self.smallestRing, rings * capacity > Self.nodeRingsBudget { capacity /= 2 }
+            if rings * capacity > Self.nodeRingsBudget { wanted = false }
         }
         var base: UnsafeMutableRawPointer?
-        try Self.check(fleet_mpi_node_segment(wanted, capacity, &base), "MPI_Win_allocate_shared")
-        guard let base else { return nil }
-        var formatted: UInt64 = 0
-        guard fleet_shm_check(base, UInt32(size), &formatted) == 0 else {
-            throw CommunicatorError.invalidArgument("the MPI library's shared window does not hold the segment rank 0 made")
+        switch fleet_mpi_node_segment(wanted ? 1 : 0, capacity, &base) {
+        case 0: return base
+        case FLEET_MPI_RINGS_INVALID:
+            throw CommunicatorError.invalidArgument(
+                "\(LaunchEnvironment.ringBytesVariable) on rank 0 makes no ring: a ring takes a power of two of 4096 bytes or more")
+        case FLEET_MPI_RINGS_FAILED:
+            throw CommunicatorError.invalidArgument(
+                "the MPI library's shared window did not hold FleetMPI's rings on every rank (\(Self.nodeRingsVariable)=0 keeps messages in the library)")
+        case let code:
+            try Self.check(code, "sharing memory between the ranks (\(Self.nodeRingsVariable)=0 keeps messages in the library)")
+            return nil
         }
-        return base
     }
+
+    /// The most memory the default rings in a shared window take: 32 MiB.
+    static let nodeRingsBudget: UInt64 = 32 << 20
+    /// The smallest ring a budget makes: 64 KiB.
+    private static let smallestRing: UInt64 = 64 << 10
 
     /// The environment variable that, set to `0` for a rank of a job under an MPI launcher,
     /// keeps the ranks' messages in the library even when they all run on one host.
@@ -480,16 +499,17 @@ final class LibraryLinks: PolledLinks {
                 return received
             }
         }
-        return settle(test, of: request, from: source, context: context, tag: tag, take: take)
+        return settle(test, of: request, from: source, context: context, tag: tag, declined: test.done != 0, take: take)
     }
 
     /// The rest of ``receiveDirectly(from:context:tag:giveUp:take:)`` once its tests ended with
     /// `test`: a receive still empty is cancelled; a message not taken goes to the mailbox (a
-    /// goodbye is told), and one with a header is offered to `take`.
+    /// goodbye is told), and one with a header is offered to `take`. A compact message that
+    /// came with `test` was offered already (`declined`: its offer is not repeated).
     @inline(never)
     private func settle(
         _ test: fleet_mpi_test_result, of request: UnsafeMutableRawPointer, from source: Int, context: UInt64, tag: Int32?,
-        take: (UnsafeRawBufferPointer) -> Bool
+        declined: Bool, take: (UnsafeRawBufferPointer) -> Bool
     ) -> Int32? {
         let state = self.state
         var code = test.code, count = test.count, mpiTag = test.tag
@@ -508,7 +528,7 @@ final class LibraryLinks: PolledLinks {
         switch mpiTag {
         case Self.compactTagBase...:
             let received = mpiTag &- Self.compactTagBase
-            if context == Communicator.worldContext, tag == nil || tag == received, take(head) { return received }
+            if !declined, context == Communicator.worldContext, tag == nil || tag == received, take(head) { return received }
             deliver(Self.compactMessage(tag: mpiTag, from: source, data: ByteBuffer(bytes: head)))
             return nil
         case Self.messageTag: break
@@ -566,9 +586,11 @@ final class LibraryLinks: PolledLinks {
 
     var transport: Launcher.Transport { .library }
 
-    /// `MPI_Finalize`, once every goodbye is exchanged. Must run on the loop.
+    /// Frees the shared window of ``nodeSegment()``, if any (collective), then `MPI_Finalize`,
+    /// once every goodbye is exchanged; once. Must run on the loop.
     func close() {
         let state = self.state
+        guard !state.closed else { return }
         state.polling?.cancel()
         state.polling = nil
         state.closed = true

@@ -50,8 +50,10 @@ final class SharedMemoryLinks: PolledLinks {
     /// rank with work to do gets it.
     private let oversubscribed: Bool
 
-    /// The mapped segment. Its address is fixed for the life of the process (it is never
-    /// unmapped), and the rings and doorbells in it are used only through CFleetShm's functions,
+    /// The mapped segment. Its address is fixed for the life of the links (a launcher's segment
+    /// is never unmapped; a library's window is freed by ``close()``, after the bell thread has
+    /// ended, when nothing uses it any more), and the rings and doorbells in it are used only
+    /// through CFleetShm's functions,
     /// whose protocol makes them safe to use from every rank at once: each ring has one producer
     /// and one consumer, and every index is read and written with atomics.
     private struct Segment: @unchecked Sendable {
@@ -157,7 +159,7 @@ final class SharedMemoryLinks: PolledLinks {
         event: @escaping @Sendable (RankLinkEvent) -> Void,
         failed: @escaping @Sendable (CommunicatorError) -> Void
     ) {
-        fleet_shm_touch(base)
+        fleet_shm_touch(base, UInt32(rank))
         self.segment = Segment(base: base)
         self.rank = rank
         self.size = size
@@ -505,8 +507,9 @@ final class SharedMemoryLinks: PolledLinks {
         stopped.store(true, ordering: .releasing)
         fleet_shm_ring(segment.base, UInt32(rank))
         guard let library else { return }
-        // The thread wakes at once (the ring); it sleeps at most 250 ms between looks.
-        _ = bellStopped.wait(timeout: .now() + .seconds(1))
+        // Freeing the window unmaps the segment: not before the thread has ended. It wakes at
+        // once (the ring), and sleeps at most 250 ms between looks anyway.
+        bellStopped.wait()
         library.close()
     }
 }

@@ -251,7 +251,16 @@ final class World: Sendable {
                     deliver: { mailbox.deliver($0) },
                     event: { joining.handle($0) },
                     failed: { mailbox.fail($0) })
-                guard library.size > 1, let segment = try library.nodeSegment() else { return (library, library.rank, library.size) }
+                let segment: UnsafeMutableRawPointer?
+                do {
+                    segment = library.size > 1 ? try library.nodeSegment() : nil
+                } catch {
+                    // Every rank fails alike here; the library ends the job (no rank waits
+                    // for one that left, under srun as under mpirun).
+                    library.abort("\(error)")
+                    throw error
+                }
+                guard let segment else { return (library, library.rank, library.size) }
                 let rings = SharedMemoryLinks(
                     segment: segment, rank: library.rank, size: library.size, loop: loop,
                     spinBudget: isOversubscribed(ranks: library.size) ? .microseconds(200) : .milliseconds(1), library: library,
@@ -276,9 +285,13 @@ final class World: Sendable {
         return world
     }
 
-    /// Whether the world runs on an MPI library, whose own collectives serve the world
-    /// communicator.
+    /// Whether the world runs on an MPI library (which starts, ends and aborts the job).
     var usesLibrary: Bool { onLibrary }
+
+    /// Whether the library's own barrier and allreduce serve the world communicator: on a
+    /// library whose messages travel through it (not through rings, which only FleetMPI's own
+    /// collectives drive while they wait).
+    var usesLibraryCollectives: Bool { onLibrary && !usesNodeRings }
 
     /// Whether the world runs on an MPI library and its messages travel through rings in the
     /// library's shared window (``joinLibrary(timeout:logger:)``).
@@ -452,7 +465,9 @@ final class World: Sendable {
             return try await suspend()
         }
         if isOnLoop { return try await links.wait(until: done, orSuspend: suspend) }
-        return try await withTaskExecutorPreference(executor) { try await links.wait(until: done, orSuspend: suspend) }
+        // Off the caller's actor, if it has one (`isolation: nil`: the main actor, for a
+        // request waited for from top-level code), onto the loop, where the links live.
+        return try await withTaskExecutorPreference(executor, isolation: nil) { try await links.wait(until: done, orSuspend: suspend) }
     }
 
     /// Receives a message of `context` from world rank `source` with `tag` (or any) straight

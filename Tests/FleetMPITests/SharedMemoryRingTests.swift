@@ -38,7 +38,8 @@ struct SharedMemoryRingTests {
             try #require(fleet_shm_format(base!, 2, capacity) == 0)
             var ringCapacity: UInt64 = 0
             try #require(fleet_shm_check(base!, 2, &ringCapacity) == 0)
-            fleet_shm_touch(base!)
+            fleet_shm_touch(base!, 0)
+            fleet_shm_touch(base!, 1)
             self.fd = -1
             self.base = base!
             self.size = size

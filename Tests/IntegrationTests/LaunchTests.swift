@@ -45,6 +45,19 @@ struct LaunchTests {
         #expect(outcome.stdout.components(separatedBy: "ok bulk").count - 1 == 16 * ranks.0, "\(outcome.stdout)")
     }
 
+    /// A send still being written (1 MiB through rings of 64 KiB) while its sender runs
+    /// collectives, and its request then waited for from the main actor (the body of
+    /// `withWorld` in top-level code): the wait hops to the rank's loop, where the links live.
+    @Test(arguments: transports)
+    func aSendStillBeingWrittenIsWaitedForFromTheMainActor(transport: String) async throws {
+        let outcome = try await run(
+            "fleet", ["launch", "-n", "3", "--transport", transport, "--", try product("MPITestPeer").path, "sendbarrier"],
+            environment: ["FLEET_MPI_SHM_RING_BYTES": "65536"], seconds: 120)
+        #expect(outcome.status == 0, "\(outcome.stdout)\n\(outcome.stderr)")
+        #expect(outcome.stdout.contains("checks: 0 failed"), "\(outcome.stdout)")
+        #expect(outcome.stdout.components(separatedBy: "ok send then barrier").count - 1 == 2, "\(outcome.stdout)")
+    }
+
     @Test(arguments: transports)
     func aRankKilledMidCollectiveFailsEveryRankAndTheLauncher(transport: String) async throws {
         let began = ContinuousClock.now

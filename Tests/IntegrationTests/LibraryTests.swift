@@ -61,6 +61,32 @@ struct LibraryTests {
     }
 
     @Test(arguments: Messages.allCases)
+    func aMessageStillBeingWrittenDoesNotStopTheCollectivesThatFollow(messages: Messages) async throws {
+        // Rings of 64 KiB, a message of 1 MiB: most of it waits for room while its sender
+        // enters a barrier.
+        let outcome = try await mpirun(
+            2, "MPITestPeer", ["sendbarrier"], messages: messages, environment: ["FLEET_MPI_SHM_RING_BYTES": "65536"], seconds: 60)
+        expectPassed(outcome, over: messages)
+        #expect(outcome.stdout.components(separatedBy: "ok send then barrier").count - 1 == 2, "\(outcome.stdout)")
+    }
+
+    @Test func aWorldOfOneRankRunsUnderMpirun() async throws {
+        let outcome = try await mpirun(1, "MPITestPeer", ["collectives"], messages: .rings)
+        expectEveryCheckPassed(outcome, ranks: 1)
+        // One rank has nobody to share memory with: the library alone.
+        expectPassed(outcome, over: .library)
+    }
+
+    @Test func aRingSizeOnRankZeroThatMakesNoRingEndsTheJobAtOnce() async throws {
+        let began = ContinuousClock.now
+        let outcome = try await mpirun(
+            2, "MPITestPeer", ["collectives"], messages: .rings, environment: ["FLEET_MPI_SHM_RING_BYTES": "5000"], seconds: 60)
+        #expect(outcome.status != 0)
+        #expect(outcome.stderr.contains("FLEET_MPI_SHM_RING_BYTES on rank 0 makes no ring"), "\(outcome.stderr)")
+        #expect(began.duration(to: .now) < .seconds(30))
+    }
+
+    @Test(arguments: Messages.allCases)
     func operationsMadeFromTheMainActorRunOnTheLoopAndReturn(messages: Messages) async throws {
         let outcome = try await mpirun(2, "MPITestPeer", ["mainactor"], messages: messages)
         expectPassed(outcome, over: messages)

@@ -538,6 +538,31 @@ case "timeout":
             say("rank \(world.rank) finalized")
         }
     }
+case "sendbarrier":
+    // A message larger than the free room of a ring (run with small rings) is still being
+    // written when its sender enters collectives: they must keep the rings moving (on an MPI
+    // library, a barrier that blocked in the library would not), or the receiver, which takes
+    // the message before it joins them, waits for the rest forever.
+    try await Communicator.withWorld { world in
+        let size = 1 << 20
+        let expected = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        if world.rank == 0 {
+            let sent = try world.isend(expected, to: 1, tag: 9)
+            try await world.barrier()
+            let total = try await world.allreduce(1.0, .sum)
+            try await sent.wait()
+            check(world, "send then barrier", total == Double(world.size))
+        } else if world.rank == 1 {
+            let received = try await world.recv([UInt8].self, from: 0, tag: 9)
+            try await world.barrier()
+            let total = try await world.allreduce(1.0, .sum)
+            check(world, "send then barrier", received == expected && total == Double(world.size))
+        } else {
+            try await world.barrier()
+            _ = try await world.allreduce(1.0, .sum)
+        }
+        try await report(world)
+    }
 case "finished":
     // A rank finalizes while the other, having let its goodbye arrive, receives numbers from it
     // (straight from the link where the transport can): that fails at once, naming the rank.

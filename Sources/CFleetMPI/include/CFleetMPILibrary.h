@@ -123,13 +123,23 @@ int fleet_mpi_cancel_receive(void *request, int *cancelled, int *count, int *tag
 /// MPI_Recv of `count` bytes from `source` with `tag`.
 int fleet_mpi_recv(void *buffer, int count, int source, int tag);
 
+/// Returned by fleet_mpi_node_segment when rank 0's ring capacity makes no segment (not a
+/// power of two of 4096 bytes or more).
+#define FLEET_MPI_RINGS_INVALID (-1001)
+
+/// Returned by fleet_mpi_node_segment when the window did not hold the segment on every rank.
+#define FLEET_MPI_RINGS_FAILED (-1002)
+
 /// Collective over MPI_COMM_WORLD: when every rank of the world runs on this node
-/// (MPI_Comm_split_type with MPI_COMM_TYPE_SHARED) and every rank passes `wanted` 1, allocates
-/// a window of memory shared by all of them (MPI_Win_allocate_shared, on rank 0), which rank 0
-/// formats as a FleetShm segment (CFleetShm.h) for the world's ranks with rings of
-/// `ring_capacity` bytes; stores its address in `base` (the same memory in every rank, at a
-/// page boundary). Stores NULL, and allocates nothing, when not. The window lives until
-/// fleet_mpi_node_segment_free.
+/// (MPI_Comm_split_type with MPI_COMM_TYPE_SHARED, after a first look at the hosts' names that
+/// makes no communicator) and every rank passes `wanted` 1, allocates a window of memory
+/// shared by all of them (MPI_Win_allocate_shared, on rank 0), which rank 0 formats as a
+/// FleetShm segment (CFleetShm.h) for the world's ranks with rings of `ring_capacity` bytes
+/// (its own `ring_capacity`: the others' are not used); stores its address in `base` (the same
+/// memory in every rank, at a page boundary). Stores NULL, and allocates nothing, when not.
+/// Returns 0, FLEET_MPI_RINGS_INVALID or FLEET_MPI_RINGS_FAILED on every rank alike (or an MPI
+/// error code of a call before the window; a rank whose window exists where another's does
+/// not aborts the job). The window lives until fleet_mpi_node_segment_free.
 int fleet_mpi_node_segment(int wanted, uint64_t ring_capacity, void **base);
 
 /// Collective over the ranks that got a segment from fleet_mpi_node_segment: frees its window

@@ -35,13 +35,15 @@ size_t fleet_shm_segment_size(uint32_t ranks, uint64_t ring_capacity);
 int fleet_shm_create(uint32_t ranks, uint64_t ring_capacity);
 
 /// Makes the `fleet_shm_segment_size(ranks, ring_capacity)` bytes at `base` (memory shared
-/// some other way: an MPI library's shared window) a segment: zeroes them and writes the
-/// header. Returns 0, or -EINVAL for a ring capacity that is not a power of two of 4 KiB or more.
+/// some other way: an MPI library's shared window) a segment, whatever they held: zeroes the
+/// doorbells and the rings' controls, marks each ring empty, and writes the header. Returns 0, or -EINVAL for a ring capacity that is not a power of two of 4 KiB or more.
 int fleet_shm_format(void *base, uint32_t ranks, uint64_t ring_capacity);
 
-/// Reads a byte of every page of the (checked) segment at `base`, so that this process maps
-/// them all now rather than at its first messages.
-void fleet_shm_touch(const void *base);
+/// Maps into this process now every page of the (checked) segment at `base` that `rank` uses —
+/// the header, the doorbells, the rings to it (read) and from it (written, where no record is:
+/// call before `rank` writes any) — rather than one fault at a time during its first messages.
+/// The rings between other ranks, and from `rank` to itself, are left alone.
+void fleet_shm_touch(void *base, uint32_t rank);
 
 /// Checks the header of a segment at `base` against `ranks`: returns 0 and stores the ring
 /// capacity, or -EINVAL.
