@@ -222,7 +222,13 @@ let package = Package(
         .testTarget(name: "FleetActorsTests", dependencies: ["FleetActors", "FleetActorsTestSupport", "FleetWire"]),
         .executableTarget(name: "JobTestPeer", dependencies: ["FleetJobs"], path: "Tests/JobTestPeer"),
         .testTarget(name: "FleetJobsTests", dependencies: ["FleetJobs", "FleetActors", "FleetActorsTestSupport", "FleetWire"]),
-        .testTarget(name: "FleetMPITests", dependencies: ["FleetMPI", "CFleetMPI", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(
+            name: "FleetMPITests",
+            dependencies: [
+                "FleetMPI", "CFleetMPI", "FleetWire", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(name: "MPITestPeer", dependencies: ["Fleet", "FleetMPI", "FleetWire"], path: "Tests/MPITestPeer"),
         .testTarget(
             name: "FleetCooperativeTests",

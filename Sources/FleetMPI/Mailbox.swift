@@ -35,7 +35,7 @@ struct MessagePattern: Sendable {
 /// receive and every later one throws the failure.
 final class Mailbox: Sendable {
     private struct State {
-        var unexpected: [RankMessage] = []
+        var unexpected = UnexpectedMessages()
         var posted: [PostedReceive] = []
         var probes: [(pattern: MessagePattern, continuation: CheckedContinuation<RankMessage, any Error>, id: UInt64)] = []
         var failure: CommunicatorError?
@@ -125,7 +125,7 @@ final class Mailbox: Sendable {
     private func mayReceiveDirectlyPastObstacles(from source: Int) -> Bool {
         state.withLock { state in
             state.failure == nil && state.posted.isEmpty && state.probes.isEmpty && !state.finished.contains(source)
-                && !state.unexpected.contains { $0.source == source }
+                && !state.unexpected.contains(source: source)
         }
     }
 
@@ -135,9 +135,7 @@ final class Mailbox: Sendable {
     func post(_ pattern: MessagePattern, sink: MessageSink? = nil) -> PostedReceive {
         let receive = PostedReceive(pattern: pattern, sink: sink)
         let outcome: Result<RankMessage, CommunicatorError>? = withState { state in
-            if let index = state.unexpected.firstIndex(where: { pattern.matches($0) }) {
-                return .success(state.unexpected.remove(at: index))
-            }
+            if let message = state.unexpected.removeFirst(matching: pattern) { return .success(message) }
             if let failure = state.failure { return .failure(failure) }
             if let source = pattern.source, state.finished.contains(source) { return .failure(.rankFinished(rank: source)) }
             state.posted.append(receive)
@@ -162,7 +160,7 @@ final class Mailbox: Sendable {
     /// The oldest unexpected message matching `pattern`, left in place.
     func peek(_ pattern: MessagePattern) throws(CommunicatorError) -> RankMessage? {
         try state.withLock { state throws(CommunicatorError) in
-            if let message = state.unexpected.first(where: { pattern.matches($0) }) { return message }
+            if let message = state.unexpected.first(matching: pattern) { return message }
             if let failure = state.failure { throw failure }
             return nil
         }
@@ -175,7 +173,7 @@ final class Mailbox: Sendable {
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 let outcome: Result<RankMessage, any Error>? = withState { state in
-                    if let message = state.unexpected.first(where: { pattern.matches($0) }) { return .success(message) }
+                    if let message = state.unexpected.first(matching: pattern) { return .success(message) }
                     if let failure = state.failure { return .failure(failure) }
                     if Task.isCancelled { return .failure(CancellationError()) }
                     state.probes.append((pattern, continuation, id))

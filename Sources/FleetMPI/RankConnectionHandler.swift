@@ -81,6 +81,9 @@ final class RankConnectionHandler: ChannelInboundHandler {
     private var direct: DirectReceive?
     /// The tag of the message the direct receive took.
     private var directlyTaken: Int32?
+    /// Whether the peer sent something no rank sends: the connection is closing, and nothing
+    /// more from it is delivered (frames decoded in the same read included).
+    private var broken = false
 
     private struct DirectReceive {
         let context: UInt64
@@ -107,31 +110,43 @@ final class RankConnectionHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !broken else { return }
         let frame = unwrapInboundIn(data)
         defer { takeMessagesFromTheDecoder() }
         switch frame.kind {
         case .rankMessage:
             guard take(frame) else {
-                return context.fireErrorCaught(WireError.malformedPayload(.rankMessage, peer == nil ? "message before hello" : "short header"))
+                return breakConnection(context, .malformedPayload(.rankMessage, peer == nil ? "message before hello" : "short header"))
             }
         case .message where peer == nil:
             guard let hello = try? frame.decode(RankHello.self), (0..<size).contains(hello.rank),
                   identified(hello.rank, context.channel) else {
-                return context.fireErrorCaught(WireError.malformedPayload(.message, "not a rank of this job, or one already connected"))
+                return breakConnection(context, .malformedPayload(.message, "not a rank of this job, or one already connected"))
             }
             peer = hello.rank
         case .goodbye:
             saidGoodbye = true
             if let peer { event(.goodbye(peer)) }
         default:
-            context.fireErrorCaught(WireError.malformedPayload(frame.kind, "unexpected between ranks"))
+            breakConnection(context, .malformedPayload(frame.kind, "unexpected between ranks"))
         }
+    }
+
+    /// The peer sent something no rank sends: from now on nothing of it is delivered, and the
+    /// connection closes (which fails the job, naming the peer). The error goes on down the
+    /// pipeline too, for whoever watches it.
+    private func breakConnection(_ context: ChannelHandlerContext, _ error: WireError) {
+        broken = true
+        sink?.take = nil
+        context.fireErrorCaught(error)
+        context.close(promise: nil)
     }
 
     /// Delivers a message from the peer to the direct receive, when one waits and takes it, or
     /// to the mailbox; `false` for another frame, a message before the hello, or one too short
     /// for its header.
     private func take(_ frame: Frame) -> Bool {
+        guard !broken else { return true }
         guard frame.kind == .rankMessage, let peer else { return false }
         var payload = frame.payload
         guard let header = RankMessageHeader.read(from: &payload) else { return false }
@@ -174,7 +189,7 @@ final class RankConnectionHandler: ChannelInboundHandler {
     /// Has the decoder hand messages to ``take(_:)`` from now on, once the peer is known (this
     /// runs only for frames of an authenticated connection).
     private func takeMessagesFromTheDecoder() {
-        guard let sink, sink.take == nil, peer != nil else { return }
+        guard let sink, sink.take == nil, peer != nil, !broken else { return }
         sink.take = { frame in self.take(frame) }
     }
 

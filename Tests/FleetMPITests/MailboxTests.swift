@@ -23,6 +23,39 @@ struct MailboxTests {
         #expect(text(try await mailbox.post(MessagePattern(context: 2, source: nil, tag: nil)).wait()) == "three")
     }
 
+    @Test func aReceiveFromAnyRankTakesTheOldestMessageAcrossSenders() async throws {
+        let mailbox = Mailbox()
+        mailbox.deliver(message(2, tag: 1, "a"))
+        mailbox.deliver(message(1, tag: 1, "b"))
+        mailbox.deliver(message(2, tag: 1, "c"))
+        mailbox.deliver(message(1, tag: 2, "d"))
+        let any = MessagePattern(context: 2, source: nil, tag: nil)
+        #expect(text(try #require(try mailbox.peek(any))) == "a")
+        #expect(text(try await mailbox.post(any).wait()) == "a")
+        // From rank 1 with tag 2: past rank 1's older message of tag 1.
+        #expect(text(try await mailbox.post(MessagePattern(context: 2, source: 1, tag: 2)).wait()) == "d")
+        #expect(text(try await mailbox.post(MessagePattern(context: 2, source: nil, tag: 1)).wait()) == "b")
+        #expect(text(try await mailbox.post(any).wait()) == "c")
+        #expect(try mailbox.peek(any) == nil)
+        #expect(mailbox.mayReceiveDirectly(from: 1))
+    }
+
+    @Test func manyWaitingMessagesAreTakenInOrderPerSenderAndTag() async throws {
+        let mailbox = Mailbox()
+        for index in 0..<3000 { mailbox.deliver(message(index % 3, tag: Int32(index % 5), "\(index)")) }
+        #expect(!mailbox.mayReceiveDirectly(from: 2))
+        // Rank 2's messages of tag 4, in order, then everything else from any rank, in order.
+        let fromTwo = (0..<3000).filter { $0 % 3 == 2 && $0 % 5 == 4 }
+        for index in fromTwo {
+            #expect(text(try await mailbox.post(MessagePattern(context: 2, source: 2, tag: 4)).wait()) == "\(index)")
+        }
+        let rest = (0..<3000).filter { !($0 % 3 == 2 && $0 % 5 == 4) }
+        for index in rest {
+            #expect(text(try await mailbox.post(MessagePattern(context: 2, source: nil, tag: nil)).wait()) == "\(index)")
+        }
+        #expect(mailbox.mayReceiveDirectly(from: 2))
+    }
+
     @Test func postedReceivesTakeMessagesInPostingOrder() async throws {
         let mailbox = Mailbox()
         let first = mailbox.post(MessagePattern(context: 2, source: nil, tag: 1))
