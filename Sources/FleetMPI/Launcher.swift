@@ -128,7 +128,15 @@ public enum Launcher {
         environment[LaunchEnvironment.hostVariable] = localHost
         var segment: Int32?
         if job.transport == .sharedMemory {
-            let fd = fleet_shm_create(UInt32(job.ranks), sharedMemoryRingCapacity(ranks: job.ranks, environment: environment))
+            let capacity: UInt64
+            do {
+                capacity = try sharedMemoryRingCapacity(ranks: job.ranks, environment: environment)
+            } catch {
+                await listener.close()
+                serving.cancel()
+                throw error
+            }
+            let fd = fleet_shm_create(UInt32(job.ranks), capacity)
             guard fd >= 0 else {
                 await listener.close()
                 serving.cancel()
@@ -171,10 +179,19 @@ public enum Launcher {
     }
 
     /// The bytes of each ring between two ranks: 64 MiB over all the job's rings, from 64 KiB to
-    /// 4 MiB each, or `FLEET_MPI_SHM_RING_BYTES` (a power of two, at least 4 KiB). Only pages a
-    /// message touched take memory.
-    static func sharedMemoryRingCapacity(ranks: Int, environment: [String: String]) -> UInt64 {
-        if let asked = environment[LaunchEnvironment.ringBytesVariable].flatMap(UInt64.init) { return asked }
+    /// 4 MiB each, or `FLEET_MPI_SHM_RING_BYTES` (a power of two, at least 4 KiB). Each rank
+    /// maps the pages of the rings to and from it when it starts.
+    ///
+    /// - Throws: ``CommunicatorError/invalidArgument(_:)`` for a `FLEET_MPI_SHM_RING_BYTES` that
+    ///   makes no ring.
+    static func sharedMemoryRingCapacity(ranks: Int, environment: [String: String]) throws(CommunicatorError) -> UInt64 {
+        if let text = environment[LaunchEnvironment.ringBytesVariable] {
+            guard let asked = UInt64(text), asked >= 4096, asked & (asked - 1) == 0 else {
+                throw .invalidArgument(
+                    "\(LaunchEnvironment.ringBytesVariable)=\(text): a ring takes a power of two of 4096 bytes or more")
+            }
+            return asked
+        }
         let pairs = UInt64(max(1, ranks * (ranks - 1)))
         var capacity: UInt64 = 64 << 10
         while capacity < 4 << 20, capacity * 2 * pairs <= 64 << 20 { capacity *= 2 }

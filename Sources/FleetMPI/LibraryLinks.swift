@@ -201,7 +201,9 @@ final class LibraryLinks: PolledLinks {
     ///   `FLEET_MPI_SHM_RING_BYTES` makes no ring, or the library fails to share the memory.
     func nodeSegment() throws -> UnsafeMutableRawPointer? {
         let environment = ProcessInfo.processInfo.environment
-        var capacity = Launcher.sharedMemoryRingCapacity(ranks: size, environment: environment)
+        // A size that makes no ring is rank 0's error alone (the others' sizes are not used):
+        // its segment is then refused on every rank alike (FLEET_MPI_RINGS_INVALID).
+        var capacity = (try? Launcher.sharedMemoryRingCapacity(ranks: size, environment: environment)) ?? 0
         var wanted = environment[Self.nodeRingsVariable] != "0"
         if environment[LaunchEnvironment.ringBytesVariable] == nil {
             let rings = UInt64(size) * UInt64(size)

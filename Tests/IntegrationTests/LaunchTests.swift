@@ -33,6 +33,15 @@ struct LaunchTests {
         expectEveryCheckPassed(outcome, ranks: ranks)
     }
 
+    @Test(arguments: ["lots", "5000", "2048"])
+    func aRingSizeThatMakesNoRingIsRefusedByTheLauncher(ringBytes: String) async throws {
+        let outcome = try await run(
+            "fleet", ["launch", "-n", "2", "--transport", "shm", "--", try product("MPITestPeer").path, "collectives"],
+            environment: ["FLEET_MPI_SHM_RING_BYTES": ringBytes], seconds: 60)
+        #expect(outcome.status != 0)
+        #expect(outcome.stderr.contains("FLEET_MPI_SHM_RING_BYTES=\(ringBytes): a ring takes a power of two"), "\(outcome.stderr)")
+    }
+
     /// Small rings (64 KiB) make every large message travel in fragments and wrap around.
     @Test(arguments: [(2, "tcp"), (2, "shm"), (4, "shm")], [nil, "65536"])
     func largeAndOddSizedMessagesArriveIntactBothWaysAtOnce(ranks: (Int, String), ringBytes: String?) async throws {
