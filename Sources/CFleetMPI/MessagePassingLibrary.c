@@ -176,6 +176,8 @@ int fleet_mpi_barrier(void) { return MPI_Barrier(MPI_COMM_WORLD); }
 /// The window of fleet_mpi_node_segment, and the communicator of the node's ranks it spans;
 /// touched only by the thread that calls the library.
 static MPI_Comm node_ranks = MPI_COMM_NULL;
+/// The bytes of a segment's header, which fleet_shm_check reads.
+#define HEADER_BYTES 64
 static MPI_Win node_window = MPI_WIN_NULL;
 
 /// A hash of the name the library gives this host (MPI_Get_processor_name), below 2^62.
@@ -207,10 +209,11 @@ int fleet_mpi_node_segment(int wanted, uint64_t ring_capacity, void **base) {
     if ((result = MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node)) != MPI_SUCCESS) return result;
     MPI_Comm_set_errhandler(node, MPI_ERRORS_RETURN);
     int node_rank = 0, node_size = 0, local = 0, all = 0;
-    if ((result = MPI_Comm_rank(node, &node_rank)) == MPI_SUCCESS && (result = MPI_Comm_size(node, &node_size)) == MPI_SUCCESS) {
+    // Every rank enters the agreement, a rank whose questions failed saying no.
+    if (MPI_Comm_rank(node, &node_rank) == MPI_SUCCESS && MPI_Comm_size(node, &node_size) == MPI_SUCCESS) {
         local = node_size == size ? 1 : 0;
-        result = MPI_Allreduce(&local, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
     }
+    result = MPI_Allreduce(&local, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
     if (result != MPI_SUCCESS || !all) {
         MPI_Comm_free(&node);
         return result;
@@ -218,15 +221,18 @@ int fleet_mpi_node_segment(int wanted, uint64_t ring_capacity, void **base) {
     // The window: the node's rank 0 allocates it, a page more than the segment (its memory
     // starts at no particular boundary), lays the segment out at the first page boundary, and
     // tells the others where that is, from the start of the memory: the same bytes in every
-    // process, wherever each maps them.
-    size_t bytes = fleet_shm_segment_size((uint32_t)size, ring_capacity) + 4096;
+    // process, wherever each maps them. Only rank 0's ring capacity counts (the others' sizes
+    // are not used): a shape that makes no segment allocates a page, which its format refuses.
+    size_t bytes = (fleet_shm_is_valid_shape((uint32_t)size, ring_capacity) ? fleet_shm_segment_size((uint32_t)size, ring_capacity) : 0) + 4096;
     void *mine_memory = NULL, *first = NULL;
     MPI_Win window = MPI_WIN_NULL;
     MPI_Aint first_size = 0;
     int unit = 0;
     result = MPI_Win_allocate_shared(node_rank == 0 ? (MPI_Aint)bytes : 0, 1, MPI_INFO_NULL, node, &mine_memory, &window);
+    if (result == MPI_SUCCESS) MPI_Win_set_errhandler(window, MPI_ERRORS_RETURN);
     int usable = result == MPI_SUCCESS &&
-        MPI_Win_shared_query(window, 0, &first_size, &unit, &first) == MPI_SUCCESS && first != NULL && (size_t)first_size >= bytes;
+        MPI_Win_shared_query(window, 0, &first_size, &unit, &first) == MPI_SUCCESS && first != NULL &&
+        (node_rank != 0 || (size_t)first_size >= bytes);
     // {rank 0's fleet_shm_format result (or -1 when its window failed), the segment's offset}
     int64_t layout[2] = {-1, 0};
     if (node_rank == 0 && usable) {
@@ -241,7 +247,10 @@ int fleet_mpi_node_segment(int wanted, uint64_t ring_capacity, void **base) {
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     uint64_t found = 0;
     uint8_t *segment = usable ? (uint8_t *)first + layout[1] : NULL;
-    int checked = agreed && usable && layout[0] == 0 && fleet_shm_check(segment, (uint32_t)size, &found) == 0 ? 1 : 0;
+    // The segment rank 0 made, whole within its window, on every rank.
+    int checked = agreed && usable && layout[0] == 0 && layout[1] >= 0 && layout[1] < 4096 &&
+        (size_t)first_size >= (size_t)layout[1] + HEADER_BYTES && fleet_shm_check(segment, (uint32_t)size, &found) == 0 &&
+        (size_t)first_size >= (size_t)layout[1] + fleet_shm_segment_size((uint32_t)size, found) ? 1 : 0;
     int had = window != MPI_WIN_NULL ? 1 : 0, outcome[2] = {checked, had}, least_outcome[2] = {0, 0};
     if (MPI_Allreduce(outcome, least_outcome, 2, MPI_INT, MPI_MIN, node) != MPI_SUCCESS) least_outcome[0] = least_outcome[1] = 0;
     if (least_outcome[0]) {

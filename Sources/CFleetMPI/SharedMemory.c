@@ -82,10 +82,12 @@ uint64_t fleet_shm_max_record(uint64_t ring_capacity) {
     return quarter < UINT32_MAX ? quarter : UINT32_MAX;
 }
 
-/// Whether `ranks` rings of `ring_capacity` bytes make a segment.
-static int is_valid_shape(uint32_t ranks, uint64_t ring_capacity) {
-    return ranks != 0 && ring_capacity >= 4096 && (ring_capacity & (ring_capacity - 1)) == 0;
+int fleet_shm_is_valid_shape(uint32_t ranks, uint64_t ring_capacity) {
+    if (ranks == 0 || ranks > FLEET_SHM_MAX_RANKS) return 0;
+    return ring_capacity >= 4096 && ring_capacity <= FLEET_SHM_MAX_RING && (ring_capacity & (ring_capacity - 1)) == 0;
 }
+
+static int is_valid_shape(uint32_t ranks, uint64_t ring_capacity) { return fleet_shm_is_valid_shape(ranks, ring_capacity); }
 
 /// Writes a segment's header, the magic last (with release).
 static void write_header(void *base, uint32_t ranks, uint64_t ring_capacity) {

@@ -16,8 +16,8 @@ extension Communicator {
         try await _barrier()
     }
 
-    /// Under `withWorld` on an MPI library: the library's barrier, with nothing around it, and
-    /// `true`; else `false`.
+    /// Under `withWorld` on an MPI library whose messages travel through it (between hosts):
+    /// the library's barrier, with nothing around it, and `true`; else `false`.
     @usableFromInline
     func _barrierNow() throws -> Bool {
         try checkOpen()
@@ -227,7 +227,8 @@ extension Communicator {
     /// rank (MPI's `MPI_IN_PLACE`): no result array is made. Large arrays with a commutative
     /// operation go around the ring in `values`' own memory — over shared memory straight from
     /// and into the rings — which saves a copy of the whole array and its allocation. On an MPI
-    /// library (trait `MPI`), numbers with a built-in operation go to `MPI_Allreduce` with
+    /// library (trait `MPI`) whose messages travel through it (between hosts, or with
+    /// `FLEET_MPI_NODE_RINGS=0`), numbers with a built-in operation go to `MPI_Allreduce` with
     /// `MPI_IN_PLACE`, in `values` itself.
     ///
     /// ```swift
@@ -246,8 +247,9 @@ extension Communicator {
     /// Combines every rank's numeric array element by element into `result`, an array of the
     /// same length made beforehand (`MPI_Allreduce` with a send and a receive buffer; mpi4py's
     /// `comm.Allreduce(sendbuf, recvbuf)`): `values` stays as it is, and reusing `result` round
-    /// after round makes no array. On an MPI library (trait `MPI`) the library reads `values`
-    /// and writes `result`. Elsewhere large arrays with a commutative operation go around the
+    /// after round makes no array. On an MPI library (trait `MPI`) whose messages travel through
+    /// it (between hosts, or with `FLEET_MPI_NODE_RINGS=0`) the library reads `values` and
+    /// writes `result`. Elsewhere large arrays with a commutative operation go around the
     /// ring from `values` into `result`'s memory; others are copied into `result` and reduced
     /// there (``allreduce(inPlace:_:)``).
     ///

@@ -179,16 +179,16 @@ public enum Launcher {
     }
 
     /// The bytes of each ring between two ranks: 64 MiB over all the job's rings, from 64 KiB to
-    /// 4 MiB each, or `FLEET_MPI_SHM_RING_BYTES` (a power of two, at least 4 KiB). Each rank
+    /// 4 MiB each, or `FLEET_MPI_SHM_RING_BYTES` (a power of two from 4 KiB to 1 GiB). Each rank
     /// maps the pages of the rings to and from it when it starts.
     ///
     /// - Throws: ``CommunicatorError/invalidArgument(_:)`` for a `FLEET_MPI_SHM_RING_BYTES` that
     ///   makes no ring.
     static func sharedMemoryRingCapacity(ranks: Int, environment: [String: String]) throws(CommunicatorError) -> UInt64 {
         if let text = environment[LaunchEnvironment.ringBytesVariable] {
-            guard let asked = UInt64(text), asked >= 4096, asked & (asked - 1) == 0 else {
+            guard let asked = UInt64(text), fleet_shm_is_valid_shape(1, asked) != 0 else {
                 throw .invalidArgument(
-                    "\(LaunchEnvironment.ringBytesVariable)=\(text): a ring takes a power of two of 4096 bytes or more")
+                    "\(LaunchEnvironment.ringBytesVariable)=\(text): a ring takes a power of two from 4096 bytes to 1 GiB")
             }
             return asked
         }

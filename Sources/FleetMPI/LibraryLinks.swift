@@ -23,8 +23,9 @@ import NIOCore
 ///
 /// When every rank runs on one host, messages skip these links: ``World`` lays
 /// ``SharedMemoryLinks`` over a window the library shares between the ranks (``nodeSegment()``),
-/// and these links only start, end and abort the job (``close()``, ``abort(_:)``), while the
-/// library's barrier and allreduce still serve the world communicator.
+/// and these links only start, end and abort the job (``close()``, ``abort(_:)``); the
+/// collectives are FleetMPI's own then, over the rings (the library's, which block in the
+/// library, would stop the rings while they wait).
 ///
 /// All calls into the library happen on the rank's event loop thread, the one that initialized
 /// it, so the library runs single-threaded (`MPI_THREAD_SINGLE`, as `MPI_Init` asks for).
@@ -205,7 +206,9 @@ final class LibraryLinks: PolledLinks {
         // its segment is then refused on every rank alike (FLEET_MPI_RINGS_INVALID).
         var capacity = (try? Launcher.sharedMemoryRingCapacity(ranks: size, environment: environment)) ?? 0
         var wanted = environment[Self.nodeRingsVariable] != "0"
-        if environment[LaunchEnvironment.ringBytesVariable] == nil {
+        // Rank 0's size counts, and so does its budget: the others' would only turn the rings
+        // off for a size nobody uses.
+        if rank == 0, environment[LaunchEnvironment.ringBytesVariable] == nil {
             let rings = UInt64(size) * UInt64(size)
             while capacity > Self.smallestRing, rings * capacity > Self.nodeRingsBudget { capacity /= 2 }
             if rings * capacity > Self.nodeRingsBudget { wanted = false }
@@ -215,7 +218,7 @@ final class LibraryLinks: PolledLinks {
         case 0: return base
         case FLEET_MPI_RINGS_INVALID:
             throw CommunicatorError.invalidArgument(
-                "\(LaunchEnvironment.ringBytesVariable) on rank 0 makes no ring: a ring takes a power of two of 4096 bytes or more")
+                "\(LaunchEnvironment.ringBytesVariable) on rank 0 makes no ring: a ring takes a power of two from 4096 bytes to 1 GiB")
         case FLEET_MPI_RINGS_FAILED:
             throw CommunicatorError.invalidArgument(
                 "the MPI library's shared window did not hold FleetMPI's rings on every rank (\(Self.nodeRingsVariable)=0 keeps messages in the library)")

@@ -132,13 +132,13 @@ final class RankConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// The peer sent something no rank sends: from now on nothing of it is delivered, and the
-    /// connection closes (which fails the job, naming the peer). The error goes on down the
-    /// pipeline too, for whoever watches it.
+    /// The peer sent something no rank sends: from now on nothing of it is delivered, the job
+    /// fails with the error, naming the peer (when known: else the connection closing says who
+    /// went), and the connection closes.
     private func breakConnection(_ context: ChannelHandlerContext, _ error: WireError) {
         broken = true
         sink?.take = nil
-        context.fireErrorCaught(error)
+        if let peer { mailbox.fail(.malformedMessage(from: peer, "\(error)")) }
         context.close(promise: nil)
     }
 

@@ -234,10 +234,10 @@ final class World: Sendable {
     ///
     /// When every rank runs on this host, messages between ranks travel through FleetMPI's
     /// shared-memory rings (``SharedMemoryLinks``) in a window the library shares between them
-    /// (`MPI_Win_allocate_shared`), unless `FLEET_MPI_NODE_RINGS` is `0` for some rank; the
-    /// library's own barrier and allreduce still serve the world communicator, and it still
-    /// starts, ends and aborts the job. Across hosts, messages travel through the library.
-    /// (``LibraryLinks/nodeSegment()``.)
+    /// (`MPI_Win_allocate_shared`), unless `FLEET_MPI_NODE_RINGS` is `0` for some rank, and so
+    /// do FleetMPI's own collectives; the library still starts, ends and aborts the job.
+    /// Across hosts, messages travel through the library, and the world's barrier and numeric
+    /// allreduces are the library's own. (``LibraryLinks/nodeSegment()``.)
     static func joinLibrary(timeout: Duration?, logger: Logger) async throws -> World {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = group.next()

@@ -33,7 +33,7 @@ struct LaunchTests {
         expectEveryCheckPassed(outcome, ranks: ranks)
     }
 
-    @Test(arguments: ["lots", "5000", "2048"])
+    @Test(arguments: ["lots", "5000", "2048", "4611686018427387904"])
     func aRingSizeThatMakesNoRingIsRefusedByTheLauncher(ringBytes: String) async throws {
         let outcome = try await run(
             "fleet", ["launch", "-n", "2", "--transport", "shm", "--", try product("MPITestPeer").path, "collectives"],

@@ -27,6 +27,18 @@ enum {
     FLEET_SHM_GOODBYE = 4,
 };
 
+/// The largest ring: 1 GiB (a record carries at most a quarter of its ring, and its length is
+/// 32 bits).
+#define FLEET_SHM_MAX_RING 1073741824ULL
+
+/// The most ranks a segment links.
+#define FLEET_SHM_MAX_RANKS 4096u
+
+/// Whether `ranks` rings of `ring_capacity` bytes make a segment: 1 to FLEET_SHM_MAX_RANKS
+/// ranks, rings a power of two from 4 KiB to FLEET_SHM_MAX_RING. (Their segment's size then
+/// fits 64 bits.)
+int fleet_shm_is_valid_shape(uint32_t ranks, uint64_t ring_capacity);
+
 /// The bytes a segment for `ranks` ranks with rings of `ring_capacity` bytes takes.
 size_t fleet_shm_segment_size(uint32_t ranks, uint64_t ring_capacity);
 
