@@ -147,6 +147,21 @@ struct LibraryTests {
         expectPassed(outcome, over: .library)
     }
 
+    @Test func onlyRankZerosRingSizeCounts() async throws {
+        let directory = try #require(traitProducts)
+        let executable = URL(fileURLWithPath: directory).appendingPathComponent("MPITestPeer").path
+        // Rank 1 asks for other rings (and for none that makes sense): rank 0's are made.
+        let outcome = try await runExecutable(
+            "/usr/bin/env",
+            ["mpirun", "--timeout", "120", "--mca", "btl", "self,vader",
+             "-n", "1", executable, "collectives", ":",
+             "-n", "1", "/usr/bin/env", "FLEET_MPI_SHM_RING_BYTES=junk", executable, "collectives"],
+            environment: ["OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"],
+            seconds: 150)
+        expectEveryCheckPassed(outcome, ranks: 2)
+        expectPassed(outcome, over: .rings)
+    }
+
     @Test func computePiRunsUnderMpirun() async throws {
         let outcome = try await mpirun(2, "compute-pi", ["--nsamples", "2000"], messages: .rings)
         #expect(outcome.status == 0, "\(outcome.stderr)")
