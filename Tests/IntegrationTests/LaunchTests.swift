@@ -190,6 +190,7 @@ func expectEveryCheckPassed(_ outcome: Outcome, ranks: Int, sourceLocation: Sour
     #expect(!outcome.stdout.contains("FAIL"), "\(outcome.stdout)", sourceLocation: sourceLocation)
     for rank in 0..<ranks {
         #expect(outcome.stdout.contains("rank \(rank) ok allreduce ring"), sourceLocation: sourceLocation)
+        #expect(outcome.stdout.contains("rank \(rank) ok allreduce ring of a million"), sourceLocation: sourceLocation)
         #expect(outcome.stdout.contains("rank \(rank) ok split messages stay apart"), sourceLocation: sourceLocation)
     }
 }

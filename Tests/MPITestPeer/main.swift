@@ -123,6 +123,21 @@ func collectives(_ world: Communicator) async throws {
     try await world.allreduce(ours, into: &total, .sum)
     check(world, "allreduce into a result", total == (0..<count).map { Double($0 % 97) * factor } && ours[1] == Double(rank + 1),
           "first \(total.prefix(3))")
+    // A million elements and three (chunks of uneven lengths, larger than a ring's records):
+    // a new array, in place, and into a result.
+    let many = 1_000_003
+    let segmented = try await world.allreduce((0..<many).map { Double($0 % 89) * Double(rank + 1) }, .sum)
+    let expectedMany = (0..<many).map { Double($0 % 89) * factor }
+    check(world, "allreduce ring of a million", segmented == expectedMany, "first \(segmented.prefix(3))")
+    var manyField = (0..<many).map { Double($0 % 89) * Double(rank + 1) }
+    try await world.allreduce(inPlace: &manyField, .sum)
+    check(world, "allreduce in place of a million", manyField == expectedMany)
+    let manyOurs = (0..<many).map { Double($0 % 89) * Double(rank + 1) }
+    var manyTotal = [Double](repeating: -1, count: many)
+    try await world.allreduce(manyOurs, into: &manyTotal, .sum)
+    check(world, "allreduce into a result of a million", manyTotal == expectedMany && manyOurs[2] == 2 * Double(rank + 1))
+    let manyLargest = try await world.allreduce((0..<many).map { Int32(($0 * 7 + rank * 13) % 1_000) }, .max)
+    check(world, "allreduce max of a million", manyLargest == (0..<many).map { index in Int32(ranks.map { (index * 7 + $0 * 13) % 1_000 }.max()!) })
     var short = [Double](repeating: 0, count: 2)
     do {
         try await world.allreduce([1.0, 2.0, 3.0], into: &short, .sum)
