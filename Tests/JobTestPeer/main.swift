@@ -133,6 +133,10 @@ case "discover":
     var total = 0
     for job in jobs { total += try await job.value }
     print("naps: \(jobs.count) done, total \(total) ms")
+    // The jobs may all have run on the node heard first: give the other announcements time to
+    // be heard (the local row and two nodes), within a bound.
+    let heard = ContinuousClock.now + .seconds(10)
+    while server.stats.nodes.count < 3, ContinuousClock.now < heard { try await Task.sleep(for: .milliseconds(50)) }
     print(server.stats.table)
 case "longnodes":
     let jobs = (1...90).map { _ in server.submit(Nap.self, 50) }
