@@ -132,32 +132,30 @@ struct LibraryTests {
         }
     }
 
-    @Test func oneRankThatWantsNoRingsKeepsEveryRankOnTheLibrary() async throws {
+    /// Runs MPITestPeer's `collectives` on two ranks as two programs (MPMD), each rank with its
+    /// own `environment`.
+    func collectivesOnTwoRanks(environments: [[String: String]]) async throws -> Outcome {
         let directory = try #require(traitProducts)
         let executable = URL(fileURLWithPath: directory).appendingPathComponent("MPITestPeer").path
-        // Two programs (MPMD): rank 0 with FLEET_MPI_NODE_RINGS=0, rank 1 without.
-        let outcome = try await runExecutable(
+        let programs = environments.map { environment in
+            ["-n", "1", "/usr/bin/env"] + environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" } + [executable, "collectives"]
+        }
+        return try await runExecutable(
             "/usr/bin/env",
-            ["mpirun", "--timeout", "120", "--mca", "btl", "self,vader",
-             "-n", "1", "/usr/bin/env", "FLEET_MPI_NODE_RINGS=0", executable, "collectives", ":",
-             "-n", "1", executable, "collectives"],
+            ["mpirun", "--timeout", "120", "--mca", "btl", "self,vader"] + Array(programs.joined(separator: [":"])),
             environment: ["OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"],
             seconds: 150)
+    }
+
+    @Test func oneRankThatWantsNoRingsKeepsEveryRankOnTheLibrary() async throws {
+        let outcome = try await collectivesOnTwoRanks(environments: [["FLEET_MPI_NODE_RINGS": "0"], [:]])
         expectEveryCheckPassed(outcome, ranks: 2)
         expectPassed(outcome, over: .library)
     }
 
     @Test func onlyRankZerosRingSizeCounts() async throws {
-        let directory = try #require(traitProducts)
-        let executable = URL(fileURLWithPath: directory).appendingPathComponent("MPITestPeer").path
         // Rank 1 asks for other rings (and for none that makes sense): rank 0's are made.
-        let outcome = try await runExecutable(
-            "/usr/bin/env",
-            ["mpirun", "--timeout", "120", "--mca", "btl", "self,vader",
-             "-n", "1", executable, "collectives", ":",
-             "-n", "1", "/usr/bin/env", "FLEET_MPI_SHM_RING_BYTES=junk", executable, "collectives"],
-            environment: ["OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"],
-            seconds: 150)
+        let outcome = try await collectivesOnTwoRanks(environments: [[:], ["FLEET_MPI_SHM_RING_BYTES": "junk"]])
         expectEveryCheckPassed(outcome, ranks: 2)
         expectPassed(outcome, over: .rings)
     }
