@@ -73,7 +73,8 @@ public final class Communicator: Sendable {
     /// How a rank joins its job.
     public struct Configuration: Sendable {
         /// How long one operation may wait before it throws ``CommunicatorError/timedOut(operation:after:)``;
-        /// `nil` (the default, unless the launcher was given `--timeout`) waits as long as the
+        /// `nil` (the default, unless the launcher was given `--timeout`, or `FLEET_MPI_TIMEOUT`
+        /// is set for a job under `mpirun`) waits as long as the
         /// job lives — a failed rank still ends the wait.
         public var timeout: Duration?
         /// Where connection problems are logged.
@@ -108,7 +109,8 @@ public final class Communicator: Sendable {
                     environment.timeout = configuration.timeout ?? environment.timeout
                     world = try await World.join(environment, logger: configuration.logger)
                 } else if LibraryLinks.isLaunchedByMPI {
-                    world = try await World.joinLibrary(timeout: configuration.timeout, logger: configuration.logger)
+                    world = try await World.joinLibrary(
+                        timeout: configuration.timeout ?? LaunchEnvironment.timeout(), logger: configuration.logger)
                 } else {
                     world = World.single(timeout: configuration.timeout)
                 }

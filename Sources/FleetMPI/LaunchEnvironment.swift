@@ -44,6 +44,12 @@ struct LaunchEnvironment: Sendable {
         spin ?? (isOversubscribed(ranks: ranks) ? .microseconds(200) : .milliseconds(1))
     }
 
+    /// The operation timeout `FLEET_MPI_TIMEOUT` asks for (seconds), if any: set by
+    /// `fleet launch --timeout`, or by hand for a job under `mpirun` (`-x FLEET_MPI_TIMEOUT=5`).
+    static func timeout(in environment: [String: String] = ProcessInfo.processInfo.environment) -> Duration? {
+        environment[timeoutVariable].flatMap(Double.init).map { Duration.milliseconds(Int64($0 * 1000)) }
+    }
+
     /// The launch environment, `nil` when the program was not launched (a world of one rank).
     ///
     /// - Throws: ``CommunicatorError/notLaunched(_:)`` when some of it is there but not all,
@@ -75,10 +81,9 @@ struct LaunchEnvironment: Sendable {
         } catch {
             throw CommunicatorError.notLaunched("\(secretVariable): \(error)")
         }
-        let timeout = environment[timeoutVariable].flatMap(Double.init).map { Duration.milliseconds(Int64($0 * 1000)) }
         var launch = LaunchEnvironment(
             rank: rank, size: size, launcher: launcher, secret: secret,
-            host: environment[hostVariable] ?? "127.0.0.1", timeout: timeout)
+            host: environment[hostVariable] ?? "127.0.0.1", timeout: timeout(in: environment))
         switch environment[transportVariable] ?? "tcp" {
         case "tcp":
             break

@@ -94,6 +94,16 @@ struct LibraryTests {
     }
 
     @Test(arguments: Messages.allCases)
+    func anOperationTimesOutAndTheRankGoesOn(messages: Messages) async throws {
+        let outcome = try await mpirun(2, "MPITestPeer", ["timeout"], messages: messages, environment: ["FLEET_MPI_TIMEOUT": "0.5"], seconds: 60)
+        #expect(outcome.status == 0, "\(outcome.stdout)\n\(outcome.stderr)")
+        #expect(outcome.stdout.contains("rank 0 timeout: recv did not complete within 0.5 seconds"), "\(outcome.stdout)")
+        #expect(outcome.stdout.contains("rank 0 from finished rank: rank 1 has already finished"), "\(outcome.stdout)")
+        #expect(outcome.stdout.contains("rank 0 after timeout: after"), "\(outcome.stdout)")
+        #expect(outcome.stdout.contains("rank 1 finalized"), "\(outcome.stdout)")
+    }
+
+    @Test(arguments: Messages.allCases)
     func aRankThatThrowsEndsTheJobWithItsReason(messages: Messages) async throws {
         let began = ContinuousClock.now
         let outcome = try await mpirun(3, "MPITestPeer", ["throw"], messages: messages)
