@@ -176,8 +176,6 @@ int fleet_mpi_barrier(void) { return MPI_Barrier(MPI_COMM_WORLD); }
 /// The window of fleet_mpi_node_segment, and the communicator of the node's ranks it spans;
 /// touched only by the thread that calls the library.
 static MPI_Comm node_ranks = MPI_COMM_NULL;
-/// The bytes of a segment's header, which fleet_shm_check reads.
-#define HEADER_BYTES 64
 static MPI_Win node_window = MPI_WIN_NULL;
 
 /// A hash of the name the library gives this host (MPI_Get_processor_name), below 2^62.
@@ -193,8 +191,7 @@ static int64_t host_hash(void) {
 int fleet_mpi_node_segment(int wanted, uint64_t ring_capacity, void **base) {
     *base = NULL;
     if (node_window != MPI_WIN_NULL) return MPI_ERR_OTHER;
-    int rank = 0, size = 0, result;
-    if ((result = MPI_Comm_rank(MPI_COMM_WORLD, &rank)) != MPI_SUCCESS) return result;
+    int size = 0, result;
     if ((result = MPI_Comm_size(MPI_COMM_WORLD, &size)) != MPI_SUCCESS) return result;
     // First, with no communicator made: does every rank want the rings, and name the same
     // host? (A job without rings then makes none: OpenMPI runs the progress of nonblocking
@@ -248,9 +245,8 @@ int fleet_mpi_node_segment(int wanted, uint64_t ring_capacity, void **base) {
     uint64_t found = 0;
     uint8_t *segment = usable ? (uint8_t *)first + layout[1] : NULL;
     // The segment rank 0 made, whole within its window, on every rank.
-    int checked = agreed && usable && layout[0] == 0 && layout[1] >= 0 && layout[1] < 4096 &&
-        (size_t)first_size >= (size_t)layout[1] + HEADER_BYTES && fleet_shm_check(segment, (uint32_t)size, &found) == 0 &&
-        (size_t)first_size >= (size_t)layout[1] + fleet_shm_segment_size((uint32_t)size, found) ? 1 : 0;
+    int checked = agreed && usable && layout[0] == 0 && layout[1] >= 0 && layout[1] < 4096 && (size_t)first_size > (size_t)layout[1] &&
+        fleet_shm_check(segment, (size_t)first_size - (size_t)layout[1], (uint32_t)size, &found) == 0 ? 1 : 0;
     int had = window != MPI_WIN_NULL ? 1 : 0, outcome[2] = {checked, had}, least_outcome[2] = {0, 0};
     if (MPI_Allreduce(outcome, least_outcome, 2, MPI_INT, MPI_MIN, node) != MPI_SUCCESS) least_outcome[0] = least_outcome[1] = 0;
     if (least_outcome[0]) {

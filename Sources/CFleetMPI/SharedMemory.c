@@ -87,8 +87,6 @@ int fleet_shm_is_valid_shape(uint32_t ranks, uint64_t ring_capacity) {
     return ring_capacity >= 4096 && ring_capacity <= FLEET_SHM_MAX_RING && (ring_capacity & (ring_capacity - 1)) == 0;
 }
 
-static int is_valid_shape(uint32_t ranks, uint64_t ring_capacity) { return fleet_shm_is_valid_shape(ranks, ring_capacity); }
-
 /// Writes a segment's header, the magic last (with release).
 static void write_header(void *base, uint32_t ranks, uint64_t ring_capacity) {
     segment_header *h = header_of(base);
@@ -101,12 +99,12 @@ static void write_header(void *base, uint32_t ranks, uint64_t ring_capacity) {
 /// Whether `h` is the header of a segment for `ranks` ranks.
 static int is_valid_header(const segment_header *h, uint32_t ranks) {
     return __atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) == FLEET_SHM_MAGIC && h->version == FLEET_SHM_VERSION &&
-           h->ranks == ranks && is_valid_shape(ranks, h->ring_capacity);
+           h->ranks == ranks && fleet_shm_is_valid_shape(ranks, h->ring_capacity);
 }
 
 int fleet_shm_create(uint32_t ranks, uint64_t ring_capacity) {
 #if defined(__linux__)
-    if (!is_valid_shape(ranks, ring_capacity)) return -EINVAL;
+    if (!fleet_shm_is_valid_shape(ranks, ring_capacity)) return -EINVAL;
     int fd = memfd_create("fleet-mpi", 0);
     if (fd < 0) return -errno;
     size_t size = fleet_shm_segment_size(ranks, ring_capacity);
@@ -132,7 +130,7 @@ int fleet_shm_create(uint32_t ranks, uint64_t ring_capacity) {
 }
 
 int fleet_shm_format(void *base, uint32_t ranks, uint64_t ring_capacity) {
-    if (!is_valid_shape(ranks, ring_capacity)) return -EINVAL;
+    if (!fleet_shm_is_valid_shape(ranks, ring_capacity)) return -EINVAL;
     // What a fresh memory file holds, where it matters: zero doorbells and ring controls, and
     // an end marker where each ring's first record goes (a producer clears the place of the
     // next record before it publishes one, so the rest of a ring may hold anything).
@@ -171,9 +169,9 @@ void fleet_shm_touch(void *base, uint32_t rank) {
     }
 }
 
-int fleet_shm_check(const void *base, uint32_t ranks, uint64_t *ring_capacity) {
+int fleet_shm_check(const void *base, size_t available, uint32_t ranks, uint64_t *ring_capacity) {
     const segment_header *h = (const segment_header *)base;
-    if (!is_valid_header(h, ranks)) return -EINVAL;
+    if (available < HEADER_SIZE || !is_valid_header(h, ranks) || available < fleet_shm_segment_size(ranks, h->ring_capacity)) return -EINVAL;
     *ring_capacity = h->ring_capacity;
     return 0;
 }

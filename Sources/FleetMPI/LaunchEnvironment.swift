@@ -18,6 +18,8 @@ struct LaunchEnvironment: Sendable {
     static let spinVariable = "FLEET_MPI_SPIN_US"
     /// The launcher's: bytes per shared-memory ring (tuning and tests).
     static let ringBytesVariable = "FLEET_MPI_SHM_RING_BYTES"
+    /// What a ring's size must be, for the errors about ``ringBytesVariable``.
+    static let ringSizeRule = "a ring takes a power of two from 4096 bytes to 1 GiB"
 
     /// How this rank reaches the others.
     enum Transport: Sendable, Equatable {
@@ -41,7 +43,13 @@ struct LaunchEnvironment: Sendable {
 
     /// How long a wait polls: over shared memory before it parks, over TCP before it suspends.
     func spinBudget(ranks: Int) -> Duration {
-        spin ?? (isOversubscribed(ranks: ranks) ? .microseconds(200) : .milliseconds(1))
+        spin ?? Self.defaultSpinBudget(ranks: ranks)
+    }
+
+    /// How long a wait polls when nothing asks otherwise: 1 ms, or 200 µs when `ranks` ranks on
+    /// this host outnumber its processors.
+    static func defaultSpinBudget(ranks: Int) -> Duration {
+        isOversubscribed(ranks: ranks) ? .microseconds(200) : .milliseconds(1)
     }
 
     /// The operation timeout `FLEET_MPI_TIMEOUT` asks for (seconds), if any: set by

@@ -128,19 +128,16 @@ public enum Launcher {
         environment[LaunchEnvironment.hostVariable] = localHost
         var segment: Int32?
         if job.transport == .sharedMemory {
-            let capacity: UInt64
+            let fd: Int32
             do {
-                capacity = try sharedMemoryRingCapacity(ranks: job.ranks, environment: environment)
+                fd = fleet_shm_create(UInt32(job.ranks), try sharedMemoryRingCapacity(ranks: job.ranks, environment: environment))
+                guard fd >= 0 else {
+                    throw CommunicatorError.invalidArgument("cannot make the shared-memory segment: \(String(cString: strerror(-fd)))")
+                }
             } catch {
                 await listener.close()
                 serving.cancel()
                 throw error
-            }
-            let fd = fleet_shm_create(UInt32(job.ranks), capacity)
-            guard fd >= 0 else {
-                await listener.close()
-                serving.cancel()
-                throw CommunicatorError.invalidArgument("cannot make the shared-memory segment: \(String(cString: strerror(-fd)))")
             }
             segment = fd
             environment[LaunchEnvironment.segmentVariable] = String(fd)
@@ -187,14 +184,18 @@ public enum Launcher {
     static func sharedMemoryRingCapacity(ranks: Int, environment: [String: String]) throws(CommunicatorError) -> UInt64 {
         if let text = environment[LaunchEnvironment.ringBytesVariable] {
             guard let asked = UInt64(text), fleet_shm_is_valid_shape(1, asked) != 0 else {
-                throw .invalidArgument(
-                    "\(LaunchEnvironment.ringBytesVariable)=\(text): a ring takes a power of two from 4096 bytes to 1 GiB")
+                throw .invalidArgument("\(LaunchEnvironment.ringBytesVariable)=\(text): \(LaunchEnvironment.ringSizeRule)")
             }
             return asked
         }
-        let pairs = UInt64(max(1, ranks * (ranks - 1)))
+        return defaultRingCapacity(rings: UInt64(max(1, ranks * (ranks - 1))), budget: 64 << 20)
+    }
+
+    /// The largest ring from 64 KiB to 4 MiB (a power of two) of which `rings` take at most
+    /// `budget` bytes; 64 KiB when even those take more.
+    static func defaultRingCapacity(rings: UInt64, budget: UInt64) -> UInt64 {
         var capacity: UInt64 = 64 << 10
-        while capacity < 4 << 20, capacity * 2 * pairs <= 64 << 20 { capacity *= 2 }
+        while capacity < 4 << 20, capacity * 2 * rings <= budget { capacity *= 2 }
         return capacity
     }
 

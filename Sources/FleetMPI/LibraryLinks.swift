@@ -210,7 +210,7 @@ final class LibraryLinks: PolledLinks {
         // off for a size nobody uses.
         if rank == 0, environment[LaunchEnvironment.ringBytesVariable] == nil {
             let rings = UInt64(size) * UInt64(size)
-            while capacity > Self.smallestRing, rings * capacity > Self.nodeRingsBudget { capacity /= 2 }
+            capacity = Launcher.defaultRingCapacity(rings: rings, budget: Self.nodeRingsBudget)
             if rings * capacity > Self.nodeRingsBudget { wanted = false }
         }
         var base: UnsafeMutableRawPointer?
@@ -218,7 +218,7 @@ final class LibraryLinks: PolledLinks {
         case 0: return base
         case FLEET_MPI_RINGS_INVALID:
             throw CommunicatorError.invalidArgument(
-                "\(LaunchEnvironment.ringBytesVariable) on rank 0 makes no ring: a ring takes a power of two from 4096 bytes to 1 GiB")
+                "\(LaunchEnvironment.ringBytesVariable) on rank 0 makes no ring: \(LaunchEnvironment.ringSizeRule)")
         case FLEET_MPI_RINGS_FAILED:
             throw CommunicatorError.invalidArgument(
                 "the MPI library's shared window did not hold FleetMPI's rings on every rank (\(Self.nodeRingsVariable)=0 keeps messages in the library)")
@@ -230,8 +230,6 @@ final class LibraryLinks: PolledLinks {
 
     /// The most memory the default rings in a shared window take: 32 MiB.
     static let nodeRingsBudget: UInt64 = 32 << 20
-    /// The smallest ring a budget makes: 64 KiB.
-    private static let smallestRing: UInt64 = 64 << 10
 
     /// The environment variable that, set to `0` for a rank of a job under an MPI launcher,
     /// keeps the ranks' messages in the library even when they all run on one host.
@@ -504,18 +502,19 @@ final class LibraryLinks: PolledLinks {
                 return received
             }
         }
-        return settle(test, of: request, from: source, context: context, tag: tag, declined: test.done != 0, take: take)
+        return settle(test, of: request, from: source, context: context, tag: tag, take: take)
     }
 
     /// The rest of ``receiveDirectly(from:context:tag:giveUp:take:)`` once its tests ended with
     /// `test`: a receive still empty is cancelled; a message not taken goes to the mailbox (a
     /// goodbye is told), and one with a header is offered to `take`. A compact message that
-    /// came with `test` was offered already (`declined`: its offer is not repeated).
+    /// came with `test` was offered already: its offer is not repeated.
     @inline(never)
     private func settle(
         _ test: fleet_mpi_test_result, of request: UnsafeMutableRawPointer, from source: Int, context: UInt64, tag: Int32?,
-        declined: Bool, take: (UnsafeRawBufferPointer) -> Bool
+        take: (UnsafeRawBufferPointer) -> Bool
     ) -> Int32? {
+        let declined = test.done != 0
         let state = self.state
         var code = test.code, count = test.count, mpiTag = test.tag
         if code == 0, test.done == 0 {

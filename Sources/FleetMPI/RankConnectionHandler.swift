@@ -146,7 +146,6 @@ final class RankConnectionHandler: ChannelInboundHandler {
     /// to the mailbox; `false` for another frame, a message before the hello, or one too short
     /// for its header.
     private func take(_ frame: Frame) -> Bool {
-        guard !broken else { return true }
         guard frame.kind == .rankMessage, let peer else { return false }
         var payload = frame.payload
         guard let header = RankMessageHeader.read(from: &payload) else { return false }

@@ -116,30 +116,19 @@ final class SharedMemoryLinks: PolledLinks {
         }
     }
 
-    /// Maps the segment in file descriptor `fd` (inherited from the launcher) and starts the
-    /// rank's bell thread. Must run on `loop`.
+    /// Maps the segment for `ranks` ranks in file descriptor `fd` (inherited from the
+    /// launcher), and closes the descriptor.
     ///
-    /// - Parameters:
-    ///   - deliver: a whole message arrived (called on `loop`).
-    ///   - event: a rank said goodbye (called on `loop`).
-    ///   - failed: the segment holds something no rank of this job wrote.
-    convenience init(
-        fd: Int32, rank: Int, size: Int, loop: any EventLoop, spinBudget: Duration,
-        deliver: @escaping @Sendable (RankMessage) -> Void,
-        claim: @escaping @Sendable (Int, UInt64, Int32, Int) -> PostedReceive? = { _, _, _, _ in nil },
-        completeClaimed: @escaping @Sendable (PostedReceive, UInt64, Int, Int32) -> Void = { _, _, _, _ in },
-        event: @escaping @Sendable (RankLinkEvent) -> Void,
-        failed: @escaping @Sendable (CommunicatorError) -> Void
-    ) throws {
+    /// - Throws: ``CommunicatorError/notLaunched(_:)`` when it cannot be mapped, or holds
+    ///   something no launcher of this job made.
+    static func mapSegment(fd: Int32, ranks: Int) throws -> UnsafeMutableRawPointer {
         var capacity: UInt64 = 0, mapped = 0, error: Int32 = 0
-        guard let base = fleet_shm_map(fd, UInt32(size), &capacity, &mapped, &error) else {
+        guard let base = fleet_shm_map(fd, UInt32(ranks), &capacity, &mapped, &error) else {
             throw CommunicatorError.notLaunched(
                 "cannot map the shared-memory segment (descriptor \(fd)): \(String(cString: strerror(error)))")
         }
         Glibc.close(fd)
-        self.init(
-            segment: base, rank: rank, size: size, loop: loop, spinBudget: spinBudget, library: nil, deliver: deliver,
-            claim: claim, completeClaimed: completeClaimed, event: event, failed: failed)
+        return base
     }
 
     /// Links through the segment at `base`, mapped already (and never unmapped while they
@@ -154,8 +143,8 @@ final class SharedMemoryLinks: PolledLinks {
         segment base: UnsafeMutableRawPointer, rank: Int, size: Int, loop: any EventLoop, spinBudget: Duration,
         library: LibraryLinks?,
         deliver: @escaping @Sendable (RankMessage) -> Void,
-        claim: @escaping @Sendable (Int, UInt64, Int32, Int) -> PostedReceive? = { _, _, _, _ in nil },
-        completeClaimed: @escaping @Sendable (PostedReceive, UInt64, Int, Int32) -> Void = { _, _, _, _ in },
+        claim: @escaping @Sendable (Int, UInt64, Int32, Int) -> PostedReceive?,
+        completeClaimed: @escaping @Sendable (PostedReceive, UInt64, Int, Int32) -> Void,
         event: @escaping @Sendable (RankLinkEvent) -> Void,
         failed: @escaping @Sendable (CommunicatorError) -> Void
     ) {

@@ -132,15 +132,10 @@ extension World {
         let joining = Joining(expected: 0, loop: loop)
         // Made on the loop, which alone touches its state.
         let links = try await loop.submit {
-            try SharedMemoryLinks(
-                fd: fd, rank: rank, size: size, loop: loop, spinBudget: environment.spinBudget(ranks: size),
-                deliver: { mailbox.deliver($0) },
-                claim: { mailbox.claim(source: $0, context: $1, tag: $2, length: $3) },
-                completeClaimed: { mailbox.completeClaimed($0, context: $1, source: $2, tag: $3) },
-                event: { joining.handle($0) },
-                failed: { mailbox.fail($0) })
+            rings(
+                over: try SharedMemoryLinks.mapSegment(fd: fd, ranks: size), rank: rank, size: size, loop: loop,
+                spinBudget: environment.spinBudget(ranks: size), library: nil, mailbox: mailbox, joining: joining)
         }.get()
-        mailbox.whenFailed { error in loop.execute { links.abandon(error) } }
         let configuration = WireConfiguration(
             credentials: .secret(environment.secret), handshakeTimeout: .seconds(30), connectTimeout: .seconds(10), logger: logger)
         let (launcher, table) = try await LauncherLink.connect(
@@ -189,28 +184,39 @@ extension World {
                     throw error
                 }
                 guard let segment else { return (library, library.rank, library.size) }
-                let rings = SharedMemoryLinks(
-                    segment: segment, rank: library.rank, size: library.size, loop: loop,
-                    spinBudget: isOversubscribed(ranks: library.size) ? .microseconds(200) : .milliseconds(1), library: library,
-                    deliver: { mailbox.deliver($0) },
-                    claim: { mailbox.claim(source: $0, context: $1, tag: $2, length: $3) },
-                    completeClaimed: { mailbox.completeClaimed($0, context: $1, source: $2, tag: $3) },
-                    event: { joining.handle($0) },
-                    failed: { mailbox.fail($0) })
-                return (rings, library.rank, library.size)
+                let links = rings(
+                    over: segment, rank: library.rank, size: library.size, loop: loop,
+                    spinBudget: LaunchEnvironment.defaultSpinBudget(ranks: library.size), library: library,
+                    mailbox: mailbox, joining: joining)
+                return (links, library.rank, library.size)
             }.get()
         } catch {
             try? await group.shutdownGracefully()
             throw error
         }
-        if let rings = links as? SharedMemoryLinks {
-            mailbox.whenFailed { error in loop.execute { rings.abandon(error) } }
-        }
         let world = World(
             rank: rank, size: size, mailbox: mailbox, executor: EventLoopTaskExecutor(loop), timeout: timeout,
-            group: group, links: .polled(links), onLibrary: true, launcher: nil, logger: logger)
+            group: group, links: .polled(links), usesLibrary: true, launcher: nil, logger: logger)
         joining.hand(to: world)
         return world
+    }
+
+    /// A rank's rings over `segment` (in the library's window, when `library` holds it): their
+    /// messages go to `mailbox`, their goodbyes to `joining`, and once the job fails, their
+    /// writes still waiting for room fail. On `loop`.
+    private static func rings(
+        over segment: UnsafeMutableRawPointer, rank: Int, size: Int, loop: any EventLoop, spinBudget: Duration,
+        library: LibraryLinks?, mailbox: Mailbox, joining: Joining
+    ) -> SharedMemoryLinks {
+        let links = SharedMemoryLinks(
+            segment: segment, rank: rank, size: size, loop: loop, spinBudget: spinBudget, library: library,
+            deliver: { mailbox.deliver($0) },
+            claim: { mailbox.claim(source: $0, context: $1, tag: $2, length: $3) },
+            completeClaimed: { mailbox.completeClaimed($0, context: $1, source: $2, tag: $3) },
+            event: { joining.handle($0) },
+            failed: { mailbox.fail($0) })
+        mailbox.whenFailed { error in loop.execute { links.abandon(error) } }
+        return links
     }
 
     /// Large messages are buffers of megabytes, allocated and freed at every step of a

@@ -30,9 +30,9 @@ final class World: Sendable {
     }
     /// Over TCP: how the rank writes to its connections and polls them, on its loop.
     private let tcp: NIOLoopBound<TCPLinks>?
-    /// Whether the ranks run on an MPI library (``usesLibrary``), whether or not their messages
-    /// travel through it.
-    private let onLibrary: Bool
+    /// Whether the world runs on an MPI library (which starts, ends and aborts the job), whether
+    /// or not its messages travel through it.
+    let usesLibrary: Bool
     private let launcher: LauncherLink?
     private let logger: Logger
     private let state = Mutex(State())
@@ -59,7 +59,7 @@ final class World: Sendable {
     init(
         rank: Int, size: Int, mailbox: Mailbox, executor: EventLoopTaskExecutor, timeout: Duration?,
         group: MultiThreadedEventLoopGroup?, links: RankLinks, tcp: NIOLoopBound<TCPLinks>? = nil,
-        onLibrary: Bool = false, launcher: LauncherLink?, logger: Logger
+        usesLibrary: Bool = false, launcher: LauncherLink?, logger: Logger
     ) {
         self.rank = rank
         self.size = size
@@ -74,24 +74,21 @@ final class World: Sendable {
         default: self.direct = nil
         }
         self.tcp = tcp
-        self.onLibrary = onLibrary
+        self.usesLibrary = usesLibrary
         self.launcher = launcher
         self.logger = logger
         state.withLock { $0.goodbyesMissing = Set((0..<size).filter { $0 != rank }) }
     }
 
-    /// Whether the world runs on an MPI library (which starts, ends and aborts the job).
-    var usesLibrary: Bool { onLibrary }
-
     /// Whether the library's own barrier and allreduce serve the world communicator: on a
     /// library whose messages travel through it (not through rings, which only FleetMPI's own
     /// collectives drive while they wait).
-    var usesLibraryCollectives: Bool { onLibrary && !usesNodeRings }
+    var usesLibraryCollectives: Bool { usesLibrary && !usesNodeRings }
 
     /// Whether the world runs on an MPI library and its messages travel through rings in the
     /// library's shared window (``joinLibrary(timeout:logger:)``).
     var usesNodeRings: Bool {
-        if onLibrary, case .sharedMemory = direct { true } else { false }
+        if usesLibrary, case .sharedMemory = direct { true } else { false }
     }
 
     // MARK: Sending
@@ -323,7 +320,7 @@ final class World: Sendable {
     /// Which transport links the ranks: on an MPI library, the library, whether or not
     /// messages travel through rings in its shared window.
     var transport: Launcher.Transport {
-        if onLibrary { return .library }
+        if usesLibrary { return .library }
         return switch links {
         case .tcp: .tcp
         case let .polled(links): links.transport

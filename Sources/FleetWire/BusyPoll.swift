@@ -147,12 +147,15 @@ package final class BusyPoll {
 
     /// Polls the loop's sockets until one has data, `done` holds, or the budget has passed.
     ///
-    /// - Parameter limit: a budget shorter than the poll's own, if any.
     /// - Returns: whether data arrived or `done` held before the budget ran out.
     @discardableResult
-    package func poll(for limit: Duration? = nil, until done: () -> Bool) -> Bool {
+    package func poll(until done: () -> Bool) -> Bool {
         guard !released else { return false }
-        let deadline = deadline(for: limit)
+        return poll(until: done, before: deadline(for: nil))
+    }
+
+    /// ``poll(until:)`` until `deadline`.
+    private func poll(until done: () -> Bool, before deadline: NIODeadline) -> Bool {
         var turns = 0
         while true {
             if done() || sockets.hasData() { return true }
@@ -182,8 +185,8 @@ package final class BusyPoll {
             switch reader.read() {
             case .read: if done() { return true }
             case .empty: break
-            // Left to NIO: a socket that ended shows in the set.
-            case .ended: return done() || poll(for: limit, until: done)
+            // Left to NIO: a socket that ended shows in the set (within the same deadline).
+            case .ended: return done() || poll(until: done, before: deadline)
             }
             turns &+= 1
             if turns & 7 == 0 {

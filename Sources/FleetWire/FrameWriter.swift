@@ -65,7 +65,7 @@ package final class FrameWriter {
         // copies the other (or sends its header on its own).
         var frame = payload
         guard frame.readableBytes <= maximumPayloadSize, Frame.wrap(&frame, in: kind) else {
-            encoder.channel.writeAndFlush(Frame(kind: kind, payload: frame), promise: promise)
+            channel.writeAndFlush(Frame(kind: kind, payload: frame), promise: promise)
             return
         }
         // Nothing queued in the channel, which is open (so the descriptor is still its socket):

@@ -37,7 +37,7 @@ struct SharedMemoryRingTests {
             memset(base!, 0xFF, size)
             try #require(fleet_shm_format(base!, 2, capacity) == 0)
             var ringCapacity: UInt64 = 0
-            try #require(fleet_shm_check(base!, 2, &ringCapacity) == 0)
+            try #require(fleet_shm_check(base!, size, 2, &ringCapacity) == 0)
             fleet_shm_touch(base!, 0)
             fleet_shm_touch(base!, 1)
             self.fd = -1
@@ -158,14 +158,14 @@ struct SharedMemoryRingTests {
         defer { memory.deallocate() }
         memset(memory, 0xFF, size)
         var found: UInt64 = 0
-        #expect(fleet_shm_check(memory, 2, &found) == -EINVAL, "garbage passed for a segment")
+        #expect(fleet_shm_check(memory, size, 2, &found) == -EINVAL, "garbage passed for a segment")
         #expect(fleet_shm_format(memory, 2, 5000) == -EINVAL, "a ring of 5000 bytes")
         #expect(fleet_shm_format(memory, 2, 2048) == -EINVAL, "a ring under 4 KiB")
         #expect(fleet_shm_format(memory, 0, capacity) == -EINVAL, "no ranks")
         #expect(fleet_shm_format(memory, 2, capacity) == 0)
-        #expect(fleet_shm_check(memory, 2, &found) == 0)
+        #expect(fleet_shm_check(memory, size, 2, &found) == 0)
         #expect(found == capacity)
-        #expect(fleet_shm_check(memory, 3, &found) == -EINVAL, "a segment of 2 ranks passed for one of 3")
+        #expect(fleet_shm_check(memory, size, 3, &found) == -EINVAL, "a segment of 2 ranks passed for one of 3")
         // Nothing is waiting in any ring, whatever the memory held before.
         for from in 0..<UInt32(2) {
             for to in 0..<UInt32(2) { #expect(fleet_shm_pending(memory, from, to) == 0) }

@@ -97,15 +97,17 @@ enum RawTCP {
         let clock = ContinuousClock()
         var deadline: ContinuousClock.Instant?
         var turns = 0
+        var polling = spin > .zero
         while offset < buffer.count {
-            let polling = spin > .zero && (deadline.map { clock.now < $0 } ?? true)
             let n = buffer.withUnsafeMutableBytes {
                 recv(fd, $0.baseAddress! + offset, $0.count - offset, polling ? Int32(MSG_DONTWAIT) : 0)
             }
             if n < 0, polling, errno == EAGAIN || errno == EWOULDBLOCK {
                 // The clock is read every 64 turns, the deadline set at the first of them.
                 turns &+= 1
-                if turns & 63 == 0, deadline == nil { deadline = clock.now + spin }
+                if turns & 63 == 0 {
+                    if let deadline { polling = clock.now < deadline } else { deadline = clock.now + spin }
+                }
                 continue
             }
             guard n > 0 else { return false }

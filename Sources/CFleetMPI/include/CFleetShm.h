@@ -57,9 +57,10 @@ int fleet_shm_format(void *base, uint32_t ranks, uint64_t ring_capacity);
 /// The rings between other ranks, and from `rank` to itself, are left alone.
 void fleet_shm_touch(void *base, uint32_t rank);
 
-/// Checks the header of a segment at `base` against `ranks`: returns 0 and stores the ring
-/// capacity, or -EINVAL.
-int fleet_shm_check(const void *base, uint32_t ranks, uint64_t *ring_capacity);
+/// Checks the segment at `base`, within `available` bytes, against `ranks`: returns 0 and
+/// stores the ring capacity when its header is one for `ranks` and the whole segment fits;
+/// else -EINVAL.
+int fleet_shm_check(const void *base, size_t available, uint32_t ranks, uint64_t *ring_capacity);
 
 /// Maps the segment `fd` refers to and checks its header against `ranks`. Returns the base
 /// address and stores the ring capacity and the mapped size, or returns NULL and stores errno
